@@ -1,0 +1,1 @@
+"""Read-model workers that build order tracking and analytics views from the event topics."""

@@ -1,0 +1,1 @@
+"""orderflow runtime: what every service process stands on (settings, broker, stores, messaging)."""

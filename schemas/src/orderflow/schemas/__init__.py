@@ -1,0 +1,1 @@
+"""orderflow event contracts: the integration events the services exchange, and their topics."""

@@ -1,0 +1,1 @@
+"""Billing: payment authorisation and capture, invoices, credit notes."""

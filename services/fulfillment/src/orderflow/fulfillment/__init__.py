@@ -1,0 +1,1 @@
+"""Fulfillment: shipments per warehouse, carriers, delivery."""

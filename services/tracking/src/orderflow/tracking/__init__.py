@@ -1,0 +1,1 @@
+"""Tracking: the read-model API and the customer and ops web pages."""
