@@ -1,0 +1,112 @@
+"""Process settings: one pydantic-settings class, read from `ORDERFLOW_*` variables.
+
+Every process validates its settings at start. A bad value must stop it with one line naming the
+variable, never a traceback, so an operator sees at once what to fix (`load_settings`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "ORDERFLOW_"
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+
+
+def _bootstrap_list(value: str) -> str:
+    servers = [server.strip() for server in value.split(",")]
+    bad = [server for server in servers if not _HOST_PORT.match(server)]
+    if not servers or bad:
+        raise ValueError("expected host:port[,host:port...]")
+    return ",".join(servers)
+
+
+def _postgres_url(value: str) -> str:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected a postgresql://user:password@host:port/dbname URL")
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+ApiKey = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+class Settings(BaseSettings):
+    """Settings shared by every orderflow process; a service subclasses it to add its own."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    kafka_bootstrap: Annotated[str, AfterValidator(_bootstrap_list)] = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers; the embedded broker binds here."
+    )
+    database_url: Annotated[str, AfterValidator(_postgres_url)] | None = Field(
+        None, description="PostgreSQL URL; unset means one SQLite file per service in the data dir."
+    )
+    data_dir: Path = Field(
+        Path("var"), description="SQLite stores and logs (relative to the working directory)."
+    )
+    partitions: int = Field(
+        6, ge=1, le=256, description="Partitions per topic when creating topics."
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="Interface the HTTP APIs bind to.")
+    tracking_port: Port = Field(8000, description="Tracking web UI and read-model API.")
+    intake_port: Port = Field(8001, description="Order-intake API.")
+    inventory_port: Port = Field(8002, description="Inventory API.")
+    billing_port: Port = Field(8003, description="Billing API.")
+    fulfillment_port: Port = Field(8004, description="Fulfillment API.")
+    channel_keys: dict[Name, ApiKey] = Field(
+        default_factory=dict, description='Channel API keys, JSON: {"web": "<key>", ...}.'
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of every process."
+    )
+
+
+class SettingsInvalid(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load_settings(cls: type[S] = Settings) -> S:  # type: ignore[assignment]
+    """Read and validate settings, turning any failure into one readable line."""
+    try:
+        return cls()
+    except ValidationError as error:
+        raise SettingsInvalid(_describe_validation(error)) from None
+    except SettingsError as error:
+        raise SettingsInvalid(_describe_parse_error(error)) from None
+
+
+def variable_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+# Values never echoed back: they may hold credentials.
+_SECRET_FIELDS = frozenset({"database_url", "channel_keys"})
+
+
+def _describe_validation(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        location = [str(part) for part in detail["loc"]]
+        where = variable_name(location[0]) if location else "settings"
+        inside = f" (at {'.'.join(location[1:])})" if len(location) > 1 else ""
+        message = detail["msg"].removeprefix("Value error, ")
+        shown = "" if location and location[0] in _SECRET_FIELDS else f" (got {detail['input']!r})"
+        problems.append(f"{where}{inside}: {message}{shown}")
+    return "invalid setting: " + "; ".join(problems)
+
+
+def _describe_parse_error(error: SettingsError) -> str:
+    field = re.search(r'field "([^"]+)"', str(error))
+    where = variable_name(field.group(1)) if field else "settings"
+    return f"invalid setting: {where}: not valid JSON"
