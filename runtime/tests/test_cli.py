@@ -1,0 +1,98 @@
+"""The `orderflow` command as an operator runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orderflow.runtime.broker import answers, free_port
+from orderflow.runtime.processes import pids_with_argument
+from orderflow.runtime.services import installed_services
+from orderflow.runtime.topics import describe_topics
+from orderflow.schemas.topics import ALL_TOPICS
+
+pytestmark = pytest.mark.e2e
+
+ORDERFLOW = [sys.executable, "-m", "orderflow.runtime"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ORDERFLOW, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def start_cli(*args: str, port: int, data_dir: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "ORDERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "ORDERFLOW_DATA_DIR": str(data_dir),
+    }
+    env.pop("ORDERFLOW_DATABASE_URL", None)
+    return subprocess.Popen(
+        [*ORDERFLOW, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def test_a_bad_setting_stops_the_command_with_exit_2_and_one_line() -> None:
+    result = run_cli("topics", env={"ORDERFLOW_PARTITIONS": "abc"})
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "ORDERFLOW_PARTITIONS" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_topics_creates_the_missing_project_topics(kafka_bootstrap: str) -> None:
+    result = run_cli("topics", env={"ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap})
+
+    assert result.returncode == 0, result.stderr
+    assert set(ALL_TOPICS) <= set(describe_topics(kafka_bootstrap))
+    assert all(topic in result.stdout for topic in ALL_TOPICS)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -> None:
+    port = free_port()
+    up = start_cli("up", "--refresh", "0.5", port=port, data_dir=tmp_path)
+    bootstrap = f"127.0.0.1:{port}"
+    stores = [tmp_path / f"{service}.sqlite3" for service in installed_services()]
+    wait_for(lambda: all(store.exists() for store in stores) and answers(bootstrap))
+    assert set(ALL_TOPICS) <= set(describe_topics(bootstrap))
+    assert pids_with_argument(f"tcp://{bootstrap}"), "the embedded broker runs"
+
+    up.send_signal(stop_signal)
+
+    assert up.wait(timeout=15) == 0
+    assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
+
+
+def test_broker_refuses_a_port_that_is_taken(kafka_bootstrap: str, tmp_path: Path) -> None:
+    if not kafka_bootstrap.startswith("127.0.0.1:"):
+        pytest.skip("needs the embedded broker's loopback port")  # a configured cluster
+    port = int(kafka_bootstrap.rpartition(":")[2])
+    broker = start_cli("broker", port=port, data_dir=tmp_path)
+
+    assert broker.wait(timeout=30) == 1
+    assert broker.stdout is not None
+    assert "already in use" in broker.stdout.read()

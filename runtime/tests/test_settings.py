@@ -1,0 +1,81 @@
+"""Settings: valid values load, a bad one is one line naming the variable."""
+
+import pytest
+
+from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_match_the_documented_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP", "DATABASE_URL", "PARTITIONS", "INTAKE_PORT"):
+        monkeypatch.delenv(f"ORDERFLOW_{name}", raising=False)
+
+    settings = load_settings()
+
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.database_url is None
+    assert (settings.tracking_port, settings.intake_port, settings.fulfillment_port) == (
+        8000,
+        8001,
+        8004,
+    )
+
+
+def test_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERFLOW_PARTITIONS", "12")
+    monkeypatch.setenv("ORDERFLOW_CHANNEL_KEYS", '{"web": "dev-web-key"}')
+    monkeypatch.setenv("ORDERFLOW_KAFKA_BOOTSTRAP", "kafka-1:9092, kafka-2:9092")
+
+    settings = load_settings()
+
+    assert settings.partitions == 12
+    assert settings.channel_keys == {"web": "dev-web-key"}
+    assert settings.kafka_bootstrap == "kafka-1:9092,kafka-2:9092"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORDERFLOW_PARTITIONS", "abc"),
+        ("ORDERFLOW_PARTITIONS", "0"),
+        ("ORDERFLOW_INTAKE_PORT", "70000"),
+        ("ORDERFLOW_KAFKA_BOOTSTRAP", "no-port"),
+        ("ORDERFLOW_DATABASE_URL", "mysql://db/orders"),
+        ("ORDERFLOW_CHANNEL_KEYS", "{not json"),
+        ("ORDERFLOW_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(SettingsInvalid) as raised:
+        load_settings()
+
+    message = str(raised.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_secrets_are_never_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", "mysql://admin:hunter22@db/orders")
+    monkeypatch.setenv("ORDERFLOW_CHANNEL_KEYS", '{"web": "short"}')
+
+    with pytest.raises(SettingsInvalid) as raised:
+        load_settings()
+
+    assert "hunter22" not in str(raised.value)
+    assert "short" not in str(raised.value)
+    assert "ORDERFLOW_CHANNEL_KEYS (at web)" in str(raised.value)
+
+
+def test_a_service_subclass_adds_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    class InventorySettings(Settings):
+        reservation_ttl_s: int = 900
+
+    monkeypatch.setenv("ORDERFLOW_RESERVATION_TTL_S", "soon")
+
+    with pytest.raises(SettingsInvalid, match="ORDERFLOW_RESERVATION_TTL_S"):
+        load_settings(InventorySettings)

@@ -1,0 +1,78 @@
+"""Each service's event store: a SQLite file or a PostgreSQL schema of its own, really written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+import psycopg
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.store import Store, store_for
+
+pytestmark = pytest.mark.integration
+
+
+class Tally(Aggregate):
+    @event("Created")
+    def __init__(self) -> None:
+        self.count = 0
+
+    @event("Counted")
+    def count_one(self) -> None:
+        self.count += 1
+
+
+class Tallies(Application[UUID]):
+    def start(self, counts: int) -> UUID:
+        tally = Tally()
+        for _ in range(counts):
+            tally.count_one()
+        self.save(tally)
+        return tally.id
+
+    def count(self, tally_id: UUID) -> int:
+        tally: Tally = self.repository.get(tally_id)
+        return tally.count
+
+
+def test_events_survive_a_new_application_instance(store: Store) -> None:
+    tally_id = Tallies(env=store.env).start(counts=3)
+
+    reopened = Tallies(env=store.env)
+
+    assert reopened.count(tally_id) == 3
+    assert len(reopened.notification_log.select(start=1, limit=10)) == 4
+
+
+def test_the_store_is_where_the_settings_say(store: Store, store_settings: Settings) -> None:
+    Tallies(env=store.env).start(counts=1)
+
+    if store.kind == "sqlite":
+        assert (store_settings.data_dir / f"{store.service}.sqlite3").stat().st_size > 0
+    else:
+        assert store_settings.database_url is not None
+        assert _tables_in_schema(store_settings.database_url, store.service)
+
+
+def test_two_services_never_share_a_store(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    intake = store_for(unique("intake"), store_settings)
+    billing = store_for(unique("billing"), store_settings)
+
+    tally_id = Tallies(env=intake.env).start(counts=2)
+
+    assert Tallies(env=intake.env).count(tally_id) == 2
+    assert Tallies(env=billing.env).notification_log.select(start=1, limit=10) == []
+
+
+def _tables_in_schema(database_url: str, schema: str) -> list[str]:
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]
+        ).fetchall()
+    return [row[0] for row in rows]

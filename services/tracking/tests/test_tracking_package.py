@@ -1,0 +1,11 @@
+"""The tracking service registers itself, so `orderflow up` gives it a store of its own."""
+
+import pytest
+
+from orderflow.runtime.services import installed_services
+
+pytestmark = pytest.mark.unit
+
+
+def test_tracking_is_an_installed_service() -> None:
+    assert "tracking" in installed_services()
