@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from orderflow.schemas.envelope import Message
+from orderflow.schemas.orders import OrderSubmitted
+
 #: `OrderSubmitted` from high-volume sales channels (instead of HTTP).
 CHANNEL_ORDERS = "channel.orders"
 #: Each service's integration events, keyed by order id (SKU for stock-only events).
@@ -23,3 +26,44 @@ ALL_TOPICS: tuple[str, ...] = (
     ERP_STOCK,
     DEAD_LETTERS,
 )
+
+#: The topic each message type is published on, by its publisher.
+PUBLISHED_ON: dict[str, str] = {
+    "OrderSubmitted": CHANNEL_ORDERS,
+    "OrderPlaced": ORDER_EVENTS,
+    "OrderRejected": ORDER_EVENTS,
+    "OrderCancelled": ORDER_EVENTS,
+    "OrderCompleted": ORDER_EVENTS,
+    "StockReserved": INVENTORY_EVENTS,
+    "StockReservationFailed": INVENTORY_EVENTS,
+    "StockReleased": INVENTORY_EVENTS,
+    "StockReceived": INVENTORY_EVENTS,
+    "LowStockDetected": INVENTORY_EVENTS,
+    "PaymentAuthorized": BILLING_EVENTS,
+    "PaymentDeclined": BILLING_EVENTS,
+    "Invoiced": BILLING_EVENTS,
+    "CreditNoteIssued": BILLING_EVENTS,
+    "ShipmentCreated": FULFILLMENT_EVENTS,
+    "Shipped": FULFILLMENT_EVENTS,
+    "Delivered": FULFILLMENT_EVENTS,
+}
+#: Messages that other systems publish to us: an ERP posts receipts as StockReceived.
+INBOUND_ON: dict[str, tuple[str, ...]] = {ERP_STOCK: ("StockReceived",)}
+
+
+def topic_of(message: Message) -> str:
+    return PUBLISHED_ON[message.type]
+
+
+def key_of(message: Message) -> str:
+    """The partition key: the order, so one order's events stay in order within a topic;
+    the SKU for stock-only events; the channel's own order id for submissions."""
+    order_id = getattr(message, "order_id", None)
+    if order_id is not None:
+        return str(order_id)
+    if isinstance(message, OrderSubmitted):
+        return f"{message.channel}:{message.external_id}"
+    sku = getattr(message, "sku", None)
+    if sku is None:
+        raise ValueError(f"{message.type} has no order id, submission id or SKU to key by")
+    return str(sku)

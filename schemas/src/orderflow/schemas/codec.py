@@ -1,0 +1,123 @@
+"""Messages on Kafka: JSON bodies, CloudEvents' Kafka protocol binding in binary mode.
+
+The CloudEvents attributes go in `ce_*` headers, so a router can read the type without parsing
+the body; the body is the whole contract model, so a consumer that ignores headers (an analytics
+job reading the topic) still sees type, version and ids."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from orderflow.schemas.envelope import IntegrationEvent, Message
+from orderflow.schemas.errors import (
+    InvalidEvent,
+    MalformedMessage,
+    MessageTooLarge,
+    UnknownEventType,
+)
+from orderflow.schemas.registry import BY_TYPE_AND_VERSION, LATEST, upcast
+from orderflow.schemas.topics import key_of, topic_of
+
+CONTENT_TYPE = "application/json"
+SPEC_VERSION = "1.0"
+MAX_MESSAGE_BYTES = 512 * 1024  # far above any real order; stops a runaway producer's payload
+_CE_TYPE = re.compile(r"^orderflow\.([A-Za-z]+)\.v(\d{1,4})$")
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def ce_type(message: Message) -> str:
+    return f"orderflow.{message.type}.v{message.version}"
+
+
+def ce_source(message: Message) -> str:
+    if isinstance(message, IntegrationEvent):
+        return f"/orderflow/{message.source}"
+    return f"/channels/{getattr(message, 'channel', 'unknown')}"
+
+
+def encode(message: Message, traceparent: str | None = None) -> Encoded:
+    headers: Headers = [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", str(message.event_id).encode()),
+        ("ce_type", ce_type(message).encode()),
+        ("ce_source", ce_source(message).encode()),
+        ("ce_time", message.occurred_at.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+    key = key_of(message)
+    headers.append(("ce_subject", key.encode()))
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    return Encoded(topic_of(message), key.encode(), message.model_dump_json().encode(), headers)
+
+
+def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None) -> Message:
+    """The latest version of the message, or a typed `DecodeError` that says why not."""
+    raw_headers = [(name, data or b"") for name, data in headers or ()]
+    if value is None:
+        raise MalformedMessage("message has no body", None, raw_headers)
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"{len(value)} bytes > {MAX_MESSAGE_BYTES}", value, raw_headers)
+    attributes = _attributes(value, raw_headers)
+    cls = _message_class(attributes.get("ce_type", ""), value, raw_headers)
+    message = _validate(cls, value, raw_headers)
+    if str(message.event_id) != attributes.get("ce_id"):
+        raise InvalidEvent("ce_id header differs from event_id", value, raw_headers, "event_id")
+    return message
+
+
+def _attributes(value: bytes, headers: Headers) -> dict[str, str]:
+    try:
+        attributes = {name.lower(): data.decode() for name, data in headers}
+    except UnicodeDecodeError:
+        raise MalformedMessage("headers are not UTF-8", value, headers) from None
+    if attributes.get("ce_specversion") != SPEC_VERSION:
+        raise MalformedMessage("not a CloudEvent: ce_specversion 1.0 missing", value, headers)
+    if attributes.get("content-type", CONTENT_TYPE).split(";")[0] != CONTENT_TYPE:
+        raise MalformedMessage(f"content-type must be {CONTENT_TYPE}", value, headers)
+    return attributes
+
+
+def _message_class(type_header: str, value: bytes, headers: Headers) -> type[Message]:
+    match = _CE_TYPE.match(type_header)
+    if match is None:
+        raise UnknownEventType(
+            f"ce_type {type_header!r} is not orderflow.<Type>.v<N>", value, headers
+        )
+    cls = BY_TYPE_AND_VERSION.get((match.group(1), int(match.group(2))))
+    if cls is None:
+        raise UnknownEventType(f"no contract for {type_header}", value, headers)
+    return cls
+
+
+def _validate(cls: type[Message], value: bytes, headers: Headers) -> Message:
+    try:
+        message = cls.model_validate_json(value)
+        latest = LATEST[cls.event_type()]
+        if latest is cls:
+            return message
+        payload = upcast(cls.event_type(), message.model_dump(mode="json"))
+        return latest.model_validate_json(json.dumps(payload))
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        detail = (
+            first["msg"]
+            if error.error_count() == 1
+            else f"{first['msg']} (+{error.error_count() - 1} more)"
+        )
+        raise InvalidEvent(detail, value, headers, field) from None

@@ -1,0 +1,106 @@
+"""Order-intake's events, and the submission sales channels publish."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import Field, model_validator
+
+from orderflow.schemas.common import (
+    Address,
+    Code,
+    Customer,
+    Identifier,
+    LongText,
+    OrderLine,
+    Reason,
+    lines_total,
+)
+from orderflow.schemas.envelope import IntegrationEvent, Message
+from orderflow.schemas.model import Model
+from orderflow.schemas.money import Money, require_same_currency
+
+Lines = Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+
+
+class PaymentDetails(Model):
+    token: Identifier
+
+
+class OrderContent(Model):
+    """What a channel orders: the same fields on submission and once placed."""
+
+    channel: Identifier
+    external_id: Identifier
+    customer: Customer
+    shipping_address: Address
+    lines: Lines
+    shipping_fee: Money
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Self:
+        require_same_currency(self.shipping_fee, *(line.unit_price for line in self.lines))
+        return self
+
+
+class OrderSubmitted(OrderContent, Message):
+    """A sales channel's order, as published on the channel topic (the HTTP body plus `channel`).
+
+    The same (channel, external_id) places one order however often it arrives."""
+
+    type: Literal["OrderSubmitted"] = "OrderSubmitted"
+    version: Literal[1] = 1
+    correlation_id: UUID = Field(default_factory=uuid4)
+    payment: PaymentDetails
+
+
+class _OrderPlacedFields(OrderContent, IntegrationEvent):
+    type: Literal["OrderPlaced"] = "OrderPlaced"
+    order_id: UUID
+    payment_token: Identifier
+
+
+class OrderPlacedV1(_OrderPlacedFields):
+    """Released first; kept so stored and replayed v1 events still parse (upcast to v2)."""
+
+    version: Literal[1] = 1
+
+
+class OrderPlaced(_OrderPlacedFields):
+    """v2 adds `total` (lines plus shipping, tax included), so consumers stop recomputing it."""
+
+    version: Literal[2] = 2
+    total: Money
+
+    @model_validator(mode="after")
+    def _total_adds_up(self) -> Self:
+        expected = lines_total(self.lines) + self.shipping_fee
+        if self.total != expected:
+            raise ValueError(
+                f"total {self.total.amount} is not lines plus shipping {expected.amount}"
+            )
+        return self
+
+
+class OrderRejected(IntegrationEvent):
+    type: Literal["OrderRejected"] = "OrderRejected"
+    version: Literal[1] = 1
+    order_id: UUID
+    channel: Identifier
+    external_id: Identifier
+    reasons: Annotated[list[Reason], Field(min_length=1, max_length=50)]
+
+
+class OrderCancelled(IntegrationEvent):
+    type: Literal["OrderCancelled"] = "OrderCancelled"
+    version: Literal[1] = 1
+    order_id: UUID
+    reason: Code  # customer_request, payment_declined, reservation_expired, ...
+    detail: LongText | None = None
+
+
+class OrderCompleted(IntegrationEvent):
+    type: Literal["OrderCompleted"] = "OrderCompleted"
+    version: Literal[1] = 1
+    order_id: UUID
