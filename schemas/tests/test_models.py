@@ -1,0 +1,92 @@
+"""Contract models are strict, frozen and bounded: bad input is refused with the field named."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from orderflow.schemas.inventory import StockReceived
+from orderflow.schemas.orders import OrderPlaced, OrderSubmitted
+from orderflow.schemas.registry import BY_TYPE_AND_VERSION, MESSAGES
+
+pytestmark = pytest.mark.unit
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def placed(**changes: Any) -> dict[str, Any]:
+    return {**json.loads((FIXTURE / "OrderPlaced.v2.json").read_text()), **changes}
+
+
+def refused_at(model: type[OrderPlaced] | type[StockReceived], payload: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate_json(_json(payload))
+    return ".".join(str(part) for part in raised.value.errors()[0]["loc"])
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload)
+
+
+def test_every_message_carries_the_envelope() -> None:
+    envelope = {"event_id", "type", "version", "occurred_at", "correlation_id", "causation_id"}
+    for cls in MESSAGES:
+        assert envelope <= set(cls.model_fields), cls.__name__
+        if cls is not OrderSubmitted:
+            assert {"source", "source_position"} <= set(cls.model_fields), cls.__name__
+    assert len(BY_TYPE_AND_VERSION) == len(MESSAGES) == 18
+
+
+def test_an_event_is_frozen() -> None:
+    event = OrderPlaced.model_validate_json(_json(placed()))
+
+    with pytest.raises(ValidationError, match="frozen"):
+        event.channel = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"surprise": 1}, "surprise"),
+        ({"source_position": "42"}, "source_position"),
+        ({"source_position": 0}, "source_position"),
+        ({"occurred_at": "2026-03-01T09:30:00"}, "occurred_at"),
+        ({"channel": "x" * 65}, "channel"),
+        ({"lines": []}, "lines"),
+        ({"order_id": "not-a-uuid"}, "order_id"),
+        ({"customer": {"id": "c", "email": "not-an-email", "name": "A"}}, "customer.email"),
+    ],
+)
+def test_bad_fields_are_refused_by_name(changes: dict[str, Any], field: str) -> None:
+    assert refused_at(OrderPlaced, placed(**changes)) == field
+
+
+def test_quantities_are_positive_bounded_integers(payloads: dict[str, dict[str, Any]]) -> None:
+    receipt = payloads["StockReceived.v1"]
+    for bad in (0, -1, 10_001, 2.0, "2"):
+        assert refused_at(StockReceived, {**receipt, "quantity": bad}) == "quantity"
+
+
+def test_times_are_kept_in_utc() -> None:
+    berlin = timezone(timedelta(hours=1))
+    event = OrderPlaced.model_validate_json(_json(placed(occurred_at="2026-03-01T10:30:00+01:00")))
+
+    assert event.occurred_at == datetime(2026, 3, 1, 10, 30, tzinfo=berlin)
+    assert event.occurred_at.tzinfo == UTC
+
+
+def test_an_order_total_must_add_up() -> None:
+    with pytest.raises(ValidationError, match="not lines plus shipping"):
+        OrderPlaced.model_validate_json(_json(placed(total={"amount": "49.87", "currency": "EUR"})))
+
+
+def test_an_order_has_one_currency() -> None:
+    usd_fee = {"amount": "4.90", "currency": "USD"}
+
+    with pytest.raises(ValidationError, match="mix currencies"):
+        OrderPlaced.model_validate_json(_json(placed(shipping_fee=usd_fee)))
