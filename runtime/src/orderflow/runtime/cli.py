@@ -12,9 +12,13 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 
+from orderflow.runtime import logs
 from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker
 from orderflow.runtime.console import stack_view, topics_table
+from orderflow.runtime.dlq_cli import dlq
+from orderflow.runtime.host import ServiceHost
 from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
+from orderflow.runtime.spec import resolve
 from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.topics import describe_topics, ensure_topics
 from orderflow.runtime.watermarks import message_counts
@@ -29,7 +33,7 @@ app = typer.Typer(
 console = Console()
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsInvalid as error:
@@ -46,6 +50,27 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+app.add_typer(dlq, name="dlq")
+
+
+@app.command()
+def service(
+    name: Annotated[str, typer.Argument(help="An installed service, or module:attribute.")],
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port (default: the service's setting).")
+    ] = None,
+) -> None:
+    """Run one service: its consumers, its relay and its HTTP API, in this process."""
+    settings = settings_or_exit()
+    logs.configure(settings.log_level, service=name)
+    try:
+        spec = resolve(name)
+    except LookupError as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(ServiceHost(spec, settings, port=port).run())
+
+
 @app.command()
 def broker(
     topics: Annotated[
@@ -53,7 +78,7 @@ def broker(
     ] = True,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
-    settings = _settings()
+    settings = settings_or_exit()
     _stop_on_sigterm()
     port = int(settings.kafka_bootstrap.split(",")[0].rpartition(":")[2])
     try:
@@ -76,7 +101,7 @@ def topics(
     create: Annotated[bool, typer.Option(help="Create the project's missing topics.")] = True,
 ) -> None:
     """List topics with their partition counts; create the project's missing ones."""
-    settings = _settings()
+    settings = settings_or_exit()
     bootstrap = settings.kafka_bootstrap
     if create:
         states = ensure_topics(bootstrap, ALL_TOPICS, settings.partitions)
@@ -100,7 +125,7 @@ def up(
     refresh: Annotated[float, typer.Option(help="Seconds between screen updates.")] = 2.0,
 ) -> None:
     """Run the local stack: broker, topics and every service's store."""
-    settings = _settings()
+    settings = settings_or_exit()
     _stop_on_sigterm()
     try:
         with LocalStack(settings) as stack:

@@ -46,6 +46,7 @@ def _sqlite_store(service: str, settings: Settings) -> Store:
     _ensure_sqlite_file(path)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "APPLICATION_RECORDER_TOPIC": "orderflow.runtime.recorders:SQLiteInboxRecorder",
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
@@ -57,6 +58,7 @@ def _postgres_store(service: str, database_url: str) -> Store:
     parts = conninfo_to_dict(database_url)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "orderflow.runtime.recorders:PostgresInboxRecorder",
         "POSTGRES_DBNAME": str(parts.get("dbname") or parts.get("user") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(parts.get("port") or "5432"),

@@ -1,0 +1,207 @@
+"""The consumer loop: Kafka in, exactly-once effects out.
+
+One thread polls a batch, decodes it, applies it through the inbox (one database transaction),
+dead-letters what can never be applied, and only then commits the Kafka offsets. A crash at any
+point replays at most the uncommitted batch, which the inbox then skips. Rebalance callbacks run
+inside `consume()` on this same thread, so a partition never moves while its batch is half done."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from uuid import UUID
+
+import structlog
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.runtime import faults
+from orderflow.runtime.deadletters import DeadLetterPublisher
+from orderflow.runtime.inbox import Applied, Handlers, apply_batch
+from orderflow.runtime.kafka import message_headers, where
+from orderflow.runtime.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, RETRIES, SKIPPED
+from orderflow.runtime.retry import Backoff, is_transient
+from orderflow.schemas.codec import decode
+from orderflow.schemas.envelope import Message
+from orderflow.schemas.errors import DecodeError
+from orderflow.schemas.topics import DEAD_LETTERS
+
+log = structlog.get_logger("orderflow.consumer")
+_CONFLICT_RETRIES = 3
+_LAG_EVERY_S = 5.0
+Decoded = tuple[KafkaMessage, Message]
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        app: Application[UUID],
+        handlers: Handlers,
+        consumer: Consumer,
+        topics: Sequence[str],
+        dead_letters: DeadLetterPublisher,
+        stopping: threading.Event,
+        batch_size: int = 500,
+    ) -> None:
+        self.app, self.handlers, self.consumer = app, handlers, consumer
+        self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
+        self.batch_size = batch_size
+        self.assigned: set[tuple[str, int]] = set()
+        self._stash: list[KafkaMessage] = []
+        self._lag_at = 0.0
+
+    @classmethod
+    def build(
+        cls,
+        app: Application[UUID],
+        handlers: Handlers,
+        consumer: Consumer,
+        producer: Producer,
+        topics: Sequence[str],
+        group: str,
+        stopping: threading.Event,
+        batch_size: int = 500,
+        dead_letter_topic: str = DEAD_LETTERS,
+    ) -> ConsumerLoop:
+        publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
+        return cls(app, handlers, consumer, topics, publisher, stopping, batch_size)
+
+    def run(self) -> None:
+        self.consumer.subscribe(
+            self.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self.stopping.is_set():
+                self.poll_once()
+        finally:
+            self.consumer.close()  # leaves the group at once, so partitions move without delay
+
+    def poll_once(self, timeout: float = 0.2) -> int:
+        messages, self._stash = self._stash, []
+        if not messages:
+            messages = self.consumer.consume(self.batch_size, timeout=timeout)
+        messages = [m for m in messages if m.error() is None]
+        if messages:
+            self.process(messages)
+        self._report_lag()
+        return len(messages)
+
+    def process(self, messages: list[KafkaMessage]) -> None:
+        started = time.perf_counter()
+        decoded = self._decode(messages)
+        self._apply_until_done(decoded)
+        kept = [m for m in messages if (m.topic(), m.partition()) in self.assigned]
+        self._retry_transient("dead letters", self.dead_letters.flush)
+        faults.point("consumer.after_db_commit")
+        self._commit_offsets(kept)
+        BATCH_SECONDS.labels(self.dead_letters.group).observe(time.perf_counter() - started)
+
+    def _decode(self, messages: list[KafkaMessage]) -> list[Decoded]:
+        decoded = []
+        for message in messages:
+            try:
+                decoded.append((message, decode(message.value(), message_headers(message))))
+            except DecodeError as error:
+                self.dead_letters.send(message, error.reason, error.detail, error.field)
+        return decoded
+
+    def _apply_until_done(self, decoded: list[Decoded]) -> None:
+        backoff, conflicts = Backoff(), 0
+        while decoded:
+            try:
+                self._record(decoded, apply_batch(self.app, self.handlers, [e for _, e in decoded]))
+                return
+            except IntegrityError:
+                conflicts += 1  # another instance applied the same events, or a version clash
+                if conflicts >= _CONFLICT_RETRIES:
+                    self._apply_one_by_one(decoded)
+                    return
+            except Exception as error:
+                if not is_transient(error) or self.stopping.is_set():
+                    raise
+                log.warning("transient failure, will retry", stage="apply", error=str(error))
+                RETRIES.labels("apply").inc()
+                decoded = self._wait_keeping_membership(decoded, backoff)
+
+    def _apply_one_by_one(self, decoded: list[Decoded]) -> None:
+        """Isolate the event that keeps conflicting, so one bad event never blocks the rest."""
+        for message, event in decoded:
+            for _ in range(_CONFLICT_RETRIES):
+                try:
+                    self._record([(message, event)], apply_batch(self.app, self.handlers, [event]))
+                    break
+                except IntegrityError as error:
+                    last = error
+            else:
+                self.dead_letters.send(message, "conflict", str(last), None)
+
+    def _record(self, decoded: list[Decoded], outcome: Applied) -> None:
+        for index in outcome.skipped:
+            SKIPPED.labels(decoded[index][0].topic()).inc()
+        for failure in outcome.failed:
+            message = decoded[failure.index][0]
+            log.error("handler failed; dead-lettered", error=str(failure), topic=message.topic())
+            self.dead_letters.send(message, "handler_failed", str(failure), None)
+        for message, _ in decoded:
+            CONSUMED.labels(message.topic()).inc()
+
+    def _wait_keeping_membership(self, decoded: list[Decoded], backoff: Backoff) -> list[Decoded]:
+        """Wait out a transient failure while still polling (paused), so the group does not evict
+        this member; messages polled meanwhile are kept for later, never dropped."""
+        assignment = self.consumer.assignment()
+        self.consumer.pause(assignment)
+        backoff.wait(self.stopping)
+        self._stash.extend(
+            m for m in self.consumer.consume(self.batch_size, 0) if m.error() is None
+        )
+        self.consumer.resume([tp for tp in assignment if (tp.topic, tp.partition) in self.assigned])
+        self._stash = [m for m in self._stash if (m.topic(), m.partition()) in self.assigned]
+        return [d for d in decoded if (d[0].topic(), d[0].partition()) in self.assigned]
+
+    def _retry_transient(self, stage: str, action: object) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                action()  # type: ignore[operator]
+                return
+            except Exception as error:
+                if not is_transient(error) or self.stopping.is_set():
+                    raise
+                RETRIES.labels(stage).inc()
+                backoff.wait(self.stopping)
+
+    def _commit_offsets(self, messages: list[KafkaMessage]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for message in messages:
+            key = where(message)
+            ends[key] = max(ends.get(key, -1), int(message.offset() or 0) + 1)
+        if ends:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        log.info("partitions assigned", partitions=sorted(self.assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self._stash = [m for m in self._stash if (m.topic(), m.partition()) in self.assigned]
+        log.info(
+            "partitions revoked", partitions=sorted((tp.topic, tp.partition) for tp in partitions)
+        )
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < _LAG_EVERY_S or not self.assigned:
+            return
+        self._lag_at = now
+        for tp in self.consumer.position([TopicPartition(t, p) for t, p in self.assigned]):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))

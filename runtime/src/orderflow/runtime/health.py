@@ -1,0 +1,58 @@
+"""The HTTP routes every service has: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import cast
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+Check = Callable[[], None]  # raises when the dependency is unreachable
+
+
+class CachedCheck:
+    """Readiness probes come often; ask the broker at most every few seconds."""
+
+    def __init__(self, check: Check, ttl: float = 3.0) -> None:
+        self.check, self.ttl = check, ttl
+        self._at, self._error = -ttl, cast(str | None, None)
+
+    def __call__(self) -> str | None:
+        if time.monotonic() - self._at >= self.ttl:
+            try:
+                self.check()
+                self._error = None
+            except Exception as error:
+                self._error = f"{type(error).__name__}: {error}"
+            self._at = time.monotonic()
+        return self._error
+
+
+def health_routes(checks: dict[str, Check]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    cached = {name: CachedCheck(check) for name, check in checks.items()}
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is alive and serving."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz() -> JSONResponse:
+        """The broker and the store answer; 503 names what does not."""
+        results = {name: check() for name, check in cached.items()}
+        ready = all(error is None for error in results.values())
+        body = {
+            "status": "ready" if ready else "unready",
+            "checks": {name: error or "ok" for name, error in results.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

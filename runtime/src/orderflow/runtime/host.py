@@ -1,0 +1,136 @@
+"""`orderflow service <name>`: one process running a service's consumer loop, relay and HTTP API.
+
+SIGTERM or Ctrl-C: stop taking new batches, let the batch in hand commit, leave the consumer
+group (so partitions move at once), stop the API, exit 0, all within the drain deadline."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+from uuid import UUID
+
+import structlog
+import uvicorn
+from confluent_kafka.admin import AdminClient
+from eventsourcing.application import Application
+from fastapi import FastAPI
+
+from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.health import health_routes
+from orderflow.runtime.kafka import new_consumer, new_producer
+from orderflow.runtime.relay import Relay
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.spec import ServiceSpec
+from orderflow.runtime.store import store_for
+
+log = structlog.get_logger("orderflow.host")
+DRAIN_DEADLINE_S = 8.0
+
+
+class ServiceHost:
+    def __init__(self, spec: ServiceSpec, settings: Settings, port: int | None = None) -> None:
+        self.spec, self.settings = spec, settings
+        self.port = spec.port(settings) if port is None else port
+        self.stopping = threading.Event()
+        self.app: Application[UUID] = spec.application(store_for(spec.name, settings).env)
+        self._threads: list[threading.Thread] = []
+        self._server: uvicorn.Server | None = None
+
+    def run(self) -> int:
+        self._on_signals(self.stop)
+        self._start("consumer", self._run_consumer, bool(self.spec.consumes))
+        self._start("relay", self._run_relay, self.spec.translate is not None)
+        self._start("http", self._run_http, bool(self.port))
+        log.info(
+            "service started",
+            service=self.spec.name,
+            port=self.port,
+            consumes=list(self.spec.consumes),
+        )
+        while not self.stopping.wait(0.5):
+            if not all(thread.is_alive() for thread in self._threads):
+                log.error("a worker thread died; stopping", service=self.spec.name)
+                self.stop()
+                self._drain()
+                return 1
+        self._drain()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def _drain(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=DRAIN_DEADLINE_S)
+        log.info("service stopped", service=self.spec.name)
+
+    def _start(self, name: str, target: Callable[[], None], wanted: bool) -> None:
+        if wanted:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run_consumer(self) -> None:
+        bootstrap = self.settings.kafka_bootstrap
+        loop = ConsumerLoop.build(
+            self.app,
+            self.spec.handlers,
+            new_consumer(bootstrap, self.spec.consumer_group),
+            new_producer(bootstrap),
+            self.spec.consumes,
+            self.spec.consumer_group,
+            self.stopping,
+        )
+        loop.run()
+
+    def _run_relay(self) -> None:
+        assert self.spec.translate is not None
+        extra: dict[str, Any] = {"topic_for": self.spec.topic_for} if self.spec.topic_for else {}
+        relay = Relay(
+            self.app,
+            self.spec.translate,
+            new_producer(self.settings.kafka_bootstrap),
+            name=f"{self.spec.name}-kafka",
+            **extra,
+        )
+        relay.run(self.stopping)
+
+    def _run_http(self) -> None:
+        config = uvicorn.Config(
+            self.http_app(),
+            host=self.settings.host,
+            port=self.port or 0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._server.run()
+
+    def http_app(self) -> FastAPI:
+        api = FastAPI(title=f"orderflow {self.spec.name}", version="0.1.0")
+        api.include_router(
+            health_routes({"store": self._check_store, "broker": self._check_broker})
+        )
+        if self.spec.routes is not None:
+            api.include_router(self.spec.routes(self.app, self.settings))
+        return api
+
+    def _check_store(self) -> None:
+        self.app.recorder.max_notification_id()
+
+    def _check_broker(self) -> None:
+        AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap}).list_topics(timeout=2)
+
+    @staticmethod
+    def _on_signals(stop: Callable[[], None]) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,111 @@
+"""Apply a batch of decoded events exactly once: skip those whose inbox row exists, run the
+handlers, then write every effect and every inbox row in one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application
+
+from orderflow.runtime import faults
+from orderflow.runtime.metrics import HANDLER_SECONDS
+from orderflow.runtime.recorders import InboxKey, InboxRecorder
+from orderflow.runtime.retry import is_transient
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.envelope import IntegrationEvent, Message
+
+Handler = Callable[[Any, UnitOfWork], None]
+Handlers = Mapping[type[Message], Handler]
+
+
+class HandlerFailed(Exception):
+    """A handler refused an event for good (not a transient failure): dead-letter it."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.index = index
+        self.error = error
+
+
+@dataclass
+class Applied:
+    applied: int = 0
+    skipped: list[int] = field(default_factory=list)
+    failed: list[HandlerFailed] = field(default_factory=list)
+
+
+def inbox_key(message: Message) -> InboxKey | None:
+    """Integration events are deduplicated by source position; channel messages carry none
+    (their handler deduplicates by the channel's own order id)."""
+    if isinstance(message, IntegrationEvent):
+        return (message.source, message.source_position)
+    return None
+
+
+def apply_batch(app: Application[UUID], handlers: Handlers, events: Sequence[Message]) -> Applied:
+    """Apply `events` in order. A handler that fails for good has its event excluded and the
+    batch re-run without it, so no partial effect of a failed event is ever saved."""
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    keys = [inbox_key(event) for event in events]
+    done = recorder.processed(key for key in keys if key)
+    outcome = Applied()
+    while True:
+        try:
+            _apply(app, handlers, events, keys, done, outcome)
+            return outcome
+        except HandlerFailed as failure:
+            outcome.failed.append(failure)
+
+
+def _apply(
+    app: Application[UUID],
+    handlers: Handlers,
+    events: Sequence[Message],
+    keys: Sequence[InboxKey | None],
+    done: set[InboxKey],
+    outcome: Applied,
+) -> None:
+    excluded = {failure.index for failure in outcome.failed}
+    uow, inbox, seen = UnitOfWork(app), [], set(done)
+    outcome.applied, outcome.skipped = 0, []
+    for index, (event, key) in enumerate(zip(events, keys, strict=True)):
+        if index in excluded:
+            continue
+        if key is not None and key in seen:
+            outcome.skipped.append(index)
+            continue
+        _handle(handlers.get(type(event)), event, uow, index)
+        outcome.applied += 1
+        if key is not None:
+            seen.add(key)
+            inbox.append(key)
+    faults.point("consumer.before_db_commit")
+    uow.commit(inbox)
+
+
+def _log_ids(event: Message) -> dict[str, str]:
+    ids = {"event_id": str(event.event_id), "correlation_id": str(event.correlation_id)}
+    order_id = getattr(event, "order_id", None)
+    if order_id is not None:
+        ids["order_id"] = str(order_id)
+    return ids
+
+
+def _handle(handler: Handler | None, event: Message, uow: UnitOfWork, index: int) -> None:
+    if handler is None:
+        return  # a topic may carry types this service does not react to
+    started = time.perf_counter()
+    try:
+        with structlog.contextvars.bound_contextvars(**_log_ids(event)):
+            handler(event, uow)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        raise HandlerFailed(index, error) from error
+    finally:
+        HANDLER_SECONDS.labels(event.type).observe(time.perf_counter() - started)

@@ -1,0 +1,129 @@
+"""Event-store recorders that also keep the inbox and the relay's position, in the same database
+as the events (the `eventsourcing` library's recorders, extended through its own hooks).
+
+Inbox: one row per applied integration event, keyed by (source service, source position), written
+in the transaction that writes the event's effects. One row per event, not a high-water mark:
+positions of one source arrive in order only within a partition, and a relay that retries can
+interleave them, so "lower than the last seen" does not mean "seen"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+InboxKey = tuple[str, int]
+_SQLITE_CHUNK = 400  # pairs per query, well below SQLite's host-parameter limit
+
+
+class SQLiteInboxRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS orderflow_inbox (source TEXT NOT NULL, "
+            "position INTEGER NOT NULL, PRIMARY KEY (source, position)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS orderflow_relay (name TEXT PRIMARY KEY, "
+            "position INTEGER NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        inbox: list[InboxKey] = kwargs.get("inbox") or []
+        if inbox:
+            c.executemany("INSERT INTO orderflow_inbox (source, position) VALUES (?, ?)", inbox)
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def processed(self, keys: Iterable[InboxKey]) -> set[InboxKey]:
+        wanted, found = list(keys), set()
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(wanted), _SQLITE_CHUNK):
+                chunk = wanted[start : start + _SQLITE_CHUNK]
+                values = ",".join("(?, ?)" for _ in chunk)
+                c.execute(
+                    f"WITH k(source, position) AS (VALUES {values}) "  # noqa: S608 - only placeholders
+                    "SELECT source, position FROM orderflow_inbox JOIN k USING (source, position)",
+                    [part for key in chunk for part in key],
+                )
+                found |= {(row[0], row[1]) for row in c.fetchall()}
+        return found
+
+    def relay_position(self, name: str) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position FROM orderflow_relay WHERE name = ?", [name])
+            row = c.fetchone()
+        return int(row[0]) if row else 0
+
+    def save_relay_position(self, name: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO orderflow_relay (name, position) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET position = max(position, excluded.position)",
+                [name, position],
+            )
+
+
+class PostgresInboxRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        schema = Identifier(datastore.schema)
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.orderflow_inbox (source text NOT NULL, "
+                "position bigint NOT NULL, PRIMARY KEY (source, position))"
+            ).format(schema),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.orderflow_relay (name text PRIMARY KEY, "
+                "position bigint NOT NULL)"
+            ).format(schema),
+        ]
+        self._insert_inbox = SQL(
+            "INSERT INTO {0}.orderflow_inbox (source, position) VALUES (%s, %s)"
+        ).format(schema)
+        self._select_processed = SQL(
+            "SELECT source, position FROM {0}.orderflow_inbox "
+            "JOIN unnest(%s::text[], %s::bigint[]) AS k(source, position) USING (source, position)"
+        ).format(schema)
+        self._select_relay = SQL("SELECT position FROM {0}.orderflow_relay WHERE name = %s").format(
+            schema
+        )
+        self._upsert_relay = SQL(
+            "INSERT INTO {0}.orderflow_relay AS r (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = GREATEST(r.position, excluded.position)"
+        ).format(schema)
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        inbox: list[InboxKey] = kwargs.get("inbox") or []
+        if inbox:
+            curs.executemany(self._insert_inbox, inbox)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def processed(self, keys: Iterable[InboxKey]) -> set[InboxKey]:
+        wanted = list(keys)
+        if not wanted:
+            return set()
+        sources, positions = [k[0] for k in wanted], [k[1] for k in wanted]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_processed, [sources, positions])
+            return {(row["source"], row["position"]) for row in curs.fetchall()}
+
+    def relay_position(self, name: str) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_relay, [name])
+            row = curs.fetchone()
+        return int(row["position"]) if row else 0
+
+    def save_relay_position(self, name: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._upsert_relay, [name, position])
+
+
+InboxRecorder = SQLiteInboxRecorder | PostgresInboxRecorder

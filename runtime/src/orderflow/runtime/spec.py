@@ -1,0 +1,59 @@
+"""What a service is, to the runtime: its store, what it consumes and how it reacts, how its
+events are published, and its HTTP routes. Each service package exports one `SERVICE`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from fastapi import APIRouter
+
+from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.relay import Translate
+from orderflow.runtime.services import GROUP
+from orderflow.runtime.settings import Settings
+from orderflow.schemas.envelope import IntegrationEvent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # names its store (SQLite file or PostgreSQL schema) and its consumer group
+    application: Callable[[Mapping[str, str]], Application[UUID]]
+    consumes: Sequence[str] = ()
+    handlers: Handlers = field(default_factory=dict)
+    translate: Translate | None = None  # None: the service publishes nothing
+    routes: Callable[[Application[UUID], Settings], APIRouter] | None = None
+    port_setting: str | None = None  # e.g. "inventory_port"
+    topic_for: Callable[[IntegrationEvent], str] | None = None  # default: the contracts' topic
+    group: str | None = None
+
+    @property
+    def consumer_group(self) -> str:
+        return self.group or f"orderflow.{self.name}"
+
+    def port(self, settings: Settings) -> int | None:
+        return int(getattr(settings, self.port_setting)) if self.port_setting else None
+
+
+def resolve(name: str) -> ServiceSpec:
+    """An installed service by name (`inventory`), or any `module:attribute` reference."""
+    if ":" in name:
+        module, _, attribute = name.partition(":")
+        return _as_spec(getattr(importlib.import_module(module), attribute), name)
+    for entry in entry_points(group=GROUP, name=name):
+        return _as_spec(entry.load(), name)
+    raise LookupError(f"no service named {name!r}")
+
+
+def _as_spec(found: Any, name: str) -> ServiceSpec:
+    if isinstance(found, ModuleType):
+        found = getattr(found, "SERVICE", None)
+    if not isinstance(found, ServiceSpec):
+        raise LookupError(f"{name!r} does not export a ServiceSpec as SERVICE")
+    return found

@@ -1,0 +1,93 @@
+"""The inbox applies each integration event exactly once, whatever order and however often it
+arrives, and never saves part of an event that failed."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from feed import stock_received
+from ledger_service import Ledger, Ledgers, ledger_id, on_stock_received
+
+from orderflow.runtime.inbox import apply_batch
+from orderflow.runtime.store import Store
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.inventory import StockReceived
+
+pytestmark = pytest.mark.integration
+
+HANDLERS = {StockReceived: on_stock_received}
+
+
+def all_references(app: Ledgers) -> list[str]:
+    return sorted(ref for refs in app.references().values() for ref in refs)
+
+
+def test_a_batch_is_applied_and_its_redelivery_skipped(store: Store) -> None:
+    app = Ledgers(env=store.env)
+    batch = [stock_received(n) for n in range(1, 101)]
+
+    first = apply_batch(app, HANDLERS, batch)
+    again = apply_batch(Ledgers(env=store.env), HANDLERS, batch)
+
+    assert (first.applied, len(first.skipped)) == (100, 0)
+    assert (again.applied, len(again.skipped)) == (0, 100)
+    assert all_references(app) == sorted(f"in-{n}" for n in range(1, 101))
+
+
+def test_interleaved_arrival_across_partitions_loses_nothing(store: Store) -> None:
+    # Given one source's events split over two partitions, consumed in alternating batches so
+    # that positions arrive out of order, with duplicates from a relay that retried.
+    app = Ledgers(env=store.env)
+    partition_a = [stock_received(n) for n in range(1, 201) if n % 2]
+    partition_b = [stock_received(n) for n in range(1, 201) if not n % 2]
+    chunks = [partition_b[100:], partition_a[:50], partition_b[:100], partition_a[50:]]
+    chunks.append(random.Random(7).sample(partition_a + partition_b, 60))  # redelivered
+
+    for chunk in chunks:
+        apply_batch(app, HANDLERS, chunk)
+
+    assert all_references(app) == sorted(f"in-{n}" for n in range(1, 201))
+
+
+def test_a_duplicate_inside_one_batch_is_applied_once(store: Store) -> None:
+    app = Ledgers(env=store.env)
+    event = stock_received(7)
+
+    outcome = apply_batch(app, HANDLERS, [event, event, event])
+
+    assert (outcome.applied, outcome.skipped) == (1, [1, 2])
+    assert all_references(app) == ["in-7"]
+
+
+def test_a_failing_event_leaves_no_partial_effect(store: Store) -> None:
+    app = Ledgers(env=store.env)
+
+    def fussy(received: StockReceived, uow: UnitOfWork) -> None:
+        on_stock_received(received, uow)  # changes the ledger, then refuses
+        if received.source_position == 3:
+            raise ValueError("refused")
+
+    outcome = apply_batch(app, {StockReceived: fussy}, [stock_received(n) for n in range(1, 6)])
+
+    assert [failure.index for failure in outcome.failed] == [2]
+    assert all_references(app) == ["in-1", "in-2", "in-4", "in-5"]
+    assert apply_batch(app, HANDLERS, [stock_received(3)]).applied == 1, "not marked as done"
+
+
+def test_effects_and_inbox_rows_commit_together(store: Store) -> None:
+    # Given another writer that opened the same ledger first, the batch's commit conflicts:
+    app = Ledgers(env=store.env)
+    stale = Ledger("SKU-001")
+    app.save(Ledger("SKU-001"))
+
+    def opens_again(received: StockReceived, uow: UnitOfWork) -> None:
+        uow.add(stale)
+
+    with pytest.raises(IntegrityError):
+        apply_batch(app, {StockReceived: opens_again}, [stock_received(1)])
+
+    # then neither the effect nor the inbox row was written, so a retry applies it.
+    assert apply_batch(app, HANDLERS, [stock_received(1)]).applied == 1
+    assert app.repository.get(ledger_id("SKU-001")).references == ["in-1"]

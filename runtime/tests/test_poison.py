@@ -1,0 +1,143 @@
+"""Bad input never blocks a partition: undecodable, invalid, unknown, oversized or refused
+messages go to the dead-letter topic with their reason; every good one is applied; lag ends at 0."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+from feed import stock_received
+from ledger_service import Ledgers, on_stock_received
+
+from orderflow.runtime import deadletters
+from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.kafka import kafka_headers, new_consumer, new_producer
+from orderflow.runtime.store import Store
+from orderflow.runtime.topics import ensure_topics
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.codec import encode
+from orderflow.schemas.inventory import StockReceived
+
+pytestmark = pytest.mark.integration
+
+
+def refuse_position_13(received: StockReceived, uow: UnitOfWork) -> None:
+    if received.source_position == 13:
+        raise ValueError("warehouse 'berlin' is closed for SKU-013")
+    on_stock_received(received, uow)
+
+
+def poison(n: int) -> tuple[bytes, list[tuple[str, bytes]], str]:
+    """The n-th kind of bad message: body, headers, the reason it must be dead-lettered for."""
+    good = encode(stock_received(1000 + n))
+    wrong = json.loads(good.value)
+    wrong["quantity"] = -5
+    unknown = [
+        (k, b"orderflow.StockTeleported.v1" if k == "ce_type" else v) for k, v in good.headers
+    ]
+    return [
+        (b"\x00\x01 not json at all", [], "malformed"),
+        (json.dumps(wrong).encode(), good.headers, "invalid"),
+        (good.value, unknown, "unknown_type"),
+        (b"{" + b" " * 600_000 + b"}", good.headers, "too_large"),
+    ][n % 4]
+
+
+class Delivered:
+    """End offset of every partition, from the broker's delivery reports."""
+
+    def __init__(self) -> None:
+        self.ends: dict[int, int] = {}
+        self.errors: list[str] = []
+
+    def __call__(self, error: object, message: KafkaMessage) -> None:
+        if error is not None:
+            self.errors.append(str(error))
+            return
+        partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+        self.ends[partition] = max(self.ends.get(partition, 0), offset + 1)
+
+
+def feed_interleaved(producer: Producer, topic: str, delivered: Delivered) -> dict[str, int]:
+    expected: dict[str, int] = {}
+    for n in range(1, 201):
+        encoded = encode(stock_received(n))
+        producer.produce(
+            topic,
+            encoded.value,
+            encoded.key,
+            headers=kafka_headers(encoded.headers),
+            on_delivery=delivered,
+        )
+        if n % 10 == 0:
+            body, headers, reason = poison(n // 10)
+            producer.produce(
+                topic, body, b"poison", headers=kafka_headers(headers), on_delivery=delivered
+            )
+            expected[reason] = expected.get(reason, 0) + 1
+    assert producer.flush(30) == 0
+    assert delivered.errors == []
+    return expected
+
+
+def test_poison_goes_to_dead_letters_and_the_rest_is_applied(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
+    delivered = Delivered()
+    expected = feed_interleaved(new_producer(kafka_bootstrap), topic, delivered)
+    expected["handler_failed"] = 1
+    app, stopping = Ledgers(env=store.env), threading.Event()
+    consumer = new_consumer(kafka_bootstrap, group)
+    loop = ConsumerLoop.build(
+        app,
+        {StockReceived: refuse_position_13},
+        consumer,
+        new_producer(kafka_bootstrap),
+        [topic],
+        group,
+        stopping,
+        dead_letter_topic=dlq,
+    )
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    try:
+        _wait_until(lambda: _lag(kafka_bootstrap, topic, group, delivered.ends) == 0)
+    finally:
+        stopping.set()
+        worker.join(15)
+
+    letters = deadletters.read_all(kafka_bootstrap, dlq)
+    reasons: dict[str, int] = {}
+    for letter in letters:
+        reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
+        assert (letter.topic, letter.group) == (topic, group)
+    assert reasons == expected
+    refused = next(letter for letter in letters if letter.reason == "handler_failed")
+    assert "closed for SKU-013" in refused.error
+    applied = sorted(ref for refs in app.references().values() for ref in refs)
+    assert applied == sorted(f"in-{n}" for n in range(1, 201) if n != 13)
+
+
+def _lag(bootstrap: str, topic: str, group: str, ends: dict[int, int]) -> int:
+    """Messages the group has not committed past. End offsets come from delivery reports: the
+    embedded broker's ListOffsets answers the last batch's base offset, not the true end."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        committed = probe.committed([TopicPartition(topic, p) for p in ends], timeout=5)
+        return sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed)
+    finally:
+        probe.close()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "lag never reached 0"
+        time.sleep(0.5)
