@@ -54,6 +54,8 @@ class Ledgers(Application[UUID]):
 
 
 def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
+    if received.reference == "refuse-me":
+        raise ValueError("this ledger refuses references named refuse-me")
     ledger = uow.find(ledger_id(received.sku)) or Ledger(received.sku)
     ledger.receive(
         received.sku, received.reference or "", received.quantity, received.correlation_id

@@ -35,4 +35,6 @@ _CHANCES = _parse(os.environ.get("ORDERFLOW_FAULTS", ""))
 def point(name: str) -> None:
     chance = _CHANCES.get(name)
     if chance and random.random() < chance:  # noqa: S311 - chaos, not security
+        # Say where, so a test can prove the dangerous points were hit, then die at once.
+        os.write(2, f"fault: killed at {name}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)

@@ -19,6 +19,7 @@ from orderflow.runtime.retry import is_transient
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.envelope import IntegrationEvent, Message
 
+log = structlog.get_logger("orderflow.inbox")
 Handler = Callable[[Any, UnitOfWork], None]
 Handlers = Mapping[type[Message], Handler]
 
@@ -100,12 +101,14 @@ def _handle(handler: Handler | None, event: Message, uow: UnitOfWork, index: int
     if handler is None:
         return  # a topic may carry types this service does not react to
     started = time.perf_counter()
-    try:
-        with structlog.contextvars.bound_contextvars(**_log_ids(event)):
+    with structlog.contextvars.bound_contextvars(**_log_ids(event)):
+        try:
             handler(event, uow)
-    except Exception as error:
-        if is_transient(error):
-            raise
-        raise HandlerFailed(index, error) from error
-    finally:
-        HANDLER_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+            log.debug("event applied", event_type=event.type)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("handler refused event", event_type=event.type, error=str(error))
+            raise HandlerFailed(index, error) from error
+        finally:
+            HANDLER_SECONDS.labels(event.type).observe(time.perf_counter() - started)

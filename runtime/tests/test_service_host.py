@@ -1,0 +1,74 @@
+"""`orderflow service` as an operator runs it: health, readiness, metrics, JSON logs, and a
+SIGTERM that drains and exits 0 within 10 seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from feed import publish, publish_events, stock_received
+from processes import ledger_process, references, wait_for
+
+from orderflow.runtime.broker import free_port
+from orderflow.runtime.kafka import new_producer
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.topics import ensure_topics
+
+pytestmark = pytest.mark.e2e
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
+    store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, name, port = unique("in"), unique("ledger"), free_port()
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    service = ledger_process(
+        name, topic, unique("group"), store_settings, kafka_bootstrap, tmp_path, port=port
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: get(f"{base}/healthz")[0] == 200, 60, "the API")
+        producer = new_producer(kafka_bootstrap)
+        publish(producer, topic, range(1, 301))
+        refused = stock_received(301).model_copy(update={"reference": "refuse-me"})
+        publish_events(producer, topic, [refused])
+        wait_for(lambda: len(references(name, store_settings)) == 300, 90, "300 effects")
+        wait_for(lambda: "handler refused event" in service.log(), 30, "the refusal")
+
+        ready_status, ready = get(f"{base}/readyz")
+        _, metrics = get(f"{base}/metrics")
+    finally:
+        started = time.monotonic()
+        code = service.stop(timeout=15)
+        stopped_in = time.monotonic() - started
+
+    assert ready_status == 200
+    assert json.loads(ready) == {"status": "ready", "checks": {"store": "ok", "broker": "ok"}}
+    assert f'orderflow_events_consumed_total{{topic="{topic}"}} 301.0' in metrics
+    assert (
+        f'orderflow_events_dead_lettered_total{{reason="handler_failed",topic="{topic}"}} 1.0'
+        in metrics
+    )
+    assert "orderflow_handler_seconds_bucket" in metrics
+    assert code == 0
+    assert stopped_in < 10
+    logged = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    assert {"service started", "service stopped"} <= {entry["event"] for entry in logged}
+    [refusal] = [entry for entry in logged if entry["event"] == "handler refused event"]
+    assert refusal["event_id"] == str(refused.event_id)
+    assert refusal["correlation_id"] == str(refused.correlation_id)
+    assert refusal["service"] == "ledger_service:SERVICE"
