@@ -99,9 +99,11 @@ def test_kill_9_at_random_and_at_the_dangerous_points_loses_and_doubles_nothing(
     expected = {f"in-{n}" for n in range(1, feeder.fed + 1)}
     assert kills >= MIN_KILLS
     assert all(hits[point] for point in MUST_HIT), hits
-    assert set(up_effects) == expected and max(up_effects.values()) == 1
+    assert set(up_effects) == expected, "every input had an effect"
+    assert max(up_effects.values()) == 1, "no input had two"
     assert set(published) == expected, "every output published at least once"
-    assert set(down_effects) == expected and max(down_effects.values()) == 1
+    assert set(down_effects) == expected, "every output applied downstream"
+    assert max(down_effects.values()) == 1, "none applied twice"
 
 
 class Feeder(threading.Thread):

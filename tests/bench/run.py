@@ -1,5 +1,6 @@
-"""`make bench`: run each benchmark a few times on one broker, keep the median, write
-var/bench/results.json (machine-readable) and docs/benchmarks.md (for people)."""
+"""`make bench`: run each benchmark on one broker, keep medians, write var/bench/results.json
+(machine-readable) and docs/benchmarks.md (for people). Figures from one run are comparable with
+each other; across runs and machines, compare ratios."""
 
 from __future__ import annotations
 
@@ -8,18 +9,28 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Callable
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from kafka_hop import raw_hop
+from psycopg import sql
+from runtime_hop import hop, relay_drain
 
+from orderflow.runtime import logs
 from orderflow.runtime.broker import EmbeddedBroker
+from orderflow.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+POSTGRES = os.environ.get("ORDERFLOW_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -29,21 +40,61 @@ class Result:
     notes: str
 
 
-def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[int]]:
     samples = [measure() for _ in range(runs)]
-    return statistics.median(samples), samples
+    return statistics.median(samples), [round(sample) for sample in samples]
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    name = f"orderflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(POSTGRES)
+            password = f":{info['password']}" if info.get("password") else ""
+            yield (
+                f"postgresql://{info.get('user', 'postgres')}{password}@"
+                f"{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+            )
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run_all(bootstrap: str) -> dict[str, Result]:
-    value, samples = median_of(RUNS, lambda: raw_hop(bootstrap, MESSAGES, partitions=6))
-    return {
-        "raw_hop_msgs_per_s": Result(
-            round(value),
-            "msgs/s",
+    results: dict[str, Result] = {}
+    raw, raw_samples = median_of(RUNS, lambda: raw_hop(bootstrap, MESSAGES, partitions=6))
+    results["raw_hop_msgs_per_s"] = Result(
+        round(raw),
+        "msgs/s",
+        (
             f"bare confluent-kafka consume-then-produce, {MESSAGES} msgs of 200 B, 6 partitions, "
-            f"median of {RUNS} runs {[round(s) for s in samples]}",
+            f"median of {RUNS} {raw_samples}"
         ),
-    }
+    )
+    with scratch_database() as url, tempfile.TemporaryDirectory() as data:
+        postgres, sqlite = Settings(database_url=url), Settings(data_dir=Path(data))
+        for name, settings in (("postgres", postgres), ("sqlite", sqlite)):
+            value, samples = median_of(RUNS, lambda s=settings: hop(bootstrap, s, EVENTS))
+            results[f"hop_events_per_s_{name}"] = Result(
+                round(value),
+                "events/s",
+                (
+                    f"consume, decode, handler writes 1 event + inbox row, relay publishes it; "
+                    f"{EVENTS} events, batches of 2000, one process; median of {RUNS} {samples}; "
+                    f"{value / raw:.1%} of the bare loop"
+                ),
+            )
+        value, samples = median_of(RUNS, lambda: relay_drain(bootstrap, postgres, EVENTS))
+        results["relay_events_per_s_postgres"] = Result(
+            round(value),
+            "events/s",
+            (
+                f"relay draining {EVENTS} stored events (read, translate, encode, produce, "
+                f"confirm, save position) in batches of 5000; median of {RUNS} {samples}"
+            ),
+        )
+    return results
 
 
 def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
@@ -59,7 +110,9 @@ def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
     out.write_text(
         json.dumps({"meta": meta, **{k: asdict(v) for k, v in results.items()}}, indent=2) + "\n"
     )
-    rows = "\n".join(f"| `{k}` | {v.value:,} | {v.unit} | {v.notes} |" for k, v in results.items())
+    rows = "\n".join(
+        f"| `{k}` | {v.value:,.0f} | {v.unit} | {v.notes} |" for k, v in results.items()
+    )
     (ROOT / "docs" / "benchmarks.md").write_text(
         "# Benchmarks\n\nWritten by `make bench` (raw figures in `var/bench/results.json`). "
         "Medians of one run on one machine: compare ratios within a run, not across machines.\n\n"
@@ -70,6 +123,7 @@ def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
 
 
 def main() -> int:
+    logs.configure("WARNING")
     configured = os.environ.get("ORDERFLOW_KAFKA_BOOTSTRAP")
     if configured:
         write(run_all(configured), configured, "configured cluster")

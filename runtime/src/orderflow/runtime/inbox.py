@@ -104,7 +104,6 @@ def _handle(handler: Handler | None, event: Message, uow: UnitOfWork, index: int
     with structlog.contextvars.bound_contextvars(**_log_ids(event)):
         try:
             handler(event, uow)
-            log.debug("event applied", event_type=event.type)
         except Exception as error:
             if is_transient(error):
                 raise

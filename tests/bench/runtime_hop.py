@@ -1,0 +1,146 @@
+"""One runtime hop: consume an event, a handler writes one event, the relay publishes it; and
+the relay alone draining a pre-filled store. Run against the same broker as the bare loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+from uuid import UUID
+
+from confluent_kafka import Consumer
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.kafka import kafka_headers, new_consumer, new_producer
+from orderflow.runtime.relay import Relay
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.store import store_for
+from orderflow.runtime.topics import ensure_topics
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.codec import encode
+from orderflow.schemas.inventory import StockReceived
+
+
+class Receipt(Aggregate):
+    @event("Recorded")
+    def __init__(self, sku: str, quantity: int, reference: str, correlation_id: UUID) -> None:
+        self.sku, self.quantity, self.reference = sku, quantity, reference
+
+
+def record(received: StockReceived, uow: UnitOfWork) -> None:
+    uow.add(
+        Receipt(received.sku, received.quantity, received.reference or "", received.correlation_id)
+    )
+
+
+def translate(domain_event: Any, position: int) -> StockReceived | None:
+    return StockReceived(
+        source="bench",
+        source_position=position,
+        correlation_id=domain_event.correlation_id,
+        sku=domain_event.sku,
+        warehouse="bench",
+        quantity=domain_event.quantity,
+        reference=domain_event.reference,
+    )
+
+
+def _input(position: int) -> StockReceived:
+    return StockReceived(
+        source="erp",
+        source_position=position,
+        correlation_id=uuid.uuid4(),
+        sku=f"SKU-{position % 500:03d}",
+        warehouse="berlin",
+        quantity=3,
+        reference=f"bench-{position}",
+    )
+
+
+def prefill_input(bootstrap: str, topic: str, count: int) -> None:
+    producer = new_producer(bootstrap)
+    for position in range(1, count + 1):
+        encoded = encode(_input(position))
+        producer.produce(topic, encoded.value, encoded.key, headers=kafka_headers(encoded.headers))
+        if position % 10_000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def count_until(bootstrap: str, topic: str, expected: int, timeout: float = 600) -> float:
+    """Wait until `expected` messages are on `topic`; return when the last one was seen."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"count-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, deadline = 0, time.monotonic() + timeout
+    try:
+        while seen < expected:
+            assert time.monotonic() < deadline, f"only {seen} of {expected} arrived"
+            seen += sum(1 for m in consumer.consume(5000, timeout=0.2) if m.error() is None)
+        return time.perf_counter()
+    finally:
+        consumer.close()
+
+
+def hop(bootstrap: str, settings: Settings, count: int, partitions: int = 6) -> float:
+    """Events per second through consume → handler → store → relay → Kafka."""
+    source, target = f"hop.in.{uuid.uuid4().hex}", f"hop.out.{uuid.uuid4().hex}"
+    ensure_topics(bootstrap, [source, target], partitions)
+    prefill_input(bootstrap, source, count)
+    app = Application[UUID](env=store_for(f"bench_{uuid.uuid4().hex[:8]}", settings).env)
+    stopping, group = threading.Event(), f"hop-{uuid.uuid4()}"
+    loop = ConsumerLoop.build(
+        app,
+        {StockReceived: record},
+        new_consumer(bootstrap, group),
+        new_producer(bootstrap),
+        [source],
+        group,
+        stopping,
+        batch_size=2000,
+    )
+    relay = Relay(app, translate, new_producer(bootstrap), topic_for=lambda _: target)
+    workers = [
+        threading.Thread(target=loop.run),
+        threading.Thread(target=relay.run, args=(stopping,)),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        while not loop.assigned:  # the group join is not part of the hop
+            time.sleep(0.01)
+        started = time.perf_counter()
+        finished = count_until(bootstrap, target, count)
+    finally:
+        stopping.set()
+        for worker in workers:
+            worker.join(30)
+    return count / (finished - started)
+
+
+def relay_drain(bootstrap: str, settings: Settings, count: int, partitions: int = 6) -> float:
+    """Events per second the relay publishes from a store already holding `count` events."""
+    target = f"relay.out.{uuid.uuid4().hex}"
+    ensure_topics(bootstrap, [target], partitions)
+    app = Application[UUID](env=store_for(f"bench_{uuid.uuid4().hex[:8]}", settings).env)
+    for start in range(0, count, 5000):
+        app.save(
+            *(
+                Receipt("SKU-001", 1, f"r-{n}", uuid.uuid4())
+                for n in range(start, min(start + 5000, count))
+            )
+        )
+    relay = Relay(app, translate, new_producer(bootstrap), topic_for=lambda _: target)
+    started = time.perf_counter()
+    while relay.publish_next():
+        pass
+    return count / (time.perf_counter() - started)
