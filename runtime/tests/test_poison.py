@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
@@ -141,3 +142,55 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
     while not condition():
         assert time.monotonic() < deadline, "lag never reached 0"
         time.sleep(0.5)
+
+
+def test_a_transient_failure_waits_and_retries_without_dropping(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given a database that is "unreachable" for the first three attempts at one event
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
+    delivered = Delivered()
+    producer = new_producer(kafka_bootstrap)
+    for n in range(1, 101):
+        encoded = encode(stock_received(n))
+        producer.produce(
+            topic,
+            encoded.value,
+            encoded.key,
+            headers=kafka_headers(encoded.headers),
+            on_delivery=delivered,
+        )
+    assert producer.flush(30) == 0
+    outages = iter(range(3))
+
+    def flaky(received: StockReceived, uow: UnitOfWork) -> None:
+        if received.source_position == 50 and next(outages, None) is not None:
+            raise psycopg.OperationalError("connection refused (simulated outage)")
+        on_stock_received(received, uow)
+
+    # when the consumer runs through it
+    app, stopping = Ledgers(env=store.env), threading.Event()
+    loop = ConsumerLoop.build(
+        app,
+        {StockReceived: flaky},
+        new_consumer(kafka_bootstrap, group),
+        new_producer(kafka_bootstrap),
+        [topic],
+        group,
+        stopping,
+        dead_letter_topic=dlq,
+    )
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    try:
+        _wait_until(lambda: _lag(kafka_bootstrap, topic, group, delivered.ends) == 0)
+    finally:
+        stopping.set()
+        worker.join(15)
+
+    # then every event was applied once, after the outage, and none was dead-lettered
+    assert next(outages, None) is None, "the outage was retried through"
+    applied = sorted(ref for refs in app.references().values() for ref in refs)
+    assert applied == sorted(f"in-{n}" for n in range(1, 101))
+    assert deadletters.read_all(kafka_bootstrap, dlq) == []

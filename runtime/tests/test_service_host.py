@@ -4,6 +4,9 @@ SIGTERM that drains and exits 0 within 10 seconds."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -13,6 +16,7 @@ import pytest
 from feed import publish, publish_events, stock_received
 from processes import ledger_process, references, wait_for
 
+from orderflow.runtime import deadletters
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
@@ -72,3 +76,50 @@ def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
     assert refusal["event_id"] == str(refused.event_id)
     assert refusal["correlation_id"] == str(refused.correlation_id)
     assert refusal["service"] == "ledger_service:SERVICE"
+
+
+def test_dead_letters_can_be_listed_shown_and_replayed(
+    store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, group = unique("in"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    service = ledger_process(
+        unique("ledger"), topic, group, store_settings, kafka_bootstrap, tmp_path
+    ).start()
+    refused = stock_received(1).model_copy(update={"reference": "refuse-me"})
+    env = {"ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    try:
+        publish_events(new_producer(kafka_bootstrap), topic, [refused])
+        wait_for(lambda: len(letters_of(kafka_bootstrap, group)) == 1, 90, "a dead letter")
+        [letter] = letters_of(kafka_bootstrap, group)
+
+        listed = run_cli("dlq", "list", "--group", group, env=env)
+        shown = run_cli("dlq", "show", letter.ref, env=env)
+        replayed = run_cli("dlq", "replay", letter.ref, env=env)
+        wait_for(lambda: len(letters_of(kafka_bootstrap, group)) == 2, 90, "the replay")
+    finally:
+        service.stop()
+
+    assert listed.returncode == 0
+    assert letter.ref in listed.stdout
+    assert "handler_failed" in listed.stdout
+    assert "refuses references named refuse-me" in shown.stdout
+    assert str(refused.event_id) in shown.stdout
+    assert "replayed 1 dead letters" in replayed.stdout
+    assert run_cli("dlq", "show", "99:99", env=env).returncode == 2
+
+
+def letters_of(bootstrap: str, group: str) -> list[deadletters.DeadLetter]:
+    return [letter for letter in deadletters.read_all(bootstrap) if letter.group == group]
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # a wide terminal, so rich does not fold the table's cells
+    return subprocess.run(
+        [sys.executable, "-m", "orderflow.runtime", *args],
+        env={**os.environ, "COLUMNS": "250", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -142,14 +143,14 @@ class ConsumerLoop:
                 self.dead_letters.send(message, "conflict", str(last), None)
 
     def _record(self, decoded: list[Decoded], outcome: Applied) -> None:
-        for index in outcome.skipped:
-            SKIPPED.labels(decoded[index][0].topic()).inc()
+        for topic, count in Counter(decoded[i][0].topic() for i in outcome.skipped).items():
+            SKIPPED.labels(topic).inc(count)
         for failure in outcome.failed:
             message = decoded[failure.index][0]
             log.error("handler failed; dead-lettered", error=str(failure), topic=message.topic())
             self.dead_letters.send(message, "handler_failed", str(failure), None)
-        for message, _ in decoded:
-            CONSUMED.labels(message.topic()).inc()
+        for topic, count in Counter(message.topic() for message, _ in decoded).items():
+            CONSUMED.labels(topic).inc(count)
 
     def _wait_keeping_membership(self, decoded: list[Decoded], backoff: Backoff) -> list[Decoded]:
         """Wait out a transient failure while still polling (paused), so the group does not evict

@@ -108,7 +108,7 @@ def _drain(consumer: Consumer, ends: dict[int, int], timeout: float) -> list[Dea
     letters: list[DeadLetter] = []
     pending = dict(ends)
     while pending:
-        batch = consumer.consume(500, timeout=timeout)
+        batch = consumer.consume(500, timeout=min(timeout, 1.0))  # idle for 1 s: the end
         if not batch:
             break
         for message in batch:

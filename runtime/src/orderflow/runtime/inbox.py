@@ -3,6 +3,7 @@ handlers, then write every effect and every inbox row in one transaction."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
+from prometheus_client import Histogram
 
 from orderflow.runtime import faults
 from orderflow.runtime.metrics import HANDLER_SECONDS
@@ -89,6 +91,11 @@ def _apply(
     uow.commit(inbox)
 
 
+@functools.cache
+def _timer(event_type: str) -> Histogram:
+    return HANDLER_SECONDS.labels(event_type)  # one lookup per type, not per event
+
+
 def _log_ids(event: Message) -> dict[str, str]:
     ids = {"event_id": str(event.event_id), "correlation_id": str(event.correlation_id)}
     order_id = getattr(event, "order_id", None)
@@ -101,13 +108,15 @@ def _handle(handler: Handler | None, event: Message, uow: UnitOfWork, index: int
     if handler is None:
         return  # a topic may carry types this service does not react to
     started = time.perf_counter()
-    with structlog.contextvars.bound_contextvars(**_log_ids(event)):
-        try:
-            handler(event, uow)
-        except Exception as error:
-            if is_transient(error):
-                raise
-            log.warning("handler refused event", event_type=event.type, error=str(error))
-            raise HandlerFailed(index, error) from error
-        finally:
-            HANDLER_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+    # bind/reset rather than the context manager: half the cost, on every event
+    tokens = structlog.contextvars.bind_contextvars(**_log_ids(event))
+    try:
+        handler(event, uow)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        log.warning("handler refused event", event_type=event.type, error=str(error))
+        raise HandlerFailed(index, error) from error
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+        _timer(event.type).observe(time.perf_counter() - started)

@@ -83,9 +83,17 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
                 "position bigint NOT NULL)"
             ).format(schema),
         ]
+        # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
+        # C, where the library's array of composite values is dumped value by value in Python.
         self._insert_inbox = SQL(
-            "INSERT INTO {0}.orderflow_inbox (source, position) VALUES (%s, %s)"
+            "INSERT INTO {0}.orderflow_inbox (source, position) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[])"
         ).format(schema)
+        self._insert_stored = SQL(
+            "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{2}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self._select_processed = SQL(
             "SELECT source, position FROM {0}.orderflow_inbox "
             "JOIN unnest(%s::text[], %s::bigint[]) AS k(source, position) USING (source, position)"
@@ -103,8 +111,21 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
     ) -> None:
         inbox: list[InboxKey] = kwargs.get("inbox") or []
         if inbox:
-            curs.executemany(self._insert_inbox, inbox)
+            curs.execute(self._insert_inbox, [[k[0] for k in inbox], [k[1] for k in inbox]])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)  # as the library does: commit order equals notification order
+        self._notify_channel(curs)
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        curs.execute(self._insert_stored, columns)
 
     def processed(self, keys: Iterable[InboxKey]) -> set[InboxKey]:
         wanted = list(keys)

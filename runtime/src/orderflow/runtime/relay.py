@@ -8,6 +8,7 @@ again (consumers skip the duplicates); nothing after an unconfirmed event is eve
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -70,6 +71,7 @@ class Relay:
         return len(notifications)
 
     def _produce_all(self, notifications: Sequence[Notification]) -> None:
+        produced: Counter[str] = Counter()
         for notification in notifications:
             event = self.translate(self.app.mapper.to_domain_event(notification), notification.id)
             if event is None:
@@ -77,7 +79,9 @@ class Relay:
             encoded = encode(event)
             topic = self.topic_for(event)
             self._produce(topic, encoded.key, encoded.value, kafka_headers(encoded.headers))
-            PRODUCED.labels(topic).inc()
+            produced[topic] += 1
+        for topic, count in produced.items():
+            PRODUCED.labels(topic).inc(count)
 
     def _produce(self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders) -> None:
         while True:

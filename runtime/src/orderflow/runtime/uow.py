@@ -35,4 +35,22 @@ class UnitOfWork:
         self._touched[aggregate.id] = aggregate
 
     def commit(self, inbox: list[InboxKey]) -> None:
-        self.app.save(*self._touched.values(), inbox=inbox)
+        """Store every pending event and the inbox rows in one transaction.
+
+        `Application.save` would do the same, but checks each object against runtime protocols,
+        which costs more than the rest of a small event's handling on Python 3.11."""
+        events = [
+            event for aggregate in self._touched.values() for event in aggregate.collect_events()
+        ]
+        self.app.events.put(events, inbox=inbox)
+        self._snapshot(events)
+
+    def _snapshot(self, events: list[Any]) -> None:
+        intervals = self.app.snapshotting_intervals
+        if not (self.app.snapshots and intervals):
+            return
+        for event in events:
+            aggregate = self._touched[event.originator_id]
+            interval = intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                self.app.take_snapshot(event.originator_id, version=event.originator_version)
