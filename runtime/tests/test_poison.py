@@ -17,6 +17,7 @@ from ledger_service import Ledgers, on_stock_received
 
 from orderflow.runtime import deadletters
 from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.kafka import kafka_headers, new_consumer, new_producer
 from orderflow.runtime.store import Store
 from orderflow.runtime.topics import ensure_topics
@@ -94,25 +95,14 @@ def test_poison_goes_to_dead_letters_and_the_rest_is_applied(
     delivered = Delivered()
     expected = feed_interleaved(new_producer(kafka_bootstrap), topic, delivered)
     expected["handler_failed"] = 1
-    app, stopping = Ledgers(env=store.env), threading.Event()
-    consumer = new_consumer(kafka_bootstrap, group)
-    loop = ConsumerLoop.build(
+    app = Ledgers(env=store.env)
+    run_until_caught_up(
         app,
         {StockReceived: refuse_position_13},
-        consumer,
-        new_producer(kafka_bootstrap),
-        [topic],
-        group,
-        stopping,
-        dead_letter_topic=dlq,
+        kafka_bootstrap,
+        (topic, dlq, group),
+        delivered.ends,
     )
-    worker = threading.Thread(target=loop.run)
-    worker.start()
-    try:
-        _wait_until(lambda: _lag(kafka_bootstrap, topic, group, delivered.ends) == 0)
-    finally:
-        stopping.set()
-        worker.join(15)
 
     letters = deadletters.read_all(kafka_bootstrap, dlq)
     reasons: dict[str, int] = {}
@@ -124,6 +114,35 @@ def test_poison_goes_to_dead_letters_and_the_rest_is_applied(
     assert "closed for SKU-013" in refused.error
     applied = sorted(ref for refs in app.references().values() for ref in refs)
     assert applied == sorted(f"in-{n}" for n in range(1, 201) if n != 13)
+
+
+def run_until_caught_up(
+    app: Ledgers,
+    handlers: Handlers,
+    bootstrap: str,
+    names: tuple[str, str, str],
+    ends: dict[int, int],
+) -> None:
+    """Run a consumer loop on (topic, dead-letter topic, group) until it committed `ends`."""
+    topic, dlq, group = names
+    stopping = threading.Event()
+    loop = ConsumerLoop.build(
+        app,
+        handlers,
+        new_consumer(bootstrap, group),
+        new_producer(bootstrap),
+        [topic],
+        group,
+        stopping,
+        dead_letter_topic=dlq,
+    )
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    try:
+        _wait_until(lambda: _lag(bootstrap, topic, group, ends) == 0)
+    finally:
+        stopping.set()
+        worker.join(15)
 
 
 def _lag(bootstrap: str, topic: str, group: str, ends: dict[int, int]) -> int:
@@ -170,24 +189,10 @@ def test_a_transient_failure_waits_and_retries_without_dropping(
         on_stock_received(received, uow)
 
     # when the consumer runs through it
-    app, stopping = Ledgers(env=store.env), threading.Event()
-    loop = ConsumerLoop.build(
-        app,
-        {StockReceived: flaky},
-        new_consumer(kafka_bootstrap, group),
-        new_producer(kafka_bootstrap),
-        [topic],
-        group,
-        stopping,
-        dead_letter_topic=dlq,
+    app = Ledgers(env=store.env)
+    run_until_caught_up(
+        app, {StockReceived: flaky}, kafka_bootstrap, (topic, dlq, group), delivered.ends
     )
-    worker = threading.Thread(target=loop.run)
-    worker.start()
-    try:
-        _wait_until(lambda: _lag(kafka_bootstrap, topic, group, delivered.ends) == 0)
-    finally:
-        stopping.set()
-        worker.join(15)
 
     # then every event was applied once, after the outage, and none was dead-lettered
     assert next(outages, None) is None, "the outage was retried through"

@@ -96,6 +96,7 @@ class ServiceHost:
             self.spec.translate,
             new_producer(self.settings.kafka_bootstrap),
             name=f"{self.spec.name}-kafka",
+            renew=lambda: new_producer(self.settings.kafka_bootstrap),
             **extra,
         )
         relay.run(self.stopping)

@@ -48,8 +48,11 @@ class Relay:
         name: str = "kafka",
         batch_size: int = 5000,
         topic_for: Callable[[IntegrationEvent], str] = topic_of,
+        renew: Callable[[], Producer] | None = None,
     ) -> None:
         self.app, self.translate, self.producer = app, translate, producer
+        self.renew = renew  # a fresh producer after a failed batch (an idempotent producer's
+        # failure can be fatal to it), so the retry starts clean from the saved position
         self.name, self.batch_size, self.topic_for = name, batch_size, topic_for
         self.recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
         self._failed: list[str] = []
@@ -116,4 +119,6 @@ class Relay:
                     raise
                 log.warning("relay retrying", error=str(error))
                 RETRIES.labels("relay").inc()
+                if isinstance(error, DeliveryFailed) and self.renew is not None:
+                    self.producer = self.renew()
                 backoff.wait(stopping)
