@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,12 +88,12 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
 
 
-def test_broker_refuses_a_port_that_is_taken(kafka_bootstrap: str, tmp_path: Path) -> None:
-    if not kafka_bootstrap.startswith("127.0.0.1:"):
-        pytest.skip("needs the embedded broker's loopback port")  # a configured cluster
-    port = int(kafka_bootstrap.rpartition(":")[2])
-    broker = start_cli("broker", port=port, data_dir=tmp_path)
+def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        broker = start_cli("broker", port=taken.getsockname()[1], data_dir=tmp_path)
 
-    assert broker.wait(timeout=30) == 1
+        assert broker.wait(timeout=30) == 1
     assert broker.stdout is not None
     assert "already in use" in broker.stdout.read()

@@ -11,8 +11,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka import Message as KafkaMessage
-from feed import stock_received
+from feed import Delivered, publish, stock_received
 from ledger_service import Ledgers, on_stock_received
 
 from orderflow.runtime import deadletters
@@ -48,21 +47,6 @@ def poison(n: int) -> tuple[bytes, list[tuple[str, bytes]], str]:
         (good.value, unknown, "unknown_type"),
         (b"{" + b" " * 600_000 + b"}", good.headers, "too_large"),
     ][n % 4]
-
-
-class Delivered:
-    """End offset of every partition, from the broker's delivery reports."""
-
-    def __init__(self) -> None:
-        self.ends: dict[int, int] = {}
-        self.errors: list[str] = []
-
-    def __call__(self, error: object, message: KafkaMessage) -> None:
-        if error is not None:
-            self.errors.append(str(error))
-            return
-        partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-        self.ends[partition] = max(self.ends.get(partition, 0), offset + 1)
 
 
 def feed_interleaved(producer: Producer, topic: str, delivered: Delivered) -> dict[str, int]:
@@ -169,18 +153,7 @@ def test_a_transient_failure_waits_and_retries_without_dropping(
     # Given a database that is "unreachable" for the first three attempts at one event
     topic, dlq, group = unique("in"), unique("dlq"), unique("group")
     ensure_topics(kafka_bootstrap, [topic, dlq], 3)
-    delivered = Delivered()
-    producer = new_producer(kafka_bootstrap)
-    for n in range(1, 101):
-        encoded = encode(stock_received(n))
-        producer.produce(
-            topic,
-            encoded.value,
-            encoded.key,
-            headers=kafka_headers(encoded.headers),
-            on_delivery=delivered,
-        )
-    assert producer.flush(30) == 0
+    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
     outages = iter(range(3))
 
     def flaky(received: StockReceived, uow: UnitOfWork) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from confluent_kafka import Producer
@@ -27,17 +28,27 @@ def stock_received(position: int, skus: int = 20) -> StockReceived:
     )
 
 
-def publish(producer: Producer, topic: str, positions: range, skus: int = 20) -> None:
-    publish_events(producer, topic, (stock_received(position, skus) for position in positions))
+class Delivered:
+    """Delivery reports: the end offset of every partition, and any failure."""
 
+    def __init__(self) -> None:
+        self.ends: dict[int, int] = {}
+        self.errors: list[str] = []
 
-def publish_events(producer: Producer, topic: str, events: Iterable[Message]) -> None:
-    failed: list[str] = []
-
-    def delivered(error: object, _: object) -> None:
+    def __call__(self, error: object, message: Any) -> None:
         if error is not None:
-            failed.append(str(error))
+            self.errors.append(str(error))
+            return
+        partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+        self.ends[partition] = max(self.ends.get(partition, 0), offset + 1)
 
+
+def publish(producer: Producer, topic: str, positions: range, skus: int = 20) -> Delivered:
+    return publish_events(producer, topic, (stock_received(p, skus) for p in positions))
+
+
+def publish_events(producer: Producer, topic: str, events: Iterable[Message]) -> Delivered:
+    delivered = Delivered()
     for count, event in enumerate(events):
         encoded = encode(event)
         producer.produce(
@@ -50,4 +61,5 @@ def publish_events(producer: Producer, topic: str, events: Iterable[Message]) ->
         if count % 5000 == 0:
             producer.poll(0)
     assert producer.flush(30) == 0, "feed not delivered"
-    assert failed == [], failed
+    assert delivered.errors == [], delivered.errors
+    return delivered
