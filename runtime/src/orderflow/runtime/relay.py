@@ -56,10 +56,13 @@ class Relay:
         self.name, self.batch_size, self.topic_for = name, batch_size, topic_for
         self.recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
         self._failed: list[str] = []
+        self._position: int | None = None  # read from the store once, then kept in memory
 
     def publish_next(self) -> int:
         """Publish the next batch; the number of notifications it moved past (0: caught up)."""
-        position = self.recorder.relay_position(self.name)
+        if self._position is None:
+            self._position = self.recorder.relay_position(self.name)
+        position = self._position
         notifications = self.recorder.select_notifications(position + 1, self.batch_size)
         if not notifications:
             RELAY_LAG.labels(self.name).set(0)
@@ -69,6 +72,7 @@ class Relay:
         faults.point("relay.after_produce")
         last = notifications[-1].id
         self.recorder.save_relay_position(self.name, last)
+        self._position = last
         faults.point("relay.after_save")
         RELAY_LAG.labels(self.name).set(max(0, self.recorder.max_notification_id() - last))
         return len(notifications)
@@ -119,6 +123,7 @@ class Relay:
                     raise
                 log.warning("relay retrying", error=str(error))
                 RETRIES.labels("relay").inc()
+                self._position = None  # resume from what the store says was confirmed
                 if isinstance(error, DeliveryFailed) and self.renew is not None:
                     self.producer = self.renew()
                 backoff.wait(stopping)
