@@ -1,15 +1,19 @@
 """The relay: publishes a service's new events from its notification log (the outbox) to Kafka.
 
 It reads a batch after its saved position, translates each domain event with the service's own
-function (an event may stay private: None), produces them all, waits until the broker confirmed
-every one, and only then saves the new position. A crash before the save publishes the batch
-again (consumers skip the duplicates); nothing after an unconfirmed event is ever marked done."""
+function (an event may stay private: None) and produces them. Batches are pipelined: while the
+broker confirms one, the next is read and produced. The position is saved only up to the last
+batch the broker confirmed in full, in order, so a crash republishes the unconfirmed tail
+(consumers skip the duplicates) and never marks an unconfirmed event done. The idempotent
+producer keeps the order within a partition across batches in flight."""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +43,20 @@ class DeliveryFailed(ConnectionError):
     """The broker did not confirm every event of a batch; the position stays where it was."""
 
 
+@dataclass
+class _Batch:
+    """One batch in flight: the last notification it covers and its unconfirmed messages."""
+
+    last: int
+    pending: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def delivered(self, error: KafkaError | None, _: KafkaMessage) -> None:
+        self.pending -= 1
+        if error is not None:
+            self.failures.append(str(error))
+
+
 class Relay:
     def __init__(
         self,
@@ -49,66 +67,91 @@ class Relay:
         batch_size: int = 5000,
         topic_for: Callable[[IntegrationEvent], str] = topic_of,
         renew: Callable[[], Producer] | None = None,
+        in_flight: int = 2,
     ) -> None:
         self.app, self.translate, self.producer = app, translate, producer
         self.renew = renew  # a fresh producer after a failed batch (an idempotent producer's
         # failure can be fatal to it), so the retry starts clean from the saved position
         self.name, self.batch_size, self.topic_for = name, batch_size, topic_for
         self.recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
-        self._failed: list[str] = []
-        self._position: int | None = None  # read from the store once, then kept in memory
+        self.max_in_flight = in_flight
+        self._in_flight: deque[_Batch] = deque()
+        self._read: int | None = None  # last notification produced; None: ask the store
 
     def publish_next(self) -> int:
-        """Publish the next batch; the number of notifications it moved past (0: caught up)."""
-        if self._position is None:
-            self._position = self.recorder.relay_position(self.name)
-        position = self._position
-        notifications = self.recorder.select_notifications(position + 1, self.batch_size)
-        if not notifications:
+        """Produce the next batch and save the position of what the broker has confirmed; the
+        number of notifications read (0: caught up, and everything produced is confirmed)."""
+        if self._read is None:
+            self._in_flight.clear()
+            self._read = self.recorder.relay_position(self.name)
+        notifications = self.recorder.select_notifications(self._read + 1, self.batch_size)
+        if notifications:
+            self._in_flight.append(self._produce_all(notifications))
+            self._read = notifications[-1].id
+            self._await_oldest(keep=self.max_in_flight - 1)
+        else:
+            self._await_oldest(keep=0)
+        self._save_confirmed()
+        if not notifications and not self._in_flight:
             RELAY_LAG.labels(self.name).set(0)
-            return 0
-        self._produce_all(notifications)
-        self._confirm()
-        faults.point("relay.after_produce")
-        last = notifications[-1].id
-        self.recorder.save_relay_position(self.name, last)
-        self._position = last
-        faults.point("relay.after_save")
-        RELAY_LAG.labels(self.name).set(max(0, self.recorder.max_notification_id() - last))
         return len(notifications)
 
-    def _produce_all(self, notifications: Sequence[Notification]) -> None:
-        produced: Counter[str] = Counter()
+    def reset(self) -> None:
+        """Forget what is in flight; the next batch starts from the saved position."""
+        self._read = None
+
+    def _produce_all(self, notifications: Sequence[Notification]) -> _Batch:
+        batch, produced = _Batch(last=notifications[-1].id), Counter[str]()
         for notification in notifications:
             event = self.translate(self.app.mapper.to_domain_event(notification), notification.id)
             if event is None:
                 continue
             encoded = encode(event)
             topic = self.topic_for(event)
-            self._produce(topic, encoded.key, encoded.value, kafka_headers(encoded.headers))
+            self._produce(topic, encoded.key, encoded.value, kafka_headers(encoded.headers), batch)
             produced[topic] += 1
+        batch.pending = sum(produced.values())
         for topic, count in produced.items():
             PRODUCED.labels(topic).inc(count)
+        return batch
 
-    def _produce(self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders) -> None:
+    def _produce(
+        self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders, batch: _Batch
+    ) -> None:
         while True:
             try:
                 self.producer.produce(
-                    topic, value, key, headers=headers, on_delivery=self._delivered
+                    topic, value, key, headers=headers, on_delivery=batch.delivered
                 )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain, then go on
 
-    def _delivered(self, error: KafkaError | None, _: KafkaMessage) -> None:
-        if error is not None:
-            self._failed.append(str(error))
+    def _await_oldest(self, keep: int, timeout: float = 60.0) -> None:
+        """Serve delivery reports until at most `keep` batches are unconfirmed."""
+        deadline = time.monotonic() + timeout
+        self.producer.poll(0)
+        while sum(1 for batch in self._in_flight if batch.pending > 0) > keep:
+            if time.monotonic() > deadline:
+                raise DeliveryFailed(f"no confirmation within {timeout:.0f} s")
+            self.producer.poll(0.05)
 
-    def _confirm(self, timeout: float = 60.0) -> None:
-        remaining = self.producer.flush(timeout)
-        failed, self._failed = self._failed, []
-        if remaining or failed:
-            raise DeliveryFailed(f"{remaining} unconfirmed, {len(failed)} failed: {failed[:3]}")
+    def _save_confirmed(self) -> None:
+        confirmed: _Batch | None = None
+        while self._in_flight and self._in_flight[0].pending <= 0:
+            batch = self._in_flight.popleft()
+            if batch.failures:
+                failed = batch.failures
+                raise DeliveryFailed(f"{len(failed)} failed: {failed[:3]}")
+            confirmed = batch
+        if confirmed is None:
+            return
+        faults.point("relay.after_produce")
+        self.recorder.save_relay_position(self.name, confirmed.last)
+        faults.point("relay.after_save")
+        RELAY_LAG.labels(self.name).set(
+            max(0, self.recorder.max_notification_id() - confirmed.last)
+        )
 
     def run(self, stopping: threading.Event, idle_wait: float = 0.05) -> None:
         """Publish until stopped; transient failures wait and retry from the saved position."""
@@ -123,7 +166,16 @@ class Relay:
                     raise
                 log.warning("relay retrying", error=str(error))
                 RETRIES.labels("relay").inc()
-                self._position = None  # resume from what the store says was confirmed
+                self.reset()  # resume from what the store says was confirmed
                 if isinstance(error, DeliveryFailed) and self.renew is not None:
                     self.producer = self.renew()
                 backoff.wait(stopping)
+        self._drain()
+
+    def _drain(self, timeout: float = 5.0) -> None:
+        """On the way out, save what the broker confirms in time; the rest goes out again."""
+        try:
+            self._await_oldest(keep=0, timeout=timeout)
+            self._save_confirmed()
+        except Exception as error:
+            log.warning("relay stopped with unconfirmed events", error=str(error))
