@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import structlog
@@ -34,6 +34,9 @@ log = structlog.get_logger("orderflow.consumer")
 _CONFLICT_RETRIES = 3
 _LAG_EVERY_S = 5.0
 Decoded = tuple[KafkaMessage, Message]
+#: Turns a message the contracts refuse into one a handler answers (order intake turns an invalid
+#: submission into its rejection); None dead-letters it as usual.
+Rescue = Callable[[DecodeError], Message | None]
 
 
 class ConsumerLoop:
@@ -46,10 +49,11 @@ class ConsumerLoop:
         dead_letters: DeadLetterPublisher,
         stopping: threading.Event,
         batch_size: int = 500,
+        rescue: Rescue | None = None,
     ) -> None:
         self.app, self.handlers, self.consumer = app, handlers, consumer
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
-        self.batch_size = batch_size
+        self.batch_size, self.rescue = batch_size, rescue
         self.assigned: set[tuple[str, int]] = set()
         self._stash: list[KafkaMessage] = []
         self._lag_at = 0.0
@@ -66,9 +70,10 @@ class ConsumerLoop:
         stopping: threading.Event,
         batch_size: int = 500,
         dead_letter_topic: str = DEAD_LETTERS,
+        rescue: Rescue | None = None,
     ) -> ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
-        return cls(app, handlers, consumer, topics, publisher, stopping, batch_size)
+        return cls(app, handlers, consumer, topics, publisher, stopping, batch_size, rescue)
 
     def run(self) -> None:
         self.consumer.subscribe(
@@ -109,7 +114,11 @@ class ConsumerLoop:
             try:
                 decoded.append((message, decode(message.value(), message_headers(message))))
             except DecodeError as error:
-                self.dead_letters.send(message, error.reason, error.detail, error.field)
+                rescued = self.rescue(error) if self.rescue else None
+                if rescued is None:
+                    self.dead_letters.send(message, error.reason, error.detail, error.field)
+                else:
+                    decoded.append((message, rescued))
         return decoded
 
     def _apply_until_done(self, decoded: list[Decoded]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import cast
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 Check = Callable[[], None]  # raises when the dependency is unreachable
@@ -40,7 +40,10 @@ def health_routes(checks: dict[str, Check]) -> APIRouter:
         """The process is alive and serving."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        responses={503: {"description": "Unready: the checks name what does not answer."}},
+    )
     def readyz() -> JSONResponse:
         """The broker and the store answer; 503 names what does not."""
         results = {name: check() for name, check in cached.items()}
@@ -51,7 +54,7 @@ def health_routes(checks: dict[str, Check]) -> APIRouter:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import health_routes
+from orderflow.runtime.http import harden
 from orderflow.runtime.kafka import new_consumer, new_producer
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
@@ -85,6 +86,7 @@ class ServiceHost:
             self.spec.consumes,
             self.spec.consumer_group,
             self.stopping,
+            rescue=self.spec.rescue,
         )
         loop.run()
 
@@ -114,7 +116,7 @@ class ServiceHost:
         self._server.run()
 
     def http_app(self) -> FastAPI:
-        api = FastAPI(title=f"orderflow {self.spec.name}", version="0.1.0")
+        api = harden(FastAPI(title=f"orderflow {self.spec.name}", version="0.1.0"))
         api.include_router(
             health_routes({"store": self._check_store, "broker": self._check_broker})
         )

@@ -4,12 +4,17 @@ as the events (the `eventsourcing` library's recorders, extended through its own
 Inbox: one row per applied integration event, keyed by (source service, source position), written
 in the transaction that writes the event's effects. One row per event, not a high-water mark:
 positions of one source arrive in order only within a partition, and a relay that retries can
-interleave them, so "lower than the last seen" does not mean "seen"."""
+interleave them, so "lower than the last seen" does not mean "seen".
+
+Index: one row per aggregate a service wants to list (an order by channel and status), written in
+the transaction that writes the aggregate's events, so a listing never disagrees with the store."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -19,6 +24,21 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 InboxKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """An aggregate's place in a listing: its owner (scope), a tag to filter by, and its creation
+    time in microseconds, which orders the listing newest first."""
+
+    aggregate_id: UUID
+    scope: str
+    tag: str
+    created: int
+
+
+#: A listing position: (created, aggregate id) of the last row a page returned.
+IndexCursor = tuple[int, str]
 _SQLITE_CHUNK = 400  # pairs per query, well below SQLite's host-parameter limit
 
 
@@ -30,6 +50,10 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
             "position INTEGER NOT NULL, PRIMARY KEY (source, position)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS orderflow_relay (name TEXT PRIMARY KEY, "
             "position INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS orderflow_index (aggregate_id TEXT PRIMARY KEY, "
+            "scope TEXT NOT NULL, tag TEXT NOT NULL, created INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS orderflow_index_listing "
+            "ON orderflow_index (scope, created DESC, aggregate_id DESC)",
         ]
 
     def _insert_events(
@@ -38,7 +62,33 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
         inbox: list[InboxKey] = kwargs.get("inbox") or []
         if inbox:
             c.executemany("INSERT INTO orderflow_inbox (source, position) VALUES (?, ?)", inbox)
+        index: list[IndexRow] = kwargs.get("index") or []
+        if index:
+            c.executemany(
+                "INSERT INTO orderflow_index (aggregate_id, scope, tag, created) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET tag = excluded.tag",
+                [(str(row.aggregate_id), row.scope, row.tag, row.created) for row in index],
+            )
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def select_index(
+        self, scope: str, tag: str | None, after: IndexCursor | None, limit: int
+    ) -> list[IndexCursor]:
+        """A page of (created, aggregate id), newest first, after the cursor."""
+        where, params = ["scope = ?"], list[Any]([scope])
+        if tag is not None:
+            where.append("tag = ?")
+            params.append(tag)
+        if after is not None:
+            where.append("(created, aggregate_id) < (?, ?)")
+            params.extend([after[0], after[1]])
+        query = (
+            f"SELECT created, aggregate_id FROM orderflow_index WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments, values are parameters
+            "ORDER BY created DESC, aggregate_id DESC LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(query, [*params, limit])
+            return [(int(row[0]), str(row[1])) for row in c.fetchall()]
 
     def processed(self, keys: Iterable[InboxKey]) -> set[InboxKey]:
         wanted, found = list(keys), set()
@@ -82,7 +132,16 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {0}.orderflow_relay (name text PRIMARY KEY, "
                 "position bigint NOT NULL)"
             ).format(schema),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.orderflow_index (aggregate_id text PRIMARY KEY, "
+                "scope text NOT NULL, tag text NOT NULL, created bigint NOT NULL)"
+            ).format(schema),
+            SQL(
+                "CREATE INDEX IF NOT EXISTS orderflow_index_listing "
+                "ON {0}.orderflow_index (scope, created DESC, aggregate_id DESC)"
+            ).format(schema),
         ]
+        self._schema = schema
         # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
         # C, where the library's array of composite values is dumped value by value in Python.
         self._insert_inbox = SQL(
@@ -112,7 +171,36 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         inbox: list[InboxKey] = kwargs.get("inbox") or []
         if inbox:
             curs.execute(self._insert_inbox, [[k[0] for k in inbox], [k[1] for k in inbox]])
+        index: list[IndexRow] = kwargs.get("index") or []
+        if index:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {0}.orderflow_index (aggregate_id, scope, tag, created) "
+                    "VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (aggregate_id) DO UPDATE SET tag = excluded.tag"
+                ).format(self._schema),
+                [(str(row.aggregate_id), row.scope, row.tag, row.created) for row in index],
+            )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_index(
+        self, scope: str, tag: str | None, after: IndexCursor | None, limit: int
+    ) -> list[IndexCursor]:
+        """A page of (created, aggregate id), newest first, after the cursor."""
+        where, params = [SQL("scope = %s")], list[Any]([scope])
+        if tag is not None:
+            where.append(SQL("tag = %s"))
+            params.append(tag)
+        if after is not None:
+            where.append(SQL("(created, aggregate_id) < (%s, %s)"))
+            params.extend([after[0], after[1]])
+        query = SQL(
+            "SELECT created, aggregate_id FROM {0}.orderflow_index WHERE {1} "
+            "ORDER BY created DESC, aggregate_id DESC LIMIT %s"
+        ).format(self._schema, SQL(" AND ").join(where))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, [*params, limit])
+            return [(int(row["created"]), str(row["aggregate_id"])) for row in curs.fetchall()]
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

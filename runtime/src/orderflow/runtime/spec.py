@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from fastapi import APIRouter
 
+from orderflow.runtime.consumer import Rescue
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.relay import Translate
 from orderflow.runtime.services import GROUP
@@ -32,6 +33,7 @@ class ServiceSpec:
     port_setting: str | None = None  # e.g. "inventory_port"
     topic_for: Callable[[IntegrationEvent], str] | None = None  # default: the contracts' topic
     group: str | None = None
+    rescue: Rescue | None = None  # answers some messages the contracts refuse (see consumer)
 
     @property
     def consumer_group(self) -> str:

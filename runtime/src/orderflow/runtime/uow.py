@@ -1,15 +1,17 @@
 """The unit of work of one batch: the aggregates its handlers touched, saved in one transaction
-together with the inbox rows of the events that touched them."""
+together with the inbox rows of the events that touched them, and their index rows when the
+application lists its aggregates (see `index_rows`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 
-from orderflow.runtime.recorders import InboxKey
+from orderflow.runtime.recorders import InboxKey, IndexRow
 
 Aggregate = MutableOrImmutableAggregate[UUID]
 
@@ -42,7 +44,7 @@ class UnitOfWork:
         events = [
             event for aggregate in self._touched.values() for event in aggregate.collect_events()
         ]
-        self.app.events.put(events, inbox=inbox)
+        self.app.events.put(events, inbox=inbox, index=index_rows(self.app, self._touched.values()))
         self._snapshot(events)
 
     def _snapshot(self, events: list[Any]) -> None:
@@ -54,3 +56,12 @@ class UnitOfWork:
             interval = intervals.get(type(aggregate))
             if interval and event.originator_version % interval == 0:
                 self.app.take_snapshot(event.originator_id, version=event.originator_version)
+
+
+def index_rows(app: Application[UUID], aggregates: Iterable[Any]) -> list[IndexRow]:
+    """The index rows of `aggregates`, when the application keeps a listing (it defines
+    `index_row(aggregate) -> IndexRow | None`); written with the events, never after them."""
+    index_row = getattr(app, "index_row", None)
+    if index_row is None:
+        return []
+    return [row for row in map(index_row, aggregates) if row is not None]

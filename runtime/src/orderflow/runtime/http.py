@@ -1,0 +1,75 @@
+"""HTTP rules every service's API keeps: a bounded request body (413), malformed JSON as 400 (not
+FastAPI's 422, which means "valid JSON, wrong fields"), and a JSON error body that says why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses a body over the limit, by its Content-Length or, when streamed, as it arrives."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body is larger than {self.limit // 1024} KiB"
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+async def _invalid_request(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems: list[dict[str, Any]] = list(error.errors())
+    malformed = [p for p in problems if p.get("type") == "json_invalid"]
+    if malformed:
+        context = malformed[0].get("ctx") or {}
+        detail = f"malformed JSON: {context.get('error', 'cannot be parsed')}"
+        return JSONResponse({"detail": detail}, status_code=400)
+    return await request_validation_exception_handler(request, error)
+
+
+def harden(api: FastAPI) -> FastAPI:
+    api.add_middleware(BodyLimit)
+    api.add_exception_handler(RequestValidationError, _invalid_request)
+    return api
