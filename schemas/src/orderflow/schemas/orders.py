@@ -28,10 +28,9 @@ class PaymentDetails(Model):
     token: Identifier
 
 
-class OrderContent(Model):
-    """What a channel orders: the same fields on submission and once placed."""
+class OrderBody(Model):
+    """What a channel orders, as it says it (order intake's HTTP body adds only the payment)."""
 
-    channel: Identifier
     external_id: Identifier
     customer: Customer
     shipping_address: Address
@@ -42,6 +41,12 @@ class OrderContent(Model):
     def _one_currency(self) -> Self:
         require_same_currency(self.shipping_fee, *(line.unit_price for line in self.lines))
         return self
+
+
+class OrderContent(OrderBody):
+    """What a channel orders, and which channel: the same fields on submission and once placed."""
+
+    channel: Identifier
 
 
 class OrderSubmitted(OrderContent, Message):
