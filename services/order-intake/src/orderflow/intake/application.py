@@ -1,0 +1,164 @@
+"""The intake application: places, cancels and finds orders, on the HTTP path and the topic path
+alike; keeps every order listed by channel and status in the same transaction as its events."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.intake.domain import (
+    IdempotentRequest,
+    IllegalTransition,
+    Order,
+    Status,
+    idempotency_id_for,
+    order_id_for,
+)
+from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
+from orderflow.schemas.common import lines_total
+from orderflow.schemas.orders import OrderContent, OrderSubmitted
+
+_CONTENT = set(OrderContent.model_fields)
+_ENVELOPE = {"event_id", "type", "version", "occurred_at", "correlation_id", "causation_id"}
+_SAVE_ATTEMPTS = 3
+
+
+class NotFound(Exception):
+    """No such order for this channel (another channel's order is not found either)."""
+
+
+class Conflict(Exception):
+    """The request contradicts what is stored: the order's state, or an earlier request."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: dict[str, Any]
+
+
+def fingerprint(submission: OrderSubmitted) -> str:
+    """The same order content gives the same hash, whatever its envelope (ids, times)."""
+    return hashlib.sha256(submission.model_dump_json(exclude=_ENVELOPE).encode()).hexdigest()
+
+
+def place(submission: OrderSubmitted) -> Order:
+    total = lines_total(submission.lines) + submission.shipping_fee
+    return Order(
+        id=order_id_for(submission.channel, submission.external_id),
+        content=submission.model_dump(mode="json", include=_CONTENT),
+        total=total.model_dump(mode="json"),
+        payment_token=submission.payment.token,
+        correlation_id=submission.correlation_id,
+        request_hash=fingerprint(submission),
+    )
+
+
+def accepted(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": str(order.id),
+        "external_id": order.content["external_id"],
+        "status": str(order.status),
+    }
+
+
+class Intake(Application[UUID]):
+    def index_row(self, aggregate: Any) -> IndexRow | None:
+        if not isinstance(aggregate, Order):
+            return None
+        created = int(aggregate.created_on.timestamp() * 1_000_000)
+        return IndexRow(aggregate.id, aggregate.channel, str(aggregate.status), created)
+
+    def submit(self, submission: OrderSubmitted, key: str) -> Answer:
+        """Place the order once per (channel, key) and once per (channel, external id)."""
+        request_hash = fingerprint(submission)
+        earlier = self._answered(submission.channel, key, request_hash)
+        if earlier is not None:
+            return earlier
+        order = place(submission)
+        answer = Answer(202, accepted(order))
+        record = IdempotentRequest(
+            id=idempotency_id_for(submission.channel, key),
+            request_hash=request_hash,
+            status_code=answer.status_code,
+            response=answer.body,
+        )
+        try:
+            self.save(order, record, index=[self.index_row(order)])
+            return answer
+        except IntegrityError:  # a concurrent twin won, under this key or another
+            return self._after_conflict(submission, key, request_hash)
+
+    def _after_conflict(self, submission: OrderSubmitted, key: str, request_hash: str) -> Answer:
+        earlier = self._answered(submission.channel, key, request_hash)
+        if earlier is not None:
+            return earlier
+        order: Order = self.repository.get(order_id_for(submission.channel, submission.external_id))
+        if order.request_hash != request_hash:
+            raise Conflict(
+                f"external_id {submission.external_id!r} already names a different order"
+            )
+        answer = Answer(202, accepted(order))
+        try:
+            self.save(
+                IdempotentRequest(
+                    id=idempotency_id_for(submission.channel, key),
+                    request_hash=request_hash,
+                    status_code=answer.status_code,
+                    response=answer.body,
+                )
+            )
+        except IntegrityError:
+            return self._after_conflict(submission, key, request_hash)
+        return answer
+
+    def _answered(self, channel: str, key: str, request_hash: str) -> Answer | None:
+        try:
+            record: IdempotentRequest = self.repository.get(idempotency_id_for(channel, key))
+        except AggregateNotFoundError:
+            return None
+        if record.request_hash != request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body")
+        return Answer(record.status_code, record.response)
+
+    def order(self, channel: str, order_id: UUID) -> Order:
+        try:
+            order: Order = self.repository.get(order_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no order {order_id}") from None
+        if not isinstance(order, Order) or order.channel != channel:
+            raise NotFound(f"no order {order_id}")
+        return order
+
+    def orders(
+        self, channel: str, status: str | None, after: IndexCursor | None, limit: int
+    ) -> tuple[list[Order], IndexCursor | None]:
+        """A page of the channel's orders, newest first, and the cursor of the next page."""
+        recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
+        rows = recorder.select_index(channel, status, after, limit + 1)
+        page: list[Order] = [
+            self.repository.get(UUID(aggregate_id)) for _, aggregate_id in rows[:limit]
+        ]
+        return page, rows[limit - 1] if len(rows) > limit else None
+
+    def cancel(self, channel: str, order_id: UUID, detail: str | None) -> Order:
+        for attempt in range(_SAVE_ATTEMPTS):
+            order = self.order(channel, order_id)
+            if order.status is Status.CANCELLED:
+                return order  # cancelling twice is harmless
+            try:
+                order.cancel(detail)
+            except IllegalTransition as refused:
+                raise Conflict(str(refused)) from None
+            try:
+                self.save(order, index=[self.index_row(order)])
+                return order
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
