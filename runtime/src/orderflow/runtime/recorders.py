@@ -72,19 +72,25 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
         return super()._insert_events(c, stored_events, **kwargs)
 
     def select_index(
-        self, scope: str, tag: str | None, after: IndexCursor | None, limit: int
+        self,
+        scope: str,
+        tag: str | None,
+        after: IndexCursor | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[IndexCursor]:
-        """A page of (created, aggregate id), newest first, after the cursor."""
+        """A page of (created, aggregate id), newest first (or oldest), after the cursor."""
         where, params = ["scope = ?"], list[Any]([scope])
         if tag is not None:
             where.append("tag = ?")
             params.append(tag)
         if after is not None:
-            where.append("(created, aggregate_id) < (?, ?)")
+            where.append(f"(created, aggregate_id) {'>' if oldest_first else '<'} (?, ?)")
             params.extend([after[0], after[1]])
+        order = "ASC" if oldest_first else "DESC"
         query = (
             f"SELECT created, aggregate_id FROM orderflow_index WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments, values are parameters
-            "ORDER BY created DESC, aggregate_id DESC LIMIT ?"
+            f"ORDER BY created {order}, aggregate_id {order} LIMIT ?"
         )
         with self.datastore.transaction(commit=False) as c:
             c.execute(query, [*params, limit])
@@ -141,7 +147,7 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
                 "ON {0}.orderflow_index (scope, created DESC, aggregate_id DESC)"
             ).format(schema),
         ]
-        self._schema = schema
+        self._schema, self._schema_name = schema, f"orderflow-create:{datastore.schema}"
         # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
         # C, where the library's array of composite values is dumped value by value in Python.
         self._insert_inbox = SQL(
@@ -165,6 +171,16 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (name) DO UPDATE SET position = GREATEST(r.position, excluded.position)"
         ).format(schema)
 
+    def create_table(self) -> None:
+        """Create the schema's tables once, however many instances start at the same moment:
+        PostgreSQL answers racing `CREATE ... IF NOT EXISTS` with a unique violation."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [self._schema_name])
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self._schema_name])
+
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
@@ -184,20 +200,31 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
 
     def select_index(
-        self, scope: str, tag: str | None, after: IndexCursor | None, limit: int
+        self,
+        scope: str,
+        tag: str | None,
+        after: IndexCursor | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[IndexCursor]:
-        """A page of (created, aggregate id), newest first, after the cursor."""
+        """A page of (created, aggregate id), newest first (or oldest), after the cursor."""
         where, params = [SQL("scope = %s")], list[Any]([scope])
         if tag is not None:
             where.append(SQL("tag = %s"))
             params.append(tag)
         if after is not None:
-            where.append(SQL("(created, aggregate_id) < (%s, %s)"))
+            after_sql = (
+                "(created, aggregate_id) > (%s, %s)"
+                if oldest_first
+                else "(created, aggregate_id) < (%s, %s)"
+            )
+            where.append(SQL(after_sql))
             params.extend([after[0], after[1]])
+        order = SQL("ASC" if oldest_first else "DESC")
         query = SQL(
             "SELECT created, aggregate_id FROM {0}.orderflow_index WHERE {1} "
-            "ORDER BY created DESC, aggregate_id DESC LIMIT %s"
-        ).format(self._schema, SQL(" AND ").join(where))
+            "ORDER BY created {2}, aggregate_id {2} LIMIT %s"
+        ).format(self._schema, SQL(" AND ").join(where), order)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, [*params, limit])
             return [(int(row["created"]), str(row["aggregate_id"])) for row in curs.fetchall()]
