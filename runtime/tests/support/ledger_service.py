@@ -83,7 +83,7 @@ def make_translate(name: str) -> Any:
 def spec(name: str, consumes: str, group: str, publishes_to: str | None = None) -> ServiceSpec:
     return ServiceSpec(
         name=name,
-        application=lambda env: Ledgers(env=dict(env)),
+        application=lambda env, _: Ledgers(env=dict(env)),
         consumes=[consumes],
         handlers={StockReceived: on_stock_received},
         translate=make_translate(name) if publishes_to else None,

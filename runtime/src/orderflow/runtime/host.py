@@ -5,6 +5,7 @@ group (so partitions move at once), stop the API, exit 0, all within the drain d
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable
@@ -36,7 +37,8 @@ class ServiceHost:
         self.spec, self.settings = spec, settings
         self.port = spec.port(settings) if port is None else port
         self.stopping = threading.Event()
-        self.app: Application[UUID] = spec.application(store_for(spec.name, settings).env)
+        env = store_for(spec.name, settings).env
+        self.app: Application[UUID] = spec.application(env, settings)
         self._threads: list[threading.Thread] = []
         self._server: uvicorn.Server | None = None
 
@@ -45,6 +47,8 @@ class ServiceHost:
         self._start("consumer", self._run_consumer, bool(self.spec.consumes))
         self._start("relay", self._run_relay, self.spec.translate is not None)
         self._start("http", self._run_http, bool(self.port))
+        for number, work in enumerate(self.spec.workers):
+            self._start(f"worker-{number}", functools.partial(work, self.app, self.stopping), True)
         log.info(
             "service started",
             service=self.spec.name,

@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "ORDERFLOW_"
@@ -36,6 +43,32 @@ def _postgres_url(value: str) -> str:
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ApiKey = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class Warehouse(BaseModel):
+    """A stock location; a lower priority number is preferred when an order must be split."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: Name
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    priority: int = Field(ge=1, le=1000)
+    country: Country
+
+
+DEFAULT_WAREHOUSES = (
+    Warehouse(id="berlin", name="Berlin", priority=1, country="DE"),
+    Warehouse(id="paris", name="Paris", priority=2, country="FR"),
+)
+
+
+def _distinct_ids(warehouses: tuple[Warehouse, ...]) -> tuple[Warehouse, ...]:
+    ids = [warehouse.id for warehouse in warehouses]
+    if len(set(ids)) != len(ids):
+        raise ValueError("warehouse ids must be distinct")
+    return warehouses
 
 
 class Settings(BaseSettings):
@@ -66,6 +99,17 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of every process."
+    )
+    warehouses: Annotated[tuple[Warehouse, ...], AfterValidator(_distinct_ids)] = Field(
+        DEFAULT_WAREHOUSES,
+        min_length=1,
+        description='Inventory\'s warehouses, JSON: [{"id", "name", "priority", "country"}].',
+    )
+    reservation_ttl_s: float = Field(
+        900, gt=0, le=86_400 * 7, description="Seconds a reservation waits for payment."
+    )
+    low_stock_threshold: int = Field(
+        5, ge=0, le=100_000_000, description="Default low-stock threshold of a SKU."
     )
 
 

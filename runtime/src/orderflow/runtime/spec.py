@@ -4,6 +4,7 @@ events are published, and its HTTP routes. Each service package exports one `SER
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -25,7 +26,7 @@ from orderflow.schemas.envelope import IntegrationEvent
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # names its store (SQLite file or PostgreSQL schema) and its consumer group
-    application: Callable[[Mapping[str, str]], Application[UUID]]
+    application: Callable[[Mapping[str, str], Settings], Application[UUID]]  # store env in
     consumes: Sequence[str] = ()
     handlers: Handlers = field(default_factory=dict)
     translate: Translate | None = None  # None: the service publishes nothing
@@ -34,6 +35,9 @@ class ServiceSpec:
     topic_for: Callable[[IntegrationEvent], str] | None = None  # default: the contracts' topic
     group: str | None = None
     rescue: Rescue | None = None  # answers some messages the contracts refuse (see consumer)
+    # Background work of the service's own (inventory's reservation expiry), each in a thread
+    # of the host until the event is set.
+    workers: Sequence[Callable[[Application[UUID], threading.Event], None]] = ()
 
     @property
     def consumer_group(self) -> str:

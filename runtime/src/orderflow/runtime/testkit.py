@@ -1,0 +1,118 @@
+"""Helpers for services' tests against a real broker: publish contract messages, read back what
+a topic holds, and run a service's consumer loop, relay and workers in threads on topics of the
+test's own (so tests sharing one broker never see each other's messages)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from confluent_kafka import Consumer, Producer
+from eventsourcing.application import Application
+
+from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.kafka import kafka_headers, message_headers, new_consumer, new_producer
+from orderflow.runtime.relay import Relay
+from orderflow.runtime.spec import ServiceSpec
+from orderflow.runtime.topics import ensure_topics
+from orderflow.schemas.codec import decode, encode
+from orderflow.schemas.envelope import Message
+
+
+@dataclass(frozen=True)
+class Topics:
+    inbound: str
+    outbound: str
+    dead_letters: str
+
+
+def publish(producer: Producer, topic: str, messages: Iterable[Message]) -> None:
+    """Publish and wait until the broker confirmed every message."""
+    failures: list[str] = []
+
+    def delivered(error: object, _: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    for message in messages:
+        encoded = encode(message)
+        headers = kafka_headers(encoded.headers)
+        producer.produce(topic, encoded.value, encoded.key, headers=headers, on_delivery=delivered)
+    assert producer.flush(30) == 0
+    assert not failures, failures
+
+
+@dataclass
+class Outbox:
+    """What a topic holds, decoded, read from the start until a condition holds."""
+
+    bootstrap: str
+    topic: str
+    seen: list[Message] = field(default_factory=list)
+
+    def wait_for(self, done: Callable[[list[Message]], bool], timeout: float = 60) -> list[Message]:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"outbox-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
+            }
+        )
+        consumer.subscribe([self.topic])
+        deadline, self.seen = time.monotonic() + timeout, []
+        try:
+            while not done(self.seen):
+                assert time.monotonic() < deadline, f"gave up; the topic holds: {self.seen}"
+                for message in consumer.consume(500, timeout=0.2):
+                    if message.error() is None:
+                        self.seen.append(decode(message.value(), message_headers(message)))
+        finally:
+            consumer.close()
+        return self.seen
+
+
+def of_type(messages: Sequence[Message], kind: type[Message]) -> list[Message]:
+    return [message for message in messages if isinstance(message, kind)]
+
+
+@contextmanager
+def running(
+    spec: ServiceSpec, app: Application[UUID], bootstrap: str, topics: Topics, group: str
+) -> Iterator[None]:
+    """The service's consumer loop (on `topics.inbound`), relay (to `topics.outbound`) and
+    workers, in threads until the block ends."""
+    ensure_topics(bootstrap, [topics.inbound, topics.outbound, topics.dead_letters], 3)
+    stopping = threading.Event()
+    loop = ConsumerLoop.build(
+        app,
+        spec.handlers,
+        new_consumer(bootstrap, group),
+        new_producer(bootstrap),
+        [topics.inbound],
+        group,
+        stopping,
+        dead_letter_topic=topics.dead_letters,
+        rescue=spec.rescue,
+    )
+    targets: list[Callable[[], None]] = [loop.run]
+    if spec.translate is not None:
+        producer = new_producer(bootstrap)
+        relay = Relay(app, spec.translate, producer, topic_for=lambda _: topics.outbound)
+        targets.append(functools.partial(relay.run, stopping))
+    targets += [functools.partial(work, app, stopping) for work in spec.workers]
+    workers = [threading.Thread(target=target, daemon=True) for target in targets]
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        for worker in workers:
+            worker.join(15)

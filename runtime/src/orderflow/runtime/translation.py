@@ -1,0 +1,42 @@
+"""What every service's translate function shares: the envelope of a published event, and the
+table from a domain event class to the function that builds its integration event.
+
+The event id is derived from the domain event (its aggregate and version), so an event the
+relay publishes twice is the same event to every reader, analytics included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from orderflow.runtime.relay import Translate
+from orderflow.schemas.envelope import IntegrationEvent
+
+#: Domain event and its envelope in, integration event out.
+Builder = Callable[[Any, dict[str, Any]], IntegrationEvent]
+
+
+def envelope(source: str, domain_event: Any, position: int) -> dict[str, Any]:
+    origin = f"orderflow:{source}/{domain_event.originator_id}/{domain_event.originator_version}"
+    stable = uuid5(NAMESPACE_URL, origin)
+    return {
+        "event_id": stable,
+        "occurred_at": domain_event.timestamp,
+        "source": source,
+        "source_position": position,
+        # an event that carries no story of its own (a stock receipt) starts one
+        "correlation_id": getattr(domain_event, "correlation_id", stable),
+        "causation_id": getattr(domain_event, "caused_by", None),
+    }
+
+
+def translator(source: str, builders: Mapping[str, Builder]) -> Translate:
+    """`builders` by the domain event's qualified name (`"Order.Placed"`: the library makes one
+    class per `@event` method, named after the event); other events stay private."""
+
+    def translate(domain_event: Any, position: int) -> IntegrationEvent | None:
+        build = builders.get(type(domain_event).__qualname__)
+        return build(domain_event, envelope(source, domain_event, position)) if build else None
+
+    return translate
