@@ -13,13 +13,14 @@ from uuid import UUID, uuid4
 import pytest
 from confluent_kafka import Producer
 from intake_data import submission
-from intake_topics import Outbox, Topics, publish, running_intake
 
 from orderflow.intake.application import Intake
 from orderflow.intake.domain import order_id_for
+from orderflow.intake.service import SERVICE
 from orderflow.runtime.deadletters import DeadLetter, read_all
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.store import Store
+from orderflow.runtime.testkit import Outbox, Topics, publish, running
 from orderflow.schemas.billing import Invoiced, PaymentAuthorized
 from orderflow.schemas.codec import encode
 from orderflow.schemas.envelope import Message
@@ -37,7 +38,7 @@ def intake(
 ) -> Iterator[tuple[Intake, Topics, Producer]]:
     app = Intake(env=store.env)
     topics = Topics(unique("channel"), unique("orders"), unique("dlq"))
-    with running_intake(app, kafka_bootstrap, topics, unique("group")):
+    with running(SERVICE, app, kafka_bootstrap, topics, unique("group")):
         yield app, topics, new_producer(kafka_bootstrap)
     app.close()
 

@@ -17,13 +17,13 @@ import httpx
 import pytest
 from intake_api import KEYS, key
 from intake_data import body, submission
-from intake_topics import Outbox, publish
 
 from orderflow.intake.domain import order_id_for
 from orderflow.intake.service import SERVICE
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import Outbox, publish
 from orderflow.runtime.topics import ensure_topics
 from orderflow.schemas.orders import OrderPlaced
 from orderflow.schemas.topics import CHANNEL_ORDERS, ORDER_EVENTS

@@ -16,7 +16,7 @@ from orderflow.schemas.topics import (
 
 SERVICE = ServiceSpec(
     name=SOURCE,
-    application=lambda env: Intake(env=dict(env)),
+    application=lambda env, _: Intake(env=dict(env)),
     consumes=[CHANNEL_ORDERS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS],
     handlers=HANDLERS,
     translate=translate,

@@ -1,0 +1,117 @@
+"""The inventory application: stock changes from the API, reservations due for expiry, and the
+listings (SKUs below threshold, reservations by expiry) kept with the events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.inventory.domain import Reservation, SkuStock, reservation_id, sku_id
+from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.uow import UnitOfWork
+
+log = structlog.get_logger("orderflow.inventory")
+T = TypeVar("T")
+_SAVE_ATTEMPTS = 5
+
+
+class UnknownWarehouse(ValueError):
+    pass
+
+
+def micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+class Inventory(Application[UUID]):
+    def __init__(self, env: Mapping[str, str], settings: Settings) -> None:
+        super().__init__(env=dict(env))
+        self.settings = settings
+        self.warehouses = {warehouse.id: warehouse for warehouse in settings.warehouses}
+
+    def index_row(self, aggregate: Any) -> IndexRow | None:
+        if isinstance(aggregate, SkuStock):
+            tag = "low" if aggregate.low else "ok"
+            return IndexRow(aggregate.id, "skus", tag, micros(aggregate.created_on))
+        if isinstance(aggregate, Reservation):
+            expires = micros(aggregate.expires_at)
+            return IndexRow(aggregate.id, "reservations", aggregate.state, expires)
+        return None
+
+    def new_stock(self, sku: str) -> SkuStock:
+        threshold = self.settings.low_stock_threshold
+        return SkuStock(id=sku_id(sku), sku=sku, threshold=threshold, allow_backorder=False)
+
+    def require_warehouse(self, warehouse: str) -> None:
+        if warehouse not in self.warehouses:
+            known = ", ".join(sorted(self.warehouses))
+            raise UnknownWarehouse(f"unknown warehouse {warehouse!r}; known: {known}")
+
+    def stock(self, sku: str) -> SkuStock | None:
+        try:
+            found: SkuStock = self.repository.get(sku_id(sku))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def change_stock(self, sku: str, change: Callable[[SkuStock], T]) -> tuple[SkuStock, T]:
+        """Load (or start) a SKU's stock, change it and save; a concurrent writer (the consumer,
+        another process) makes it start over from the stored state."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            stock = self.stock(sku) or self.new_stock(sku)
+            result = change(stock)
+            try:
+                self.save(stock, index=[self.index_row(stock)])
+                return stock, result
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def skus(
+        self, low_only: bool, after: IndexCursor | None, limit: int
+    ) -> tuple[list[SkuStock], IndexCursor | None]:
+        recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
+        rows = recorder.select_index("skus", "low" if low_only else None, after, limit + 1)
+        page: list[SkuStock] = [self.repository.get(UUID(row[1])) for row in rows[:limit]]
+        return page, rows[limit - 1] if len(rows) > limit else None
+
+    def reservation(self, order_id: UUID) -> Reservation | None:
+        try:
+            found: Reservation = self.repository.get(reservation_id(order_id))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def expire_due(self, now: datetime, limit: int = 200) -> int:
+        """Release held reservations past their time; one transaction each, so a payment
+        authorised meanwhile (a version conflict) wins and that reservation stays."""
+        recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
+        due = recorder.select_index("reservations", "held", None, limit, oldest_first=True)
+        expired = 0
+        for expires, aggregate_id in due:
+            if expires > micros(now):
+                break
+            uow = UnitOfWork(self)
+            reservation: Reservation = uow.get(UUID(aggregate_id))
+            if reservation.expire(now):
+                release_stock(uow, reservation)
+                try:
+                    uow.commit([])
+                    expired += 1
+                except IntegrityError:
+                    log.info("reservation changed while expiring; next round", id=aggregate_id)
+        return expired
+
+
+def release_stock(uow: UnitOfWork, reservation: Reservation) -> None:
+    for sku in sorted({allocation["sku"] for allocation in reservation.allocations}):
+        stock: SkuStock = uow.get(sku_id(sku))
+        stock.release(reservation.order_id)

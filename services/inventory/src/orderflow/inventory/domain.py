@@ -1,0 +1,269 @@
+"""Inventory's aggregates: a SKU's stock in every warehouse, and an order's reservation.
+
+`SkuStock` keeps on-hand units per warehouse and, per open order, what it holds there: units
+reserved from stock on hand, and units backordered against stock still to come. So
+available = on hand - reserved - backordered, negative only by declared backorders, and
+reserved is by construction the sum of the open reservations. A receipt fills the
+warehouse's backorders first in, first out by order time, inside the Received event itself,
+so a replay reaches the same state. No I/O; refusals are `IllegalTransition`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+
+class IllegalTransition(Exception):
+    """The stock or the reservation cannot take this event or command."""
+
+
+def sku_id(sku: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:sku/{sku}")
+
+
+def reservation_id(order_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:reservation/{order_id}")
+
+
+class SkuStock(Aggregate):
+    @event("Registered")
+    def __init__(self, id: UUID, sku: str, threshold: int, allow_backorder: bool) -> None:
+        self.sku, self.threshold, self.allow_backorder = sku, threshold, allow_backorder
+        self.on_hand: dict[str, int] = {}
+        # order id → warehouse → [reserved, backordered, order time as ISO text]
+        self.holds: dict[str, dict[str, list[Any]]] = {}
+        self.references: set[str] = set()
+        self.low: set[str] = set()
+
+    # Queries ---------------------------------------------------------------------------------
+
+    def warehouses(self) -> set[str]:
+        return set(self.on_hand) | {wh for held in self.holds.values() for wh in held}
+
+    def reserved(self, warehouse: str) -> int:
+        return sum(held[warehouse][0] for held in self.holds.values() if warehouse in held)
+
+    def backordered(self, warehouse: str) -> int:
+        return sum(held[warehouse][1] for held in self.holds.values() if warehouse in held)
+
+    def available(self, warehouse: str) -> int:
+        return (
+            self.on_hand.get(warehouse, 0) - self.reserved(warehouse) - self.backordered(warehouse)
+        )
+
+    def free(self, warehouse: str) -> int:
+        """Units that a new order can reserve here."""
+        return max(0, self.available(warehouse))
+
+    # Commands --------------------------------------------------------------------------------
+
+    def receive(self, warehouse: str, quantity: int, reference: str | None) -> bool:
+        """Receive stock; False when this reference was already received (a resent receipt)."""
+        if reference is not None and reference in self.references:
+            return False
+        self._received(sku=self.sku, warehouse=warehouse, quantity=quantity, reference=reference)
+        self._watch(warehouse)
+        return True
+
+    def hold(
+        self, order_id: UUID, warehouse: str, reserved: int, backordered: int, at: str
+    ) -> None:
+        if reserved > self.free(warehouse):
+            raise IllegalTransition(f"{self.sku} has {self.free(warehouse)} free in {warehouse}")
+        if backordered and not self.allow_backorder:
+            raise IllegalTransition(f"{self.sku} does not allow backorders")
+        self._held(
+            order_id=str(order_id),
+            warehouse=warehouse,
+            reserved=reserved,
+            backordered=backordered,
+            at=at,
+        )
+        self._watch(warehouse)
+
+    def release(self, order_id: UUID) -> None:
+        held = self.holds.get(str(order_id))
+        if held:
+            self._released(order_id=str(order_id))
+            for warehouse in held:
+                self._watch(warehouse)
+
+    def ship(self, order_id: UUID, warehouse: str, quantity: int) -> None:
+        held = self.holds.get(str(order_id), {}).get(warehouse)
+        if held is None or held[0] < quantity:
+            raise IllegalTransition(
+                f"order {order_id} holds {held[0] if held else 0} of {self.sku} in {warehouse}, "
+                f"cannot ship {quantity}"
+            )
+        self._shipped(order_id=str(order_id), warehouse=warehouse, quantity=quantity)
+        self._watch(warehouse)
+
+    def adjust(self, warehouse: str, delta: int, reason: str) -> None:
+        """A cycle count's correction; it cannot take away units that orders hold."""
+        after = self.on_hand.get(warehouse, 0) + delta
+        if after < self.reserved(warehouse):
+            raise IllegalTransition(
+                f"{self.sku} in {warehouse}: {self.reserved(warehouse)} units are reserved, "
+                f"on hand cannot become {after}"
+            )
+        self._adjusted(warehouse=warehouse, delta=delta, reason=reason)
+        self._watch(warehouse)
+
+    def set_policy(self, threshold: int, allow_backorder: bool) -> None:
+        if not allow_backorder and any(self.backordered(wh) for wh in self.warehouses()):
+            raise IllegalTransition(f"{self.sku} has open backorders")
+        self._policy_set(threshold=threshold, allow_backorder=allow_backorder)
+        for warehouse in self.warehouses():
+            self._watch(warehouse)
+
+    # Events ----------------------------------------------------------------------------------
+
+    @event("Received")
+    def _received(self, sku: str, warehouse: str, quantity: int, reference: str | None) -> None:
+        self.on_hand[warehouse] = self.on_hand.get(warehouse, 0) + quantity
+        if reference is not None:
+            self.references.add(reference)
+        self._fill_backorders(warehouse)
+
+    @event("Held")
+    def _held(
+        self, order_id: str, warehouse: str, reserved: int, backordered: int, at: str
+    ) -> None:
+        self.holds.setdefault(order_id, {})[warehouse] = [reserved, backordered, at]
+
+    @event("Released")
+    def _released(self, order_id: str) -> None:
+        del self.holds[order_id]
+
+    @event("Shipped")
+    def _shipped(self, order_id: str, warehouse: str, quantity: int) -> None:
+        self.on_hand[warehouse] -= quantity
+        held = self.holds[order_id][warehouse]
+        held[0] -= quantity
+        if held[0] == 0 and held[1] == 0:
+            del self.holds[order_id][warehouse]
+        if not self.holds[order_id]:
+            del self.holds[order_id]
+
+    @event("Adjusted")
+    def _adjusted(self, warehouse: str, delta: int, reason: str) -> None:
+        self.on_hand[warehouse] = self.on_hand.get(warehouse, 0) + delta
+        self._fill_backorders(warehouse)
+
+    @event("PolicySet")
+    def _policy_set(self, threshold: int, allow_backorder: bool) -> None:
+        self.threshold, self.allow_backorder = threshold, allow_backorder
+
+    @event("LowStockDetected")
+    def _went_low(self, sku: str, warehouse: str, available: int, threshold: int) -> None:
+        self.low.add(warehouse)
+
+    @event("Restocked")
+    def _restocked(self, warehouse: str) -> None:
+        self.low.discard(warehouse)
+
+    # Rules -----------------------------------------------------------------------------------
+
+    def _fill_backorders(self, warehouse: str) -> None:
+        """Turn backordered units into reserved ones, oldest order first."""
+        waiting = sorted(
+            (held[warehouse][2], order_id)
+            for order_id, held in self.holds.items()
+            if warehouse in held and held[warehouse][1] > 0
+        )
+        for _, order_id in waiting:
+            spare = self.on_hand[warehouse] - self.reserved(warehouse)
+            held = self.holds[order_id][warehouse]
+            take = min(spare, held[1])
+            if take <= 0:
+                return
+            held[0], held[1] = held[0] + take, held[1] - take
+
+    def _watch(self, warehouse: str) -> None:
+        """Low stock is announced once per crossing below the threshold, not once per order."""
+        available = self.available(warehouse)
+        if available < self.threshold and warehouse not in self.low:
+            self._went_low(
+                sku=self.sku,
+                warehouse=warehouse,
+                available=max(0, available),
+                threshold=self.threshold,
+            )
+        elif available >= self.threshold and warehouse in self.low:
+            self._restocked(warehouse=warehouse)
+
+
+class Reservation(Aggregate):
+    """What one order holds (or why it could not): held → authorized → committed, or released."""
+
+    @event("Made")
+    def __init__(
+        self,
+        id: UUID,
+        order_id: UUID,
+        allocations: list[dict[str, Any]],
+        short_lines: list[dict[str, Any]],
+        expires_at: datetime,
+        correlation_id: UUID,
+        caused_by: UUID,
+    ) -> None:
+        self.order_id, self.allocations, self.short_lines = order_id, allocations, short_lines
+        self.expires_at, self.correlation_id = expires_at, correlation_id
+        self.state = "failed" if short_lines else "held"
+        self.shipped: dict[str, int] = {}  # "warehouse/sku" → units shipped
+
+    def authorize(self, caused_by: UUID) -> None:
+        if self.state != "held":
+            raise IllegalTransition(f"a {self.state} reservation cannot take a payment")
+        self._authorized(caused_by=caused_by)
+
+    @event("Authorized")
+    def _authorized(self, caused_by: UUID) -> None:
+        self.state = "authorized"
+
+    def release(self, reason: str, caused_by: UUID | None) -> bool:
+        """Release what the order holds; False when nothing is held any more."""
+        if self.state not in ("held", "authorized"):
+            return False
+        if self.shipped:
+            raise IllegalTransition("the order has begun shipping; its other lines go on")
+        self._released(
+            order_id=self.order_id,
+            allocations=self.allocations,
+            reason=reason,
+            caused_by=caused_by,
+            correlation_id=self.correlation_id,
+        )
+        return True
+
+    def expire(self, now: datetime) -> bool:
+        """Release an unpaid reservation past its time; never one whose payment was authorised."""
+        if self.state != "held" or self.shipped or now < self.expires_at:
+            return False
+        return self.release("expired", None)
+
+    @event("Released")
+    def _released(
+        self,
+        order_id: UUID,
+        allocations: list[dict[str, Any]],
+        reason: str,
+        caused_by: UUID | None,
+        correlation_id: UUID,
+    ) -> None:
+        self.state = "released"
+
+    def ship(self, warehouse: str, sku: str, quantity: int, caused_by: UUID) -> None:
+        if self.state not in ("authorized", "held"):
+            raise IllegalTransition(f"a {self.state} reservation cannot ship")
+        self._shipped(warehouse=warehouse, sku=sku, quantity=quantity, caused_by=caused_by)
+
+    @event("Shipped")
+    def _shipped(self, warehouse: str, sku: str, quantity: int, caused_by: UUID) -> None:
+        key = f"{warehouse}/{sku}"
+        self.shipped[key] = self.shipped.get(key, 0) + quantity
+        if sum(self.shipped.values()) >= sum(a["quantity"] for a in self.allocations):
+            self.state = "committed"

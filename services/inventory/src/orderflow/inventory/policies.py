@@ -1,0 +1,113 @@
+"""How inventory reacts: an order placed reserves all of it or none; a cancellation or a
+declined payment releases; an authorised payment stops the expiry clock; a shipment commits
+its lines; an ERP receipt adds stock."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from orderflow.inventory.allocation import Take, allocate
+from orderflow.inventory.application import Inventory, release_stock
+from orderflow.inventory.domain import (
+    IllegalTransition,
+    Reservation,
+    SkuStock,
+    reservation_id,
+    sku_id,
+)
+from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.billing import PaymentAuthorized, PaymentDeclined
+from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.inventory import StockReceived
+from orderflow.schemas.orders import OrderCancelled, OrderPlaced
+
+
+def _inventory(uow: UnitOfWork) -> Inventory:
+    assert isinstance(uow.app, Inventory)
+    return uow.app
+
+
+def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
+    app = _inventory(uow)
+    skus = {line.sku for line in placed.lines}
+    stocks = {sku: uow.find(sku_id(sku)) for sku in skus}
+    lines = [(line.sku, line.quantity) for line in placed.lines]
+    takes, short = allocate(lines, stocks, app.settings.warehouses)
+    _hold(placed.order_id, takes, stocks, placed.occurred_at)
+    uow.add(
+        Reservation(
+            id=reservation_id(placed.order_id),
+            order_id=placed.order_id,
+            allocations=[vars(take) for take in takes],
+            short_lines=[vars(line) for line in short],
+            expires_at=datetime.now(UTC) + timedelta(seconds=app.settings.reservation_ttl_s),
+            correlation_id=placed.correlation_id,
+            caused_by=placed.event_id,
+        )
+    )
+
+
+def _hold(
+    order_id: UUID, takes: list[Take], stocks: dict[str, SkuStock | None], at: datetime
+) -> None:
+    """One hold per SKU and warehouse: units from stock on hand and units backordered."""
+    held: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for take in takes:
+        held[take.sku, take.warehouse][1 if take.backordered else 0] += take.quantity
+    for (sku, warehouse), (reserved, backordered) in held.items():
+        stock = stocks[sku]
+        assert stock is not None, "allocate takes only from known stock"
+        stock.hold(order_id, warehouse, reserved, backordered, at.isoformat())
+
+
+def _release(order_id: UUID, reason: str, caused_by: UUID, uow: UnitOfWork) -> None:
+    reservation = uow.find(reservation_id(order_id))
+    if isinstance(reservation, Reservation) and reservation.release(reason, caused_by):
+        release_stock(uow, reservation)
+
+
+def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
+    _release(cancelled.order_id, "cancelled", cancelled.event_id, uow)
+
+
+def on_payment_declined(declined: PaymentDeclined, uow: UnitOfWork) -> None:
+    _release(declined.order_id, "payment_declined", declined.event_id, uow)
+
+
+def on_payment_authorized(authorized: PaymentAuthorized, uow: UnitOfWork) -> None:
+    reservation = uow.find(reservation_id(authorized.order_id))
+    if not isinstance(reservation, Reservation):
+        raise IllegalTransition(f"no reservation for order {authorized.order_id}")
+    reservation.authorize(authorized.event_id)
+
+
+def on_shipped(shipped: Shipped, uow: UnitOfWork) -> None:
+    """Commit the shipped lines only: on hand and the order's hold both go down."""
+    reservation = uow.find(reservation_id(shipped.order_id))
+    if not isinstance(reservation, Reservation):
+        raise IllegalTransition(f"no reservation for order {shipped.order_id}")
+    for line in shipped.lines:
+        stock: SkuStock = uow.get(sku_id(line.sku))
+        stock.ship(shipped.order_id, shipped.warehouse, line.quantity)
+        reservation.ship(shipped.warehouse, line.sku, line.quantity, shipped.event_id)
+
+
+def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
+    app = _inventory(uow)
+    app.require_warehouse(received.warehouse)
+    stock = uow.find(sku_id(received.sku)) or app.new_stock(received.sku)
+    stock.receive(received.warehouse, received.quantity, received.reference)
+    uow.add(stock)
+
+
+HANDLERS: Handlers = {
+    OrderPlaced: on_order_placed,
+    OrderCancelled: on_order_cancelled,
+    PaymentDeclined: on_payment_declined,
+    PaymentAuthorized: on_payment_authorized,
+    Shipped: on_shipped,
+    StockReceived: on_stock_received,
+}

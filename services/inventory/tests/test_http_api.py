@@ -1,0 +1,100 @@
+"""Inventory's API on both stores: warehouses, receipts, adjustments, policy, stock queries, and
+bad input as a 4xx that says what is wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from orderflow.inventory.service import SERVICE
+from orderflow.runtime.host import ServiceHost
+from orderflow.runtime.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def http(store_settings: Settings, unique: Callable[[str], str]) -> Iterator[TestClient]:
+    host = ServiceHost(dataclasses.replace(SERVICE, name=unique("inv")), store_settings)
+    with TestClient(host.http_app()) as client:
+        yield client
+    host.app.close()
+
+
+def test_the_configured_warehouses_are_listed(http: TestClient) -> None:
+    listed = http.get("/warehouses").json()
+    assert [(w["id"], w["priority"], w["country"]) for w in listed] == [
+        ("berlin", 1, "DE"),
+        ("paris", 2, "FR"),
+    ]
+
+
+def test_a_receipt_adds_stock_once_per_reference(http: TestClient) -> None:
+    receipt = {"warehouse": "berlin", "quantity": 100, "reference": "DN-1"}
+
+    first = http.post("/stock/SKU-001/receipts", json=receipt)
+    again = http.post("/stock/SKU-001/receipts", json=receipt)
+
+    assert first.status_code == again.status_code == 200
+    stock = http.get("/stock/SKU-001").json()
+    berlin = next(w for w in stock["warehouses"] if w["warehouse"] == "berlin")
+    assert (berlin["on_hand"], berlin["available"], stock["available"]) == (100, 100, 100)
+
+
+@pytest.mark.parametrize(
+    ("receipt", "status", "says"),
+    [
+        ({"warehouse": "atlantis", "quantity": 1}, 422, "unknown warehouse 'atlantis'"),
+        ({"warehouse": "berlin", "quantity": -5}, 422, "greater than or equal to 1"),
+        ({"warehouse": "berlin", "quantity": 0}, 422, "greater than or equal to 1"),
+        ({"warehouse": "berlin"}, 422, "Field required"),
+    ],
+    ids=["unknown warehouse", "negative", "zero", "no quantity"],
+)
+def test_a_bad_receipt_is_refused_with_a_reason(
+    http: TestClient, receipt: dict[str, object], status: int, says: str
+) -> None:
+    answer = http.post("/stock/SKU-001/receipts", json=receipt)
+    assert answer.status_code == status
+    assert says in answer.text
+    assert http.get("/stock/SKU-001").status_code == 404, "nothing was recorded"
+
+
+def test_adjustments_carry_a_reason_and_cannot_go_below_zero(http: TestClient) -> None:
+    http.post("/stock/SKU-002/receipts", json={"warehouse": "paris", "quantity": 10})
+
+    counted = http.post(
+        "/stock/SKU-002/adjustments",
+        json={"warehouse": "paris", "delta": -3, "reason": "cycle_count", "note": "shelf B4"},
+    )
+    too_many = http.post(
+        "/stock/SKU-002/adjustments", json={"warehouse": "paris", "delta": -8, "reason": "damaged"}
+    )
+    no_reason = http.post("/stock/SKU-002/adjustments", json={"warehouse": "paris", "delta": 1})
+
+    assert counted.status_code == 200
+    assert too_many.status_code == 409
+    assert "on hand cannot become -1" in too_many.json()["detail"]
+    assert no_reason.status_code == 422
+    assert http.get("/stock/SKU-002").json()["available"] == 7
+
+
+def test_skus_below_their_threshold_are_listed(http: TestClient) -> None:
+    http.post("/stock/SKU-LOW/receipts", json={"warehouse": "berlin", "quantity": 2})
+    http.post("/stock/SKU-OK/receipts", json={"warehouse": "berlin", "quantity": 50})
+    policy = http.put(
+        "/stock/SKU-OK/policy", json={"low_stock_threshold": 60, "allow_backorder": True}
+    )
+
+    low = http.get("/stock", params={"below_threshold": "true"}).json()["skus"]
+    every = http.get("/stock").json()["skus"]
+
+    assert policy.json()["allow_backorder"] is True
+    assert sorted(s["sku"] for s in low) == ["SKU-LOW", "SKU-OK"]
+    assert sorted(s["sku"] for s in every) == ["SKU-LOW", "SKU-OK"]
+    http.put("/stock/SKU-OK/policy", json={"low_stock_threshold": 10, "allow_backorder": False})
+    low = http.get("/stock", params={"below_threshold": "true"}).json()["skus"]
+    assert [s["sku"] for s in low] == ["SKU-LOW"]
