@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from orderflow.schemas.billing import PaymentAuthorized
+from orderflow.schemas.fulfillment import Shipped
 from orderflow.schemas.inventory import StockReceived
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
@@ -59,3 +60,13 @@ def authorized(order_id: UUID) -> PaymentAuthorized:
 
 def cancelled(order_id: UUID) -> OrderCancelled:
     return OrderCancelled(**_envelope("intake"), order_id=order_id, reason="customer_request")  # type: ignore[arg-type]
+
+
+def shipped(order_id: UUID, warehouse: str, lines: dict[str, int]) -> Shipped:
+    return Shipped.model_validate(
+        {**_envelope("fulfillment"), "order_id": order_id, "shipment_id": uuid4(),
+         "warehouse": warehouse, "lines": [{"sku": s, "quantity": q} for s, q in lines.items()],
+         "carrier": "Sandbox Post", "tracking_number": "SP1",
+         "tracking_url": "https://track.example/SP1"},
+        strict=False,
+    )  # fmt: skip
