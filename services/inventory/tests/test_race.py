@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +15,9 @@ import httpx
 import pytest
 from inventory_data import order_placed
 
-from orderflow.runtime.broker import free_port
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.testkit import Outbox, publish
+from orderflow.runtime.testkit import Outbox, publish, service_processes
 from orderflow.runtime.topics import ensure_topics
 from orderflow.schemas.envelope import Message
 from orderflow.schemas.inventory import StockReservationFailed, StockReserved
@@ -31,57 +27,28 @@ SUPPORT = Path(__file__).resolve().parent / "support"
 ORDERS, UNITS = 12, 5
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture
 def two_inventories(
     store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
 ) -> Iterator[tuple[list[str], str, str, list[Path]]]:
     inbound, outbound = unique("orders"), unique("inventory")
     ensure_topics(kafka_bootstrap, [inbound, outbound], 6)
+    berlin = [{"id": "berlin", "name": "Berlin", "priority": 1, "country": "DE"}]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
-        "RACE_NAME": unique("inv")[:40],
-        "RACE_IN": inbound,
-        "RACE_OUT": outbound,
-        "RACE_GROUP": unique("group"),
+        "TEST_SERVICE_NAME": unique("inv")[:40],
+        "TEST_SERVICE_IN": inbound,
+        "TEST_SERVICE_OUT": outbound,
+        "TEST_SERVICE_GROUP": unique("group"),
         "ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ORDERFLOW_DATA_DIR": str(store_settings.data_dir),
-        "ORDERFLOW_WAREHOUSES": json.dumps(
-            [{"id": "berlin", "name": "B", "priority": 1, "country": "DE"}]
-        ),
+        "ORDERFLOW_WAREHOUSES": json.dumps(berlin),
     }
     if store_settings.database_url:
         env["ORDERFLOW_DATABASE_URL"] = store_settings.database_url
-    processes, urls, logs = [], [], []
-    for number in range(2):
-        port, log = free_port(), tmp_path / f"inventory-{number}.log"
-        command = [sys.executable, "-m", "orderflow.runtime", "service", "inventory_race:SERVICE"]
-        processes.append(
-            subprocess.Popen(
-                [*command, "--port", str(port)],
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-        logs.append(log)
-    deadline = time.monotonic() + 40
-    while not all(_ready(url) for url in urls):
-        assert all(p.poll() is None for p in processes), [log.read_text() for log in logs]
-        assert time.monotonic() < deadline, "the inventories did not become ready"
-        time.sleep(0.2)
-    yield urls, inbound, outbound, logs
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    assert [process.wait(15) for process in processes] == [0, 0]
+    with service_processes("inventory_race:SERVICE", 2, env, tmp_path) as urls:
+        yield urls, inbound, outbound, [tmp_path / f"service-{n}.log" for n in range(2)]
 
 
 def answered(messages: list[Message]) -> dict[UUID, str]:

@@ -81,16 +81,22 @@ class StockModel(RuleBasedStateMachine):
             held[take.sku, take.warehouse, take.backordered] += take.quantity
         for sku, warehouse in {(s, w) for s, w, _ in held}:
             self.stocks[sku].hold(
-                order_id, warehouse, held[sku, warehouse, False], held[sku, warehouse, True],
+                order_id,
+                warehouse,
+                held[sku, warehouse, False],
+                held[sku, warehouse, True],
                 self.clock.isoformat(),
-            )  # fmt: skip
+            )
         self.clock += timedelta(seconds=1)
         self.reservations[order_id] = Reservation(
-            id=reservation_id(order_id), order_id=order_id,
-            allocations=[vars(t) for t in takes], short_lines=[vars(s) for s in short],
-            expires_at=self.clock + timedelta(minutes=15), correlation_id=order_id,
+            id=reservation_id(order_id),
+            order_id=order_id,
+            allocations=[vars(t) for t in takes],
+            short_lines=[vars(s) for s in short],
+            expires_at=self.clock + timedelta(minutes=15),
+            correlation_id=order_id,
             caused_by=order_id,
-        )  # fmt: skip
+        )
         assert bool(takes) != bool(short), "all of the order or none of it"
         self._keep_events()
 

@@ -4,18 +4,25 @@ test's own (so tests sharing one broker never see each other's messages)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from uuid import UUID
 
 from confluent_kafka import Consumer, Producer
 from eventsourcing.application import Application
 
+from orderflow.runtime.broker import free_port
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.kafka import kafka_headers, message_headers, new_consumer, new_producer
 from orderflow.runtime.relay import Relay
@@ -116,3 +123,63 @@ def running(
         stopping.set()
         for worker in workers:
             worker.join(15)
+
+
+def on_own_topics(spec: ServiceSpec, env: Mapping[str, str]) -> ServiceSpec | None:
+    """`spec` on a test's own store, topics and group, from TEST_SERVICE_NAME, TEST_SERVICE_IN,
+    TEST_SERVICE_OUT and TEST_SERVICE_GROUP: for tests that run a service as its own OS process
+    with `orderflow service some_module:SERVICE`. None when they are not set."""
+    if "TEST_SERVICE_NAME" not in env:
+        return None
+    outbound = env["TEST_SERVICE_OUT"]
+    return dataclasses.replace(
+        spec,
+        name=env["TEST_SERVICE_NAME"],
+        consumes=[env["TEST_SERVICE_IN"]],
+        topic_for=lambda _: outbound,
+        group=env["TEST_SERVICE_GROUP"],
+    )
+
+
+@contextmanager
+def service_processes(
+    reference: str, count: int, env: Mapping[str, str], logs: Path, ready_within: float = 40
+) -> Iterator[list[str]]:
+    """`count` processes of `orderflow service <reference>`, each on a free port, ready (their
+    /readyz answers 200) before the block runs; SIGTERM after it, and each must exit 0. Yields
+    their base URLs; their output is in `logs`/service-<n>.log."""
+    processes, urls = [], []
+    for number in range(count):
+        port, log = free_port(), (logs / f"service-{number}.log").open("wb")
+        command = [sys.executable, "-m", "orderflow.runtime", "service", reference]
+        processes.append(
+            subprocess.Popen(
+                [*command, "--port", str(port)],
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + ready_within
+        while not all(_ready(url) for url in urls):
+            died = [n for n, process in enumerate(processes) if process.poll() is not None]
+            assert not died, (logs / f"service-{died[0]}.log").read_text()
+            assert time.monotonic() < deadline, f"{reference} did not become ready"
+            time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = [process.wait(15) for process in processes]
+    assert codes == [0] * count, codes
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310 - local
+            return bool(answer.status == 200)
+    except OSError:
+        return False

@@ -45,17 +45,24 @@ def order_placed(order_id: UUID, lines: dict[str, int]) -> OrderPlaced:
 
 def received(sku: str, warehouse: str, quantity: int) -> StockReceived:
     return StockReceived(
-        **_envelope("erp"), sku=sku, warehouse=warehouse, quantity=quantity,  # type: ignore[arg-type]
+        **_envelope("erp"),
+        sku=sku,
+        warehouse=warehouse,
+        quantity=quantity,  # type: ignore[arg-type]
         reference=f"erp-{uuid4().hex[:8]}",
-    )  # fmt: skip
+    )
 
 
 def authorized(order_id: UUID) -> PaymentAuthorized:
     return PaymentAuthorized.model_validate(
-        {**_envelope("billing"), "order_id": order_id, "payment_id": uuid4(),
-         "amount": {"amount": "20.00", "currency": "EUR"}},
+        {
+            **_envelope("billing"),
+            "order_id": order_id,
+            "payment_id": uuid4(),
+            "amount": {"amount": "20.00", "currency": "EUR"},
+        },
         strict=False,
-    )  # fmt: skip
+    )
 
 
 def cancelled(order_id: UUID) -> OrderCancelled:
@@ -64,9 +71,15 @@ def cancelled(order_id: UUID) -> OrderCancelled:
 
 def shipped(order_id: UUID, warehouse: str, lines: dict[str, int]) -> Shipped:
     return Shipped.model_validate(
-        {**_envelope("fulfillment"), "order_id": order_id, "shipment_id": uuid4(),
-         "warehouse": warehouse, "lines": [{"sku": s, "quantity": q} for s, q in lines.items()],
-         "carrier": "Sandbox Post", "tracking_number": "SP1",
-         "tracking_url": "https://track.example/SP1"},
+        {
+            **_envelope("fulfillment"),
+            "order_id": order_id,
+            "shipment_id": uuid4(),
+            "warehouse": warehouse,
+            "lines": [{"sku": s, "quantity": q} for s, q in lines.items()],
+            "carrier": "Sandbox Post",
+            "tracking_number": "SP1",
+            "tracking_url": "https://track.example/SP1",
+        },
         strict=False,
-    )  # fmt: skip
+    )

@@ -1,27 +1,11 @@
-"""Inventory on topics of a test's own, configured by environment, so a test can run two
-inventory processes with `orderflow service inventory_race:SERVICE`."""
+"""Inventory on a test's own store, topics and group, for `orderflow service
+inventory_race:SERVICE` (see `orderflow.runtime.testkit.on_own_topics`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping
 
 from orderflow.inventory.service import SERVICE as INVENTORY
-from orderflow.runtime.spec import ServiceSpec
+from orderflow.runtime.testkit import on_own_topics
 
-
-def _from_env(env: Mapping[str, str]) -> ServiceSpec | None:
-    if "RACE_NAME" not in env:
-        return None
-    outbound = env["RACE_OUT"]
-    return dataclasses.replace(
-        INVENTORY,
-        name=env["RACE_NAME"],
-        consumes=[env["RACE_IN"]],
-        topic_for=lambda _: outbound,
-        group=env["RACE_GROUP"],
-    )
-
-
-SERVICE = _from_env(os.environ)
+SERVICE = on_own_topics(INVENTORY, os.environ)
