@@ -1,0 +1,164 @@
+"""The billing application: issues invoices and credit notes with numbers taken from their
+series in the same transaction, and finds documents by number and by order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.billing.domain import Account, Document, Series, account_id, document_id, series_id
+from orderflow.billing.invoicing import document, shipment_lines
+from orderflow.billing.invoicing import line as make_line
+from orderflow.billing.payments import PaymentGateway, SandboxGateway
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.uow import UnitOfWork
+
+PAYMENT_TERM = timedelta(days=14)
+_SAVE_ATTEMPTS = 5
+
+
+class Billing(Application[UUID]):
+    # a series grows by one event per document: load it from a recent snapshot
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
+        Series: 200
+    }
+
+    def __init__(
+        self, env: Mapping[str, str], settings: Settings, gateway: PaymentGateway | None = None
+    ) -> None:
+        super().__init__(env=dict(env))
+        self.settings = settings
+        self.gateway: PaymentGateway = gateway or SandboxGateway()
+
+    def document(self, number: str) -> Document | None:
+        try:
+            found: Document = self.repository.get(document_id(number))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def credit(self, number: str, quantities: dict[str, int], reason: str) -> Document:
+        """A return: a credit note for `quantities` of invoice `number`, refunded. The refund's
+        key is derived from what the invoice had credited before, so a retry refunds once."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            uow = UnitOfWork(self)
+            invoice: Document = uow.get(document_id(number))
+            key = f"refund/{number}/{sorted(invoice.credited.items())}"
+            note = issue_credit_note(uow, invoice, quantities, reason, datetime.now(UTC).date())
+            account: Account = uow.get(account_id(invoice.order_id))
+            gross = note.body["gross"]
+            if account.payment_id is not None:
+                amount = Decimal(gross["amount"])
+                self.gateway.refund(key, account.payment_id, amount, gross["currency"])
+            try:
+                uow.commit([])
+                return note
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def account(self, order_id: UUID) -> Account | None:
+        try:
+            found: Account = self.repository.get(account_id(order_id))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+
+def take_number(uow: UnitOfWork, prefix: str, year: int) -> str:
+    series = uow.find(series_id(prefix, year))
+    if series is None:
+        series = Series(id=series_id(prefix, year), prefix=prefix, year=year)
+        uow.add(series)
+    number: str = series.take()
+    return number
+
+
+def issue_invoice(
+    uow: UnitOfWork,
+    account: Account,
+    shipment_id: UUID,
+    shipped: list[tuple[str, int]],
+    on: date,
+    caused_by: UUID,
+) -> Document:
+    assert account.order is not None
+    assert account.correlation_id is not None
+    order = account.order
+    lines = shipment_lines(order, shipped, with_shipping=not account.invoices)
+    body = document(lines, order["shipping_fee"]["currency"])
+    number = take_number(uow, "INV", on.year)
+    body |= {
+        "shipment_id": str(shipment_id),
+        "issued_on": on.isoformat(),
+        "due_on": (on + PAYMENT_TERM).isoformat(),
+    }
+    invoice = Document(
+        id=document_id(number),
+        kind="invoice",
+        number=number,
+        order_id=account.order_id,
+        body=body,
+        buyer=_buyer(order),
+        correlation_id=account.correlation_id,
+        caused_by=caused_by,
+    )
+    account.invoiced(shipment_id, number)
+    uow.add(invoice)
+    return invoice
+
+
+def issue_credit_note(
+    uow: UnitOfWork, invoice: Document, quantities: dict[str, int], reason: str, on: date
+) -> Document:
+    """Credit the given quantities of an invoice's lines (a return), at their invoiced amounts
+    per unit, so a full credit mirrors the invoice to the cent."""
+    invoice.credit(quantities)
+    lines = []
+    for line in invoice.body["lines"]:
+        quantity = quantities.get(line["description"], 0)
+        if quantity:
+            lines.append(_part_of(line, quantity))
+    body = document(lines, invoice.body["gross"]["currency"])
+    number = take_number(uow, "CN", on.year)
+    body |= {"invoice_number": invoice.number, "reason": reason, "issued_on": on.isoformat()}
+    note = Document(
+        id=document_id(number),
+        kind="credit_note",
+        number=number,
+        order_id=invoice.order_id,
+        body=body,
+        buyer=invoice.buyer,
+        correlation_id=invoice.correlation_id,
+        caused_by=None,
+    )
+    uow.add(note)
+    return note
+
+
+def _part_of(line: dict[str, Any], quantity: int) -> dict[str, Any]:
+    """`quantity` of an invoice line. All of it: the line's own amounts; part: pro rata, with
+    the line's rounding rule applied to the part's gross."""
+    if quantity == line["quantity"]:
+        return dict(line)
+    unit = Decimal(line["gross"]["amount"]) / line["quantity"]
+    return make_line(
+        line["description"],
+        line["sku"],
+        quantity,
+        unit * quantity,
+        Decimal(line["tax_rate"]),
+        line["gross"]["currency"],
+    )
+
+
+def _buyer(order: dict[str, Any]) -> dict[str, Any]:
+    return {"customer": order["customer"], "address": order["shipping_address"]}

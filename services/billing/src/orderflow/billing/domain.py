@@ -1,0 +1,202 @@
+"""Billing's aggregates: what billing knows of an order and its payment, the invoice number
+series, invoices and credit notes. No I/O; refusals are `IllegalTransition`.
+
+An order's events reach billing through three topics in any order (a StockReserved may come
+before its OrderPlaced), so `Account` records facts and says when the payment is due for
+authorisation: once the order is known and its stock reserved."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+
+class IllegalTransition(Exception):
+    """The account or document cannot take this event or command."""
+
+
+def account_id(order_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:billing-account/{order_id}")
+
+
+def series_id(prefix: str, year: int) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:series/{prefix}-{year}")
+
+
+def document_id(number: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:document/{number}")
+
+
+class Account(Aggregate):
+    """One order as billing sees it: its content, its reservation, its payment, its invoices."""
+
+    @event("Opened")
+    def __init__(self, id: UUID, order_id: UUID) -> None:
+        self.order_id = order_id
+        self.order: dict[str, Any] | None = None
+        self.correlation_id: UUID | None = None
+        self.reserved = False
+        self.payment = "none"  # none → authorized | declined; authorized → voided | captured
+        self.payment_id: UUID | None = None
+        self.cancelled = False
+        self.invoices: dict[str, str] = {}  # shipment id → invoice number
+
+    def due_for_authorisation(self) -> bool:
+        return self.order is not None and self.reserved and self.payment == "none"
+
+    def place(self, order: dict[str, Any], correlation_id: UUID) -> None:
+        if self.order is None:
+            self._placed(order=order, correlation_id=correlation_id)
+
+    @event("Placed")
+    def _placed(self, order: dict[str, Any], correlation_id: UUID) -> None:
+        self.order, self.correlation_id = order, correlation_id
+
+    def reserve(self) -> None:
+        if not self.reserved:
+            self._reserved()
+
+    @event("Reserved")
+    def _reserved(self) -> None:
+        self.reserved = True
+
+    def authorized(self, payment_id: UUID, caused_by: UUID) -> None:
+        self._require_payment("none")
+        self._authorized(
+            payment_id=payment_id,
+            amount=self.total,
+            caused_by=caused_by,
+            correlation_id=self._story(),
+            order_id=self.order_id,
+        )
+
+    @event("PaymentAuthorized")
+    def _authorized(
+        self,
+        payment_id: UUID,
+        amount: dict[str, str],
+        caused_by: UUID,
+        correlation_id: UUID,
+        order_id: UUID,
+    ) -> None:
+        self.payment, self.payment_id = "authorized", payment_id
+
+    def declined(self, payment_id: UUID, reason: str, caused_by: UUID) -> None:
+        self._require_payment("none")
+        self._declined(
+            payment_id=payment_id,
+            amount=self.total,
+            reason=reason,
+            caused_by=caused_by,
+            correlation_id=self._story(),
+            order_id=self.order_id,
+        )
+
+    @event("PaymentDeclined")
+    def _declined(
+        self,
+        payment_id: UUID,
+        amount: dict[str, str],
+        reason: str,
+        caused_by: UUID,
+        correlation_id: UUID,
+        order_id: UUID,
+    ) -> None:
+        self.payment, self.payment_id = "declined", payment_id
+
+    def cancel(self) -> bool:
+        """The order was cancelled: True when an authorisation is left to void."""
+        if self.cancelled:
+            return False
+        self._cancelled()
+        return self.payment == "authorized" and not self.invoices
+
+    @event("Cancelled")
+    def _cancelled(self) -> None:
+        self.cancelled = True
+
+    def voided(self) -> None:
+        self._require_payment("authorized")
+        self._voided()
+
+    @event("Voided")
+    def _voided(self) -> None:
+        self.payment = "voided"
+
+    def invoiced(self, shipment_id: UUID, number: str) -> None:
+        if self.payment != "authorized":
+            raise IllegalTransition(f"cannot invoice a shipment of a {self.payment} payment")
+        if str(shipment_id) in self.invoices:
+            raise IllegalTransition(f"shipment {shipment_id} is already invoiced")
+        self._invoiced(shipment_id=str(shipment_id), number=number)
+
+    @event("Invoiced")
+    def _invoiced(self, shipment_id: str, number: str) -> None:
+        self.invoices[shipment_id] = number
+
+    @property
+    def total(self) -> dict[str, str]:
+        assert self.order is not None, "the order is known before its payment"
+        return dict(self.order["total"])
+
+    def _story(self) -> UUID:
+        assert self.correlation_id is not None, "the order is known before its payment"
+        return self.correlation_id
+
+    def _require_payment(self, state: str) -> None:
+        if self.payment != state:
+            raise IllegalTransition(f"the payment is {self.payment}, not {state}")
+
+
+class Series(Aggregate):
+    """A gap-free number series (INV-2026, CN-2026). A number is taken in the transaction that
+    stores its document, and two takers of the same number conflict on this aggregate's
+    version, so a number is never skipped, reused or taken out of order."""
+
+    @event("Opened")
+    def __init__(self, id: UUID, prefix: str, year: int) -> None:
+        self.prefix, self.year, self.last = prefix, year, 0
+
+    def take(self) -> str:
+        self._took(number=self.last + 1)
+        return f"{self.prefix}-{self.year}-{self.last:06d}"
+
+    @event("Took")
+    def _took(self, number: int) -> None:
+        self.last = number
+
+
+class Document(Aggregate):
+    """An issued invoice or credit note: immutable once issued, except for what is credited."""
+
+    @event("Issued")
+    def __init__(
+        self,
+        id: UUID,
+        kind: str,  # "invoice" | "credit_note"
+        number: str,
+        order_id: UUID,
+        body: dict[str, Any],  # lines, taxes, net, tax, gross; dates; shipment or invoice ref
+        buyer: dict[str, Any],
+        correlation_id: UUID,
+        caused_by: UUID | None,
+    ) -> None:
+        self.kind, self.number, self.order_id = kind, number, order_id
+        self.body, self.buyer, self.correlation_id = body, buyer, correlation_id
+        self.credited: dict[str, int] = {}  # description → quantity credited
+
+    def credit(self, quantities: dict[str, int]) -> None:
+        """Record a credit note's lines; never more than was invoiced."""
+        invoiced = {line["description"]: line["quantity"] for line in self.body["lines"]}
+        for description, quantity in quantities.items():
+            left = invoiced.get(description, 0) - self.credited.get(description, 0)
+            if quantity > left:
+                raise IllegalTransition(f"{description}: {left} left to credit, not {quantity}")
+        self._credited(quantities=quantities)
+
+    @event("Credited")
+    def _credited(self, quantities: dict[str, int]) -> None:
+        for description, quantity in quantities.items():
+            self.credited[description] = self.credited.get(description, 0) + quantity

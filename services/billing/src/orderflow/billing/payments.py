@@ -1,0 +1,77 @@
+"""The payment port: what a real provider offers (authorise, capture, void, refund), each call
+with an idempotency key, so a call repeated after a crash or a timeout has one effect.
+
+`SandboxGateway` stands in for the provider (an external system we do not own), deterministic
+by card token:
+
+| token | authorise |
+|---|---|
+| `tok_ok` | approved |
+| `tok_decline` | declined ("card declined") |
+| `tok_timeout` | times out on the first try of a key, approved on the retry |
+| anything else | declined ("unknown token") |
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+# Sandbox card tokens (test data, not secrets).
+APPROVE, DECLINE, TIME_OUT = "tok_ok", "tok_decline", "tok_timeout"
+
+
+class GatewayTimeout(TimeoutError):
+    """The provider did not answer in time: retry with the same idempotency key."""
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    approved: bool
+    payment_id: uuid.UUID
+    reason: str = ""
+
+
+class PaymentGateway(Protocol):
+    def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation: ...
+
+    def capture(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None: ...
+
+    def void(self, key: str, payment_id: uuid.UUID) -> None: ...
+
+    def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None: ...
+
+
+class SandboxGateway:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timed_out: set[str] = set()
+        self.calls: list[tuple[str, str]] = []  # (operation, key), for tests and the curious
+
+    def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation:
+        with self._lock:
+            self.calls.append(("authorise", key))
+            if token == TIME_OUT and key not in self._timed_out:
+                self._timed_out.add(key)
+                raise GatewayTimeout(f"sandbox: no answer for {key} (retry succeeds)")
+        payment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{key}")  # same key, same answer
+        if token in (APPROVE, TIME_OUT):
+            return Authorisation(True, payment_id)
+        reason = "card declined" if token == DECLINE else f"unknown token {token!r}"
+        return Authorisation(False, payment_id, reason)
+
+    def capture(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
+        self._record("capture", key)
+
+    def void(self, key: str, payment_id: uuid.UUID) -> None:
+        self._record("void", key)
+
+    def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
+        self._record("refund", key)
+
+    def _record(self, operation: str, key: str) -> None:
+        with self._lock:
+            self.calls.append((operation, key))

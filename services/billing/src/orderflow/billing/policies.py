@@ -1,0 +1,123 @@
+"""How billing reacts: an order known and its stock reserved → authorise the total; a shipment
+→ capture its part and invoice it; a cancellation → void an open authorisation, or credit what
+was invoiced. Calls to the payment gateway carry idempotency keys derived from the order or
+shipment, so a redelivered event (or a retry after a gateway timeout) has one effect."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from orderflow.billing.application import Billing, issue_credit_note, issue_invoice
+from orderflow.billing.domain import Account, Document, IllegalTransition, account_id, document_id
+from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.inventory import StockReserved
+from orderflow.schemas.orders import OrderCancelled, OrderPlaced
+
+_ORDER_FIELDS = {
+    "channel",
+    "external_id",
+    "customer",
+    "shipping_address",
+    "lines",
+    "shipping_fee",
+    "payment_token",
+    "total",
+}
+
+
+def _billing(uow: UnitOfWork) -> Billing:
+    assert isinstance(uow.app, Billing)
+    return uow.app
+
+
+def _account(uow: UnitOfWork, order_id: UUID) -> Account:
+    account = uow.find(account_id(order_id))
+    if account is None:
+        account = Account(id=account_id(order_id), order_id=order_id)
+        uow.add(account)
+    assert isinstance(account, Account)
+    return account
+
+
+def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
+    account = _account(uow, placed.order_id)
+    account.place(placed.model_dump(mode="json", include=_ORDER_FIELDS), placed.correlation_id)
+    _authorise_when_due(uow, account, placed.event_id)
+
+
+def on_stock_reserved(reserved: StockReserved, uow: UnitOfWork) -> None:
+    account = _account(uow, reserved.order_id)
+    account.reserve()
+    _authorise_when_due(uow, account, reserved.event_id)
+
+
+def _authorise_when_due(uow: UnitOfWork, account: Account, caused_by: UUID) -> None:
+    if not account.due_for_authorisation() or account.cancelled:
+        return
+    assert account.order is not None
+    total = account.total
+    answer = _billing(uow).gateway.authorise(
+        f"authorise/{account.order_id}",
+        account.order["payment_token"],
+        Decimal(total["amount"]),
+        total["currency"],
+    )
+    if answer.approved:
+        account.authorized(answer.payment_id, caused_by)
+    else:
+        account.declined(answer.payment_id, answer.reason, caused_by)
+
+
+def on_shipped(shipped: Shipped, uow: UnitOfWork) -> None:
+    account = _account(uow, shipped.order_id)
+    if account.payment != "authorized" or account.payment_id is None:
+        raise IllegalTransition(f"shipment {shipped.shipment_id} of an order not authorised")
+    quantities: Counter[str] = Counter()
+    for line in shipped.lines:
+        quantities[line.sku] += line.quantity
+    today = datetime.now(UTC).date()
+    invoice = issue_invoice(
+        uow, account, shipped.shipment_id, sorted(quantities.items()), today, shipped.event_id
+    )
+    gross = invoice.body["gross"]
+    _billing(uow).gateway.capture(
+        f"capture/{shipped.shipment_id}",
+        account.payment_id,
+        Decimal(gross["amount"]),
+        gross["currency"],
+    )
+
+
+def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
+    account = _account(uow, cancelled.order_id)
+    invoiced = list(account.invoices.values())
+    if account.cancel() and account.payment_id is not None:
+        _billing(uow).gateway.void(f"void/{account.order_id}", account.payment_id)
+        account.voided()
+    for number in invoiced:  # shipped before the cancellation: credit what was invoiced
+        credit_all(uow, number, f"order cancelled: {cancelled.reason}")
+
+
+def credit_all(uow: UnitOfWork, number: str, reason: str) -> Document | None:
+    invoice: Document = uow.get(document_id(number))
+    left = {
+        line["description"]: line["quantity"] - invoice.credited.get(line["description"], 0)
+        for line in invoice.body["lines"]
+    }
+    left = {description: quantity for description, quantity in left.items() if quantity > 0}
+    if not left:
+        return None
+    return issue_credit_note(uow, invoice, left, reason, datetime.now(UTC).date())
+
+
+HANDLERS: Handlers = {
+    OrderPlaced: on_order_placed,
+    StockReserved: on_stock_reserved,
+    Shipped: on_shipped,
+    OrderCancelled: on_order_cancelled,
+}
