@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     low_stock_threshold: int = Field(
         5, ge=0, le=100_000_000, description="Default low-stock threshold of a SKU."
     )
+    simulate_warehouse: bool = Field(
+        True, description="Fulfillment's warehouse simulator picks, packs, ships and delivers."
+    )
+    warehouse_delay_s: float = Field(
+        0, ge=0, le=3600, description="Seconds the simulator waits before each shipment step."
+    )
+    carrier_webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] = (
+        Field("dev-carrier-webhook-secret", description="HMAC-SHA256 key of carrier webhooks.")
+    )
 
 
 class SettingsInvalid(Exception):
@@ -135,7 +144,7 @@ def variable_name(field: str) -> str:
 
 
 # Values never echoed back: they may hold credentials.
-_SECRET_FIELDS = frozenset({"database_url", "channel_keys"})
+_SECRET_FIELDS = frozenset({"database_url", "channel_keys", "carrier_webhook_secret"})
 
 
 def _describe_validation(error: ValidationError) -> str:

@@ -1,0 +1,112 @@
+"""The fulfillment application: shipments created from an order's allocation, moved by people,
+the simulator or the carrier, and found by id or by order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.fulfillment.carrier import Carrier, CarrierRefused, SandboxCarrier
+from orderflow.fulfillment.domain import (
+    Dispatch,
+    IllegalTransition,
+    Shipment,
+    dispatch_id,
+    shipment_id_for,
+)
+from orderflow.runtime.recorders import InboxRecorder, IndexRow
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.uow import UnitOfWork
+
+_SAVE_ATTEMPTS = 5
+
+
+class Fulfillment(Application[UUID]):
+    def __init__(
+        self, env: Mapping[str, str], settings: Settings, carrier: Carrier | None = None
+    ) -> None:
+        super().__init__(env=dict(env))
+        self.settings = settings
+        self.carrier: Carrier = carrier or SandboxCarrier()
+
+    def index_row(self, aggregate: Any) -> IndexRow | None:
+        if not isinstance(aggregate, Shipment):
+            return None
+        moved = int(aggregate.modified_on.timestamp() * 1_000_000)
+        return IndexRow(aggregate.id, "shipments", aggregate.state, moved)
+
+    def shipment(self, shipment_id: UUID) -> Shipment | None:
+        try:
+            found: Shipment = self.repository.get(shipment_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Shipment) else None
+
+    def shipments_of(self, order_id: UUID) -> list[Shipment] | None:
+        try:
+            dispatch: Dispatch = self.repository.get(dispatch_id(order_id))
+        except AggregateNotFoundError:
+            return None
+        return [self.repository.get(UUID(s)) for s in dispatch.shipments]
+
+    def move(self, shipment_id: UUID, to: str) -> Shipment:
+        """One step of a shipment, by hand, the simulator or the carrier; booking the carrier
+        when it ships. A concurrent move makes it start over from the stored state."""
+        for attempt in range(_SAVE_ATTEMPTS):
+            shipment = self.shipment(shipment_id)
+            if shipment is None:
+                raise LookupError(f"no shipment {shipment_id}")
+            step(self.carrier, shipment, to)
+            try:
+                self.save(shipment, index=[self.index_row(shipment)])
+                return shipment
+            except IntegrityError:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def due(self, state: str, older_than: float, limit: int = 200) -> list[UUID]:
+        """Shipments in `state` whose last step is at least `older_than` seconds old."""
+        recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
+        rows = recorder.select_index("shipments", state, None, limit, oldest_first=True)
+        cutoff = int((datetime.now(UTC).timestamp() - older_than) * 1_000_000)
+        return [UUID(aggregate_id) for moved, aggregate_id in rows if moved <= cutoff]
+
+
+def step(carrier: Carrier, shipment: Shipment, to: str) -> None:
+    if to != "shipped":
+        shipment.advance(to)
+        return
+    if shipment.state != "packed":
+        raise IllegalTransition(f"a {shipment.state} shipment cannot be shipped")
+    try:
+        booking = carrier.book(shipment.id, shipment.address)
+    except CarrierRefused as refused:
+        shipment.fail(str(refused))
+        return
+    shipment.advance("shipped", booking)
+
+
+def create_shipments(uow: UnitOfWork, dispatch: Dispatch, caused_by: UUID) -> None:
+    assert dispatch.allocation is not None
+    assert dispatch.address is not None
+    assert dispatch.correlation_id is not None
+    created = []
+    for warehouse, lines in sorted(dispatch.allocation.items()):
+        shipment = Shipment(
+            id=shipment_id_for(dispatch.order_id, warehouse),
+            order_id=dispatch.order_id,
+            warehouse=warehouse,
+            lines=lines,
+            address=dispatch.address,
+            correlation_id=dispatch.correlation_id,
+            caused_by=caused_by,
+        )
+        uow.add(shipment)
+        created.append(shipment.id)
+    dispatch.created(created)

@@ -1,0 +1,171 @@
+"""Fulfillment's aggregates: what it knows of an order (`Dispatch`), and its shipments.
+
+A shipment moves created → picked → packed → shipped → delivered, or to `exception` when the
+carrier refuses it, or to `cancelled` when the order is cancelled before it shipped. The
+order's events arrive through three topics in any order, so `Dispatch` records facts and says
+when the shipments are due: the allocation is known and the payment authorised. No I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+NEXT = {"created": "picked", "picked": "packed", "packed": "shipped", "shipped": "delivered"}
+OPEN = frozenset({"created", "picked", "packed"})
+
+
+class IllegalTransition(Exception):
+    """The shipment or dispatch cannot take this event or command."""
+
+
+def dispatch_id(order_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:dispatch/{order_id}")
+
+
+def shipment_id_for(order_id: UUID, warehouse: str) -> UUID:
+    """One shipment per order and warehouse: creating it twice is a version conflict."""
+    return uuid5(NAMESPACE_URL, f"orderflow:shipment/{order_id}/{warehouse}")
+
+
+class Dispatch(Aggregate):
+    @event("Opened")
+    def __init__(self, id: UUID, order_id: UUID) -> None:
+        self.order_id = order_id
+        self.address: dict[str, Any] | None = None
+        self.allocation: dict[str, dict[str, int]] | None = None  # warehouse → SKU → units
+        self.authorized = False
+        self.cancelled = False
+        self.correlation_id: UUID | None = None
+        self.shipments: list[str] = []
+
+    def due_for_shipments(self) -> bool:
+        ready = self.allocation is not None and self.authorized
+        return ready and not self.cancelled and not self.shipments
+
+    def placed(self, address: dict[str, Any], correlation_id: UUID) -> None:
+        if self.address is None:
+            self._placed(address=address, correlation_id=correlation_id)
+
+    @event("Placed")
+    def _placed(self, address: dict[str, Any], correlation_id: UUID) -> None:
+        self.address, self.correlation_id = address, correlation_id
+
+    def allocated(self, allocations: list[dict[str, Any]], correlation_id: UUID) -> None:
+        """Stock on hand, per warehouse; backordered units wait for their stock (not shipped
+        from here until inventory reports them filled)."""
+        per_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
+        for allocation in allocations:
+            if not allocation.get("backordered"):
+                lines = per_warehouse[allocation["warehouse"]]
+                lines[allocation["sku"]] = lines.get(allocation["sku"], 0) + allocation["quantity"]
+        if self.allocation is None:
+            self._allocated(allocation=dict(per_warehouse), correlation_id=correlation_id)
+
+    @event("Allocated")
+    def _allocated(self, allocation: dict[str, dict[str, int]], correlation_id: UUID) -> None:
+        self.allocation = allocation
+        self.correlation_id = self.correlation_id or correlation_id
+
+    def authorize(self) -> None:
+        if not self.authorized:
+            self._authorized()
+
+    @event("Authorized")
+    def _authorized(self) -> None:
+        self.authorized = True
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self._cancelled()
+
+    @event("Cancelled")
+    def _cancelled(self) -> None:
+        self.cancelled = True
+
+    def created(self, shipment_ids: list[UUID]) -> None:
+        self._created(shipments=[str(s) for s in shipment_ids])
+
+    @event("ShipmentsCreated")
+    def _created(self, shipments: list[str]) -> None:
+        self.shipments = shipments
+
+
+class Shipment(Aggregate):
+    @event("Created")
+    def __init__(
+        self,
+        id: UUID,
+        order_id: UUID,
+        warehouse: str,
+        lines: dict[str, int],
+        address: dict[str, Any],
+        correlation_id: UUID,
+        caused_by: UUID | None,
+    ) -> None:
+        self.order_id, self.warehouse, self.lines = order_id, warehouse, lines
+        self.address, self.correlation_id = address, correlation_id
+        self.state = "created"
+        self.carrier: dict[str, str] | None = None
+        self.problem: str | None = None
+
+    def advance(self, to: str, carrier: dict[str, str] | None = None) -> None:
+        """One step along the happy path; anything else is an illegal transition."""
+        if NEXT.get(self.state) != to:
+            raise IllegalTransition(f"a {self.state} shipment cannot be {to}")
+        if to == "shipped":
+            if carrier is None:
+                raise IllegalTransition("shipping needs the carrier's booking")
+            self._shipped(
+                carrier=carrier,
+                order_id=self.order_id,
+                lines=self.lines,
+                warehouse=self.warehouse,
+                correlation_id=self.correlation_id,
+            )
+        elif to == "delivered":
+            self._delivered(order_id=self.order_id, correlation_id=self.correlation_id)
+        else:
+            self._moved(to=to)
+
+    @event("Moved")
+    def _moved(self, to: str) -> None:
+        self.state = to
+
+    @event("Shipped")
+    def _shipped(
+        self,
+        carrier: dict[str, str],
+        order_id: UUID,
+        lines: dict[str, int],
+        warehouse: str,
+        correlation_id: UUID,
+    ) -> None:
+        self.state, self.carrier = "shipped", carrier
+
+    @event("Delivered")
+    def _delivered(self, order_id: UUID, correlation_id: UUID) -> None:
+        self.state = "delivered"
+
+    def fail(self, problem: str) -> None:
+        """The carrier refused it: an exception for a person to resolve."""
+        if self.state not in OPEN:
+            raise IllegalTransition(f"a {self.state} shipment cannot fail")
+        self._failed(problem=problem)
+
+    @event("Failed")
+    def _failed(self, problem: str) -> None:
+        self.state, self.problem = "exception", problem
+
+    def cancel(self) -> bool:
+        """Cancelled if it has not left; False once shipped (the order's other parcels go on)."""
+        if self.state not in OPEN | {"exception"}:
+            return False
+        self._cancelled()
+        return True
+
+    @event("Cancelled")
+    def _cancelled(self) -> None:
+        self.state = "cancelled"

@@ -1,0 +1,65 @@
+"""How fulfillment reacts: the order's address (OrderPlaced), its allocation (StockReserved)
+and its authorised payment (PaymentAuthorized), in any order, create one shipment per
+warehouse; a cancellation stops the shipments that have not left."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from orderflow.fulfillment.application import create_shipments
+from orderflow.fulfillment.domain import Dispatch, Shipment, dispatch_id
+from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.billing import PaymentAuthorized
+from orderflow.schemas.inventory import StockReserved
+from orderflow.schemas.orders import OrderCancelled, OrderPlaced
+
+
+def _dispatch(uow: UnitOfWork, order_id: UUID) -> Dispatch:
+    dispatch = uow.find(dispatch_id(order_id))
+    if dispatch is None:
+        dispatch = Dispatch(id=dispatch_id(order_id), order_id=order_id)
+        uow.add(dispatch)
+    assert isinstance(dispatch, Dispatch)
+    return dispatch
+
+
+def _ship_when_due(uow: UnitOfWork, dispatch: Dispatch, caused_by: UUID) -> None:
+    if dispatch.due_for_shipments() and dispatch.address is not None:
+        create_shipments(uow, dispatch, caused_by)
+
+
+def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
+    dispatch = _dispatch(uow, placed.order_id)
+    dispatch.placed(placed.shipping_address.model_dump(mode="json"), placed.correlation_id)
+    _ship_when_due(uow, dispatch, placed.event_id)
+
+
+def on_stock_reserved(reserved: StockReserved, uow: UnitOfWork) -> None:
+    dispatch = _dispatch(uow, reserved.order_id)
+    allocations = [a.model_dump(mode="json") for a in reserved.allocations]
+    dispatch.allocated(allocations, reserved.correlation_id)
+    _ship_when_due(uow, dispatch, reserved.event_id)
+
+
+def on_payment_authorized(authorized: PaymentAuthorized, uow: UnitOfWork) -> None:
+    dispatch = _dispatch(uow, authorized.order_id)
+    dispatch.authorize()
+    _ship_when_due(uow, dispatch, authorized.event_id)
+
+
+def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
+    dispatch = _dispatch(uow, cancelled.order_id)
+    dispatch.cancel()
+    for shipment_id in dispatch.shipments:
+        shipment = uow.get(UUID(shipment_id))
+        assert isinstance(shipment, Shipment)
+        shipment.cancel()  # one that has shipped goes on
+
+
+HANDLERS: Handlers = {
+    OrderPlaced: on_order_placed,
+    StockReserved: on_stock_reserved,
+    PaymentAuthorized: on_payment_authorized,
+    OrderCancelled: on_order_cancelled,
+}

@@ -1,0 +1,45 @@
+"""The warehouse simulator: a worker in the fulfillment process that moves every shipment one
+step at a time (pick, pack, ship with the carrier, deliver), each step once the previous is at
+least `ORDERFLOW_WAREHOUSE_DELAY_S` old. Off (`ORDERFLOW_SIMULATE_WAREHOUSE=false`), people
+and carrier webhooks move shipments instead."""
+
+from __future__ import annotations
+
+import threading
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application
+
+from orderflow.fulfillment.application import Fulfillment
+from orderflow.fulfillment.domain import NEXT, IllegalTransition
+from orderflow.runtime.retry import is_transient
+
+log = structlog.get_logger("orderflow.fulfillment.simulator")
+TICK_S = 0.2
+
+
+def simulate_warehouse(app: Application[UUID], stopping: threading.Event) -> None:
+    assert isinstance(app, Fulfillment)
+    if not app.settings.simulate_warehouse:
+        stopping.wait()  # a worker that ends early reads as a dead thread to the host
+        return
+    while not stopping.wait(TICK_S):
+        try:
+            advance_all(app)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("simulator waits for the store", error=str(error))
+
+
+def advance_all(app: Fulfillment) -> int:
+    moved = 0
+    for state, to in NEXT.items():
+        for shipment_id in app.due(state, app.settings.warehouse_delay_s):
+            try:
+                app.move(shipment_id, to)
+                moved += 1
+            except IllegalTransition:
+                pass  # moved meanwhile (by a person, a webhook, another process)
+    return moved

@@ -1,0 +1,110 @@
+"""Fulfillment's API on both stores, the simulator off: shipments run by hand (an illegal step
+is 409), and the carrier webhook: good, bad and missing signatures, and a replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from fulfillment_data import cancelled, order_placed, payment_authorized, stock_reserved
+
+from orderflow.fulfillment.api import SIGNATURE_HEADER, routes, signature
+from orderflow.fulfillment.application import Fulfillment
+from orderflow.fulfillment.domain import shipment_id_for
+from orderflow.fulfillment.policies import HANDLERS
+from orderflow.runtime.http import harden
+from orderflow.runtime.inbox import apply_batch
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.store import Store
+
+pytestmark = pytest.mark.integration
+SECRET = "test-webhook-secret-0123"
+
+
+@pytest.fixture
+def fulfillment(
+    store: Store, store_settings: Settings
+) -> Iterator[tuple[TestClient, Fulfillment, UUID]]:
+    settings = store_settings.model_copy(
+        update={"simulate_warehouse": False, "carrier_webhook_secret": SECRET}
+    )
+    app, order = Fulfillment(store.env, settings), uuid4()
+    apply_batch(
+        app, HANDLERS, [order_placed(order), stock_reserved(order), payment_authorized(order)]
+    )
+    api = harden(FastAPI())
+    api.include_router(routes(app, settings))
+    with TestClient(api) as http:
+        yield http, app, order
+    app.close()
+
+
+def shipped_by_hand(http: TestClient, shipment: UUID) -> dict[str, object]:
+    for action in ("pick", "pack", "ship"):
+        answer = http.post(f"/shipments/{shipment}/{action}")
+        assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def webhook(http: TestClient, body: dict[str, object], signed: str | None) -> int:
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if signed is not None:
+        headers[SIGNATURE_HEADER] = signed
+    return http.post("/carrier/webhook", content=raw, headers=headers).status_code
+
+
+def test_a_person_runs_a_shipment_and_an_illegal_step_is_409(
+    fulfillment: tuple[TestClient, Fulfillment, UUID],
+) -> None:
+    http, _, order = fulfillment
+    listed = http.get(f"/orders/{order}/shipments").json()
+    assert sorted(s["warehouse"] for s in listed) == ["berlin", "paris"]
+    berlin = shipment_id_for(order, "berlin")
+
+    skipped = http.post(f"/shipments/{berlin}/ship")
+    done = shipped_by_hand(http, berlin)
+    again = http.post(f"/shipments/{berlin}/pick")
+
+    assert skipped.status_code == 409
+    assert "created shipment cannot be shipped" in skipped.json()["detail"]
+    assert done["state"] == "shipped"
+    assert again.status_code == 409
+    assert http.get(f"/shipments/{uuid4()}").status_code == 404
+
+
+def test_the_carrier_webhook_needs_a_good_signature_and_a_replay_is_harmless(
+    fulfillment: tuple[TestClient, Fulfillment, UUID],
+) -> None:
+    http, app, order = fulfillment
+    berlin = shipment_id_for(order, "berlin")
+    tracking = shipped_by_hand(http, berlin)["carrier"]["tracking_number"]  # type: ignore[index]
+    news = {"reference": str(berlin), "tracking_number": tracking, "status": "delivered"}
+    good = signature(SECRET, json.dumps(news).encode())
+
+    assert webhook(http, news, None) == 401
+    assert webhook(http, news, signature("some-other-secret-000", json.dumps(news).encode())) == 401
+    assert webhook(http, news, good.replace("sha256=", "sha256=0")) == 401
+    assert app.shipment(berlin).state == "shipped", "a refused webhook changes nothing"  # type: ignore[union-attr]
+
+    assert webhook(http, news, good) == 200
+    version = app.shipment(berlin).version  # type: ignore[union-attr]
+    assert webhook(http, news, good) == 200, "a replay is accepted"
+    assert app.shipment(berlin).version == version, "and changes nothing"  # type: ignore[union-attr]
+    assert app.shipment(berlin).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_cancellation_stops_the_shipments_that_have_not_left(
+    fulfillment: tuple[TestClient, Fulfillment, UUID],
+) -> None:
+    http, app, order = fulfillment
+    shipped_by_hand(http, shipment_id_for(order, "berlin"))
+
+    apply_batch(app, HANDLERS, [cancelled(order)])
+
+    states = {s["warehouse"]: s["state"] for s in http.get(f"/orders/{order}/shipments").json()}
+    assert states == {"berlin": "shipped", "paris": "cancelled"}
