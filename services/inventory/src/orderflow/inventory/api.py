@@ -129,19 +129,26 @@ def routes(app: Inventory, settings: Settings) -> APIRouter:
 
     @router.post("/stock/{sku}/receipts", response_model=StockView, responses=refused)
     def receive(sku: SkuPath, receipt: Receipt) -> StockView:
-        return change(sku, receipt.warehouse, lambda s: s.receive(
-            receipt.warehouse, receipt.quantity, receipt.reference))  # fmt: skip
+        return change(
+            sku,
+            receipt.warehouse,
+            lambda s: s.receive(receipt.warehouse, receipt.quantity, receipt.reference),
+        )
 
     @router.post("/stock/{sku}/adjustments", response_model=StockView, responses=refused)
     def adjust(sku: SkuPath, adjustment: Adjustment) -> StockView:
         """A cycle count's correction, with its reason; cannot remove reserved units (409)."""
-        return change(sku, adjustment.warehouse, lambda s: s.adjust(
-            adjustment.warehouse, adjustment.delta, adjustment.reason))  # fmt: skip
+        return change(
+            sku,
+            adjustment.warehouse,
+            lambda s: s.adjust(adjustment.warehouse, adjustment.delta, adjustment.reason),
+        )
 
     @router.put("/stock/{sku}/policy", response_model=StockView, responses=refused)
     def set_policy(sku: SkuPath, policy: Policy) -> StockView:
-        return change(sku, None, lambda s: s.set_policy(
-            policy.low_stock_threshold, policy.allow_backorder))  # fmt: skip
+        return change(
+            sku, None, lambda s: s.set_policy(policy.low_stock_threshold, policy.allow_backorder)
+        )
 
     @router.get("/reservations/{order_id}", response_model=ReservationView, responses=refused)
     def reservation(order_id: UUID) -> ReservationView:
