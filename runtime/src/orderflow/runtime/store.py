@@ -79,5 +79,11 @@ def _ensure_sqlite_file(path: Path) -> None:
 
 
 def ensure_schema(database_url: str, schema: str) -> None:
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as connection:
+    """Create the schema once, however many instances start at the same moment: PostgreSQL
+    answers racing `CREATE SCHEMA IF NOT EXISTS` with a unique violation."""
+    with (
+        psycopg.connect(database_url, autocommit=True, connect_timeout=10) as connection,
+        connection.transaction(),
+    ):
+        connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"schema:{schema}"])
         connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
