@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from stack_probe import SERVICE_PORTS, ready
 
 from orderflow.runtime.broker import answers, free_port
 from orderflow.runtime.processes import pids_with_argument
 from orderflow.runtime.services import installed_services
+from orderflow.runtime.settings import variable_name
 from orderflow.runtime.topics import describe_topics
 from orderflow.schemas.topics import ALL_TOPICS
 
@@ -35,11 +37,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def start_cli(*args: str, port: int, data_dir: Path) -> subprocess.Popen[str]:
+def start_cli(
+    *args: str, port: int, data_dir: Path, ports: dict[str, int] | None = None
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "ORDERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
         "ORDERFLOW_DATA_DIR": str(data_dir),
+        **{variable_name(name): str(number) for name, number in (ports or {}).items()},
     }
     env.pop("ORDERFLOW_DATABASE_URL", None)
     return subprocess.Popen(
@@ -74,18 +79,20 @@ def test_topics_creates_the_missing_project_topics(kafka_bootstrap: str) -> None
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -> None:
-    port = free_port()
-    up = start_cli("up", "--refresh", "0.5", port=port, data_dir=tmp_path)
+    port, ports = free_port(), {name: free_port() for name in SERVICE_PORTS}
+    up = start_cli("up", "--refresh", "0.5", port=port, data_dir=tmp_path, ports=ports)
     bootstrap = f"127.0.0.1:{port}"
     stores = [tmp_path / f"{service}.sqlite3" for service in installed_services()]
     wait_for(lambda: all(store.exists() for store in stores) and answers(bootstrap))
     assert set(ALL_TOPICS) <= set(describe_topics(bootstrap))
     assert pids_with_argument(f"tcp://{bootstrap}"), "the embedded broker runs"
+    wait_for(lambda: all(ready(number) for number in ports.values()))  # every service is up
 
     up.send_signal(stop_signal)
 
-    assert up.wait(timeout=15) == 0
+    assert up.wait(timeout=20) == 0
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
+    assert not any(ready(number) for number in ports.values()), "no service left behind"
 
 
 def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:

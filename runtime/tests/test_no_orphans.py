@@ -1,4 +1,4 @@
-"""A broker started by orderflow dies with its parent, however the parent dies."""
+"""A broker or a service started by orderflow dies with its parent, however the parent dies."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from stack_probe import SERVICE_PORTS, ready
 
 from orderflow.runtime.broker import answers, free_port
 from orderflow.runtime.processes import pids_with_argument
+from orderflow.runtime.settings import variable_name
 
 pytestmark = pytest.mark.chaos
 
@@ -43,3 +45,34 @@ def test_kill_9_of_the_parent_leaves_no_broker(tmp_path: Path) -> None:
     while pids_with_argument(f"tcp://{bootstrap}"):
         assert time.monotonic() < deadline, "broker outlived its killed parent"
         time.sleep(0.1)
+
+
+def test_kill_9_of_up_leaves_no_service_and_no_broker(tmp_path: Path) -> None:
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    env = {
+        **os.environ,
+        "ORDERFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "ORDERFLOW_DATA_DIR": str(tmp_path),
+        **{variable_name(name): str(number) for name, number in ports.items()},
+    }
+    env.pop("ORDERFLOW_DATABASE_URL", None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "orderflow.runtime", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90
+    while not all(ready(number) for number in ports.values()):
+        assert time.monotonic() < deadline, "the services never became ready"
+        time.sleep(0.2)
+
+    up.send_signal(signal.SIGKILL)
+    up.wait(timeout=10)
+
+    deadline = time.monotonic() + 20
+    while any(ready(n) for n in ports.values()) or pids_with_argument(f"tcp://{bootstrap}"):
+        assert time.monotonic() < deadline, "a service or the broker outlived its killed parent"
+        time.sleep(0.2)

@@ -123,13 +123,17 @@ def up(
         bool, typer.Option("--exit", help="Start, show the stack once, stop.")
     ] = False,
     refresh: Annotated[float, typer.Option(help="Seconds between screen updates.")] = 2.0,
+    services: Annotated[
+        bool, typer.Option(help="Run every service as its own process (else broker and stores).")
+    ] = True,
 ) -> None:
-    """Run the local stack: broker, topics and every service's store."""
+    """Run the local stack: broker, topics, every service's store and every service."""
     settings = settings_or_exit()
     _stop_on_sigterm()
     try:
-        with LocalStack(settings) as stack:
+        with LocalStack(settings, with_services=services) as stack:
             if exit_after_start:
+                _await_services(stack)
                 console.print(_view(stack))
                 return
             with Live(_view(stack), console=console, refresh_per_second=1) as live:
@@ -141,6 +145,12 @@ def up(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _await_services(stack: LocalStack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(s.state() == "starting" for s in stack.services) and time.monotonic() < deadline:
+        time.sleep(0.3)
 
 
 def _view(stack: LocalStack) -> Group:

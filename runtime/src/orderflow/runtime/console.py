@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from orderflow.runtime.stack import LocalStack
@@ -35,4 +35,27 @@ def stack_view(stack: LocalStack, counts: dict[str, int]) -> Group:
     for store in stack.stores:
         stores.add_row(store.service, store.kind, store.location)
     topics = topics_table(stack.topics, stack.settings.partitions, counts)
-    return Group(broker, topics, stores, "[dim]Ctrl-C stops everything.[/dim]")
+    parts: list[RenderableType] = [broker, topics, stores]
+    if stack.services:
+        parts += [services_table(stack), keys_line(stack)]
+    return Group(*parts, "[dim]Ctrl-C stops everything.[/dim]")
+
+
+def services_table(stack: LocalStack) -> Table:
+    table = Table(title="Services", title_justify="left")
+    for column in ("service", "API", "pid", "state", "log"):
+        table.add_column(column)
+    host = stack.settings.host
+    for service in stack.services:
+        api = f"http://{host}:{service.port}/docs" if service.port else "-"
+        table.add_row(
+            service.name, api, str(service.process.pid), service.state(), str(service.log)
+        )
+    return table
+
+
+def keys_line(stack: LocalStack) -> str:
+    if stack.settings.channel_keys:  # configured keys are credentials: never shown
+        return "channel API keys: as configured in ORDERFLOW_CHANNEL_KEYS"
+    shown = ", ".join(f"{channel} = {key}" for channel, key in stack.channel_keys.items())
+    return f"channel API keys (development): {shown}"

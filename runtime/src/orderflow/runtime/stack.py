@@ -1,14 +1,17 @@
 """The local stack: the embedded broker (unless a cluster is configured), the project's topics,
-and a store per installed service. `orderflow up` and the tests both start it from here."""
+a store per installed service, and every runnable service as its own process. `orderflow up`
+and the tests both start it from here."""
 
 from __future__ import annotations
 
+import signal
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker, answers
+from orderflow.runtime.fleet import DEV_CHANNEL_KEYS, ServiceProcess, start_services
 from orderflow.runtime.services import installed_services
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
@@ -24,7 +27,14 @@ class LocalStack:
     broker: EmbeddedBroker | None = None
     topics: list[TopicState] = field(default_factory=list)
     stores: list[Store] = field(default_factory=list)
+    with_services: bool = True
+    services: list[ServiceProcess] = field(default_factory=list)
     _exit: ExitStack = field(default_factory=ExitStack)
+
+    @property
+    def channel_keys(self) -> dict[str, str]:
+        """The configured channel keys, or the development ones when none are."""
+        return dict(self.settings.channel_keys) or dict(DEV_CHANNEL_KEYS)
 
     def start(self) -> Self:
         try:
@@ -40,6 +50,16 @@ class LocalStack:
             self.broker = self._exit.enter_context(self._embedded_broker(bootstrap))
         self.topics = ensure_topics(bootstrap, ALL_TOPICS, self.settings.partitions)
         self.stores = [store_for(name, self.settings) for name in installed_services()]
+        if self.with_services:
+            self.services = start_services(self.settings, self.channel_keys)
+            self._exit.callback(self._stop_services)
+
+    def _stop_services(self) -> None:
+        for service in self.services:  # all asked at once, so they drain side by side
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        for service in self.services:
+            service.stop()
 
     def _embedded_broker(self, bootstrap: str) -> EmbeddedBroker:
         host, _, port = bootstrap.split(",")[0].rpartition(":")

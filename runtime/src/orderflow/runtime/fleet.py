@@ -1,0 +1,89 @@
+"""The services of `orderflow up`: each installed service that exports a `ServiceSpec` runs as
+its own OS process (`orderflow service <name>`), tied to its parent so a killed `up` leaves
+none behind, and is stopped with SIGTERM (it drains, then exits) when `up` stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orderflow.runtime.broker import die_with_parent
+from orderflow.runtime.services import installed_services
+from orderflow.runtime.settings import Settings, variable_name
+from orderflow.runtime.spec import resolve
+
+#: Channel keys for local runs when none are configured (ARCHITECTURE.md's defaults).
+DEV_CHANNEL_KEYS = {"web": "dev-web-key", "marketplace": "dev-marketplace-key"}
+_DRAIN_S = 12.0
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int | None
+    log: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def state(self) -> str:
+        code = self.process.poll()
+        if code is not None:
+            return f"exited {code}"
+        return "ready" if self.port and _ready(self.port) else "starting"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(_DRAIN_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def runnable_services() -> list[str]:
+    """Installed services that export a spec (a package still being built exports none)."""
+    names = []
+    for name in installed_services():
+        try:
+            resolve(name)
+        except LookupError:
+            continue
+        names.append(name)
+    return names
+
+
+def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProcess]:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        variable_name("kafka_bootstrap"): settings.kafka_bootstrap,
+        variable_name("data_dir"): str(settings.data_dir),
+        variable_name("channel_keys"): json.dumps(keys),
+    }
+    started = []
+    for name in runnable_services():
+        log = logs / f"{name}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orderflow.runtime", "service", name],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        started.append(ServiceProcess(name, resolve(name).port(settings), log, process))
+    return started
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
