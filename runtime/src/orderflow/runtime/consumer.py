@@ -7,6 +7,7 @@ inside `consume()` on this same thread, so a partition never moves while its bat
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
@@ -37,13 +38,15 @@ Decoded = tuple[KafkaMessage, Message]
 #: Turns a message the contracts refuse into one a handler answers (order intake turns an invalid
 #: submission into its rejection); None dead-letters it as usual.
 Rescue = Callable[[DecodeError], Message | None]
+#: Applies a batch of decoded messages in one transaction, exactly once (an event store's
+#: handlers through the inbox, or a read model's writes with its tracking rows).
+Apply = Callable[[Sequence[Message]], Applied]
 
 
 class ConsumerLoop:
     def __init__(
         self,
-        app: Application[UUID],
-        handlers: Handlers,
+        apply: Apply,
         consumer: Consumer,
         topics: Sequence[str],
         dead_letters: DeadLetterPublisher,
@@ -51,7 +54,7 @@ class ConsumerLoop:
         batch_size: int = 500,
         rescue: Rescue | None = None,
     ) -> None:
-        self.app, self.handlers, self.consumer = app, handlers, consumer
+        self.apply, self.consumer = apply, consumer
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
         self.batch_size, self.rescue = batch_size, rescue
         self.assigned: set[tuple[str, int]] = set()
@@ -73,7 +76,8 @@ class ConsumerLoop:
         rescue: Rescue | None = None,
     ) -> ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
-        return cls(app, handlers, consumer, topics, publisher, stopping, batch_size, rescue)
+        apply = functools.partial(apply_batch, app, handlers)
+        return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue)
 
     def run(self) -> None:
         self.consumer.subscribe(
@@ -125,7 +129,7 @@ class ConsumerLoop:
         backoff, conflicts = Backoff(), 0
         while decoded:
             try:
-                self._record(decoded, apply_batch(self.app, self.handlers, [e for _, e in decoded]))
+                self._record(decoded, self.apply([e for _, e in decoded]))
                 return
             except IntegrityError:
                 conflicts += 1  # another instance applied the same events, or a version clash
@@ -144,7 +148,7 @@ class ConsumerLoop:
         for message, event in decoded:
             for _ in range(_CONFLICT_RETRIES):
                 try:
-                    self._record([(message, event)], apply_batch(self.app, self.handlers, [event]))
+                    self._record([(message, event)], self.apply([event]))
                     break
                 except IntegrityError as error:
                     last = error

@@ -1,0 +1,147 @@
+"""The order-tracking read model on both stores: any order of arrival, with duplicates, gives
+the same state, and a rebuild from the topic through a real broker equals the model built
+incrementally while the events came in."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from uuid import uuid4
+
+import pytest
+from lifecycle import lifecycle
+
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.tracking import TrackingModel
+from orderflow.projections.worker import projection_loop
+from orderflow.runtime.kafka import new_producer
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import publish
+from orderflow.runtime.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def model(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> Iterator[Callable[[], TrackingModel]]:
+    """A fresh tracking model per call, on the test's store kind; closed afterwards."""
+    made: list[ReadDatabase] = []
+
+    def make() -> TrackingModel:
+        made.append(ReadDatabase(store_settings, unique("track")[:40]))
+        return TrackingModel(made[-1])
+
+    yield make
+    for database in made:
+        database.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_any_order_of_arrival_with_duplicates_gives_the_same_tracking(
+    model: Callable[[], TrackingModel], seed: int
+) -> None:
+    order = uuid4()
+    events = lifecycle(order)
+    in_order, shuffled = model(), model()
+    in_order.apply(events)
+    scrambled = events + random.Random(seed).sample(events, 5)
+    random.Random(seed).shuffle(scrambled)
+
+    for start in range(0, len(scrambled), 4):
+        shuffled.apply(scrambled[start : start + 4])
+
+    tracked = in_order.tracking(str(order))
+    assert tracked == shuffled.tracking(str(order))
+    assert tracked is not None
+    assert tracked["status"] == "completed"
+    assert [step["type"] for step in tracked["timeline"]] == [e.type for e in events]
+    assert [s["state"] for s in tracked["shipments"]] == ["delivered", "delivered"]
+    assert [i["number"] for i in tracked["invoices"]] == ["INV-2026-000001", "INV-2026-000002"]
+
+
+def test_partway_the_status_is_the_furthest_stage_reached(
+    model: Callable[[], TrackingModel],
+) -> None:
+    order = uuid4()
+    events = lifecycle(order)
+    tracking = model()
+    expected = [
+        "placed",
+        "stock_reserved",
+        "payment_authorized",
+        "payment_authorized",
+        "payment_authorized",
+        "partially_shipped",
+        "shipped",
+        "shipped",
+        "invoiced",
+        "invoiced",
+        "delivered",
+        "completed",
+    ]
+    seen = []
+    for event in events:
+        tracking.apply([event])
+        seen.append(tracking.tracking(str(order))["status"])  # type: ignore[index]
+    assert seen == expected
+
+
+def test_a_rebuild_from_the_topic_equals_the_incremental_model(
+    model: Callable[[], TrackingModel], kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    topic, orders = unique("events"), [uuid4() for _ in range(20)]
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    incremental = model()
+    stopping = threading.Event()
+    loop = projection_loop(
+        incremental.apply,
+        kafka_bootstrap,
+        [topic],
+        unique("g1"),
+        stopping,
+        dead_letter_topic=unique("dlq"),
+    )
+    worker = threading.Thread(target=loop.run, daemon=True)
+    worker.start()
+    producer = new_producer(kafka_bootstrap)
+    events = [e for order in orders for e in lifecycle(order)]
+    for start in range(0, len(events), 60):  # arriving while the worker runs
+        publish(producer, topic, events[start : start + 60])
+    wait_until(lambda: all(done(incremental, o) for o in orders))
+    stopping.set()
+    worker.join(15)
+
+    rebuilt = model()
+    stop_rebuild = threading.Event()
+    loop = projection_loop(
+        rebuilt.apply,
+        kafka_bootstrap,
+        [topic],
+        unique("g2"),
+        stop_rebuild,
+        dead_letter_topic=unique("dlq"),
+    )
+    worker = threading.Thread(target=loop.run, daemon=True)
+    worker.start()
+    wait_until(lambda: all(done(rebuilt, o) for o in orders))
+    stop_rebuild.set()
+    worker.join(15)
+
+    for order in orders:
+        assert rebuilt.tracking(str(order)) == incremental.tracking(str(order))
+
+
+def done(tracking: TrackingModel, order: object) -> bool:
+    found = tracking.tracking(str(order))
+    return found is not None and found["status"] == "completed" and len(found["timeline"]) == 12
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the read model did not catch up"
+        time.sleep(0.2)
