@@ -28,8 +28,9 @@ InboxKey = tuple[str, int]
 
 @dataclass(frozen=True)
 class IndexRow:
-    """An aggregate's place in a listing: its owner (scope), a tag to filter by, and its creation
-    time in microseconds, which orders the listing newest first."""
+    """An aggregate's place in a listing: its owner (scope), a tag to filter by, and a time in
+    microseconds that orders the listing (its creation, an expiry, its last step: the
+    application's choice, rewritten with every save)."""
 
     aggregate_id: UUID
     scope: str
@@ -66,7 +67,8 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
         if index:
             c.executemany(
                 "INSERT INTO orderflow_index (aggregate_id, scope, tag, created) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) DO UPDATE SET tag = excluded.tag",
+                "VALUES (?, ?, ?, ?) ON CONFLICT (aggregate_id) "
+                "DO UPDATE SET tag = excluded.tag, created = excluded.created",
                 [(str(row.aggregate_id), row.scope, row.tag, row.created) for row in index],
             )
         return super()._insert_events(c, stored_events, **kwargs)
@@ -193,7 +195,8 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
                 SQL(
                     "INSERT INTO {0}.orderflow_index (aggregate_id, scope, tag, created) "
                     "VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (aggregate_id) DO UPDATE SET tag = excluded.tag"
+                    "ON CONFLICT (aggregate_id) "
+                    "DO UPDATE SET tag = excluded.tag, created = excluded.created"
                 ).format(self._schema),
                 [(str(row.aggregate_id), row.scope, row.tag, row.created) for row in index],
             )

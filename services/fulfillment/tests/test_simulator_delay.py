@@ -1,0 +1,37 @@
+"""The simulator's delay counts from a shipment's last step, not from its creation, on both
+stores: a shipment picked just now is not due for packing, however old it is."""
+
+from __future__ import annotations
+
+import time
+from uuid import uuid4
+
+import pytest
+from fulfillment_data import order_placed, payment_authorized, stock_reserved
+
+from orderflow.fulfillment.application import Fulfillment
+from orderflow.fulfillment.domain import shipment_id_for
+from orderflow.fulfillment.policies import HANDLERS
+from orderflow.runtime.inbox import apply_batch
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.store import Store
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_step_is_due_only_a_delay_after_the_previous_step(
+    store: Store, store_settings: Settings
+) -> None:
+    app, order = Fulfillment(store.env, store_settings), uuid4()
+    apply_batch(
+        app, HANDLERS, [order_placed(order), stock_reserved(order), payment_authorized(order)]
+    )
+    berlin = shipment_id_for(order, "berlin")
+    time.sleep(1.2)
+
+    assert berlin in app.due("created", older_than=1.0), "created over a second ago"
+    app.move(berlin, "picked")
+
+    assert app.due("picked", older_than=1.0) == [], "picked just now: not yet"
+    assert app.due("picked", older_than=0) == [berlin]
+    app.close()
