@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from uuid import uuid4
 
 import pytest
@@ -95,44 +96,43 @@ def test_a_rebuild_from_the_topic_equals_the_incremental_model(
 ) -> None:
     topic, orders = unique("events"), [uuid4() for _ in range(20)]
     ensure_topics(kafka_bootstrap, [topic], 3)
-    incremental = model()
+    events = [e for order in orders for e in lifecycle(order)]
+    incremental, rebuilt = model(), model()
+    caught_up = lambda tracking: all(done(tracking, o) for o in orders)  # noqa: E731
+
+    with worker_on(incremental, kafka_bootstrap, topic, unique):
+        producer = new_producer(kafka_bootstrap)
+        for start in range(0, len(events), 60):  # arriving while the worker runs
+            publish(producer, topic, events[start : start + 60])
+        wait_until(lambda: caught_up(incremental))
+    with worker_on(rebuilt, kafka_bootstrap, topic, unique):  # from the beginning, afterwards
+        wait_until(lambda: caught_up(rebuilt))
+
+    for order in orders:
+        assert rebuilt.tracking(str(order)) == incremental.tracking(str(order))
+
+
+@contextmanager
+def worker_on(
+    tracking: TrackingModel, bootstrap: str, topic: str, unique: Callable[[str], str]
+) -> Iterator[None]:
+    """A projection worker feeding `tracking` from `topic` (a group of its own) in a thread."""
     stopping = threading.Event()
     loop = projection_loop(
-        incremental.apply,
-        kafka_bootstrap,
+        tracking.apply,
+        bootstrap,
         [topic],
-        unique("g1"),
+        unique("group"),
         stopping,
         dead_letter_topic=unique("dlq"),
     )
     worker = threading.Thread(target=loop.run, daemon=True)
     worker.start()
-    producer = new_producer(kafka_bootstrap)
-    events = [e for order in orders for e in lifecycle(order)]
-    for start in range(0, len(events), 60):  # arriving while the worker runs
-        publish(producer, topic, events[start : start + 60])
-    wait_until(lambda: all(done(incremental, o) for o in orders))
-    stopping.set()
-    worker.join(15)
-
-    rebuilt = model()
-    stop_rebuild = threading.Event()
-    loop = projection_loop(
-        rebuilt.apply,
-        kafka_bootstrap,
-        [topic],
-        unique("g2"),
-        stop_rebuild,
-        dead_letter_topic=unique("dlq"),
-    )
-    worker = threading.Thread(target=loop.run, daemon=True)
-    worker.start()
-    wait_until(lambda: all(done(rebuilt, o) for o in orders))
-    stop_rebuild.set()
-    worker.join(15)
-
-    for order in orders:
-        assert rebuilt.tracking(str(order)) == incremental.tracking(str(order))
+    try:
+        yield
+    finally:
+        stopping.set()
+        worker.join(15)
 
 
 def done(tracking: TrackingModel, order: object) -> bool:

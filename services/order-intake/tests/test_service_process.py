@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +16,9 @@ from intake_data import body, submission
 
 from orderflow.intake.domain import order_id_for
 from orderflow.intake.service import SERVICE
-from orderflow.runtime.broker import free_port
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.testkit import Outbox, publish
+from orderflow.runtime.testkit import Outbox, publish, service_processes
 from orderflow.runtime.topics import ensure_topics
 from orderflow.schemas.orders import OrderPlaced
 from orderflow.schemas.topics import CHANNEL_ORDERS, ORDER_EVENTS
@@ -34,40 +29,16 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def intake_url(store_settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> Iterator[str]:
     ensure_topics(kafka_bootstrap, [ORDER_EVENTS, *SERVICE.consumes], 3)
-    port = free_port()
     env = {
         **os.environ,
         "ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ORDERFLOW_DATA_DIR": str(store_settings.data_dir),
-        "ORDERFLOW_INTAKE_PORT": str(port),
         "ORDERFLOW_CHANNEL_KEYS": json.dumps(KEYS),
     }
     if store_settings.database_url:
         env["ORDERFLOW_DATABASE_URL"] = store_settings.database_url
-    log = (tmp_path / "intake.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orderflow.runtime", "service", "intake"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not _ready(url):
-        assert process.poll() is None, (tmp_path / "intake.log").read_text()
-        assert time.monotonic() < deadline, "intake did not become ready"
-        time.sleep(0.2)
-    yield url
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(15) == 0
-    log.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with service_processes("intake", 1, env, tmp_path) as urls:
+        yield urls[0]
 
 
 def test_orders_by_http_and_by_topic_are_both_published(

@@ -64,14 +64,14 @@ class TrackingModel:
     def _unseen(
         self, cursor: Cursor, events: Sequence[Message], outcome: Applied
     ) -> list[IntegrationEvent]:
-        seen: set[tuple[str, int]] = set()
+        """The batch's events not applied before: one lookup per chunk of the batch, not one per
+        event; a second copy within the batch counts as seen too."""
+        keyed = [(i, e) for i, e in enumerate(events) if isinstance(e, IntegrationEvent)]
+        seen = _tracked(cursor, [(e.source, e.source_position) for _, e in keyed])
         new = []
-        for index, event in enumerate(events):
-            if not isinstance(event, IntegrationEvent):
-                continue
+        for index, event in keyed:
             key = (event.source, event.source_position)
-            cursor.execute("SELECT 1 FROM {s}tracking_inbox WHERE source = ? AND position = ?", key)
-            if key in seen or cursor.fetchone() is not None:
+            if key in seen:
                 outcome.skipped.append(index)
                 continue
             seen.add(key)
@@ -130,6 +130,23 @@ class TrackingModel:
 def moment(event: Message) -> str:
     """A fixed-width UTC time, so times sort as text (isoformat drops zero microseconds)."""
     return event.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_CHUNK = 400  # keys per lookup, well below SQLite's limit on parameters
+
+
+def _tracked(cursor: Cursor, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        cursor.execute(
+            f"SELECT source, position FROM {{s}}tracking_inbox WHERE (source, position) IN"  # noqa: S608 - placeholders only
+            f" (VALUES {values})",
+            [part for key in chunk for part in key],
+        )
+        found |= {(str(source), int(position)) for source, position in cursor.fetchall()}
+    return found
 
 
 def _shipment(row: Sequence[Any]) -> dict[str, Any]:

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orderflow.runtime.broker import die_with_parent
+from orderflow.runtime.health import is_ready
 from orderflow.runtime.services import installed_services
 from orderflow.runtime.settings import Settings, variable_name
 from orderflow.runtime.spec import resolve
@@ -34,7 +34,8 @@ class ServiceProcess:
         code = self.process.poll()
         if code is not None:
             return f"exited {code}"
-        return "ready" if self.port and _ready(self.port) else "starting"
+        ready = self.port and is_ready(f"http://127.0.0.1:{self.port}", timeout=1)
+        return "ready" if ready else "starting"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -79,11 +80,3 @@ def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProc
         )
         started.append(ServiceProcess(name, resolve(name).port(settings), log, process))
     return started
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import cast
 
@@ -59,3 +60,12 @@ def health_routes(checks: dict[str, Check]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def is_ready(base_url: str, timeout: float = 2.0) -> bool:
+    """The service at `base_url` answers /readyz with 200 (for `orderflow up` and tests)."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/readyz", timeout=timeout) as answer:  # noqa: S310 - our own services
+            return bool(answer.status == 200)
+    except OSError:
+        return False

@@ -82,20 +82,9 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
         oldest_first: bool = False,
     ) -> list[IndexCursor]:
         """A page of (created, aggregate id), newest first (or oldest), after the cursor."""
-        where, params = ["scope = ?"], list[Any]([scope])
-        if tag is not None:
-            where.append("tag = ?")
-            params.append(tag)
-        if after is not None:
-            where.append(f"(created, aggregate_id) {'>' if oldest_first else '<'} (?, ?)")
-            params.extend([after[0], after[1]])
-        order = "ASC" if oldest_first else "DESC"
-        query = (
-            f"SELECT created, aggregate_id FROM orderflow_index WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments, values are parameters
-            f"ORDER BY created {order}, aggregate_id {order} LIMIT ?"
-        )
+        query, params = _index_page("orderflow_index", scope, tag, after, limit, oldest_first)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(query, [*params, limit])
+            c.execute(query, params)
             return [(int(row[0]), str(row[1])) for row in c.fetchall()]
 
     def processed(self, keys: Iterable[InboxKey]) -> set[InboxKey]:
@@ -150,6 +139,7 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             ).format(schema),
         ]
         self._schema, self._schema_name = schema, f"orderflow-create:{datastore.schema}"
+        self._schema_ident = '"' + datastore.schema.replace('"', '""') + '"'
         # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
         # C, where the library's array of composite values is dumped value by value in Python.
         self._insert_inbox = SQL(
@@ -211,25 +201,11 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         oldest_first: bool = False,
     ) -> list[IndexCursor]:
         """A page of (created, aggregate id), newest first (or oldest), after the cursor."""
-        where, params = [SQL("scope = %s")], list[Any]([scope])
-        if tag is not None:
-            where.append(SQL("tag = %s"))
-            params.append(tag)
-        if after is not None:
-            after_sql = (
-                "(created, aggregate_id) > (%s, %s)"
-                if oldest_first
-                else "(created, aggregate_id) < (%s, %s)"
-            )
-            where.append(SQL(after_sql))
-            params.extend([after[0], after[1]])
-        order = SQL("ASC" if oldest_first else "DESC")
-        query = SQL(
-            "SELECT created, aggregate_id FROM {0}.orderflow_index WHERE {1} "
-            "ORDER BY created {2}, aggregate_id {2} LIMIT %s"
-        ).format(self._schema, SQL(" AND ").join(where), order)
+        table = f"{self._schema_ident}.orderflow_index"
+        text, params = _index_page(table, scope, tag, after, limit, oldest_first)
+        query = SQL(text.replace("?", "%s"))  # fixed fragments; values are parameters
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, [*params, limit])
+            curs.execute(query, params)
             return [(int(row["created"]), str(row["aggregate_id"])) for row in curs.fetchall()]
 
     def _insert_stored_events(
@@ -266,3 +242,27 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
 
 
 InboxRecorder = SQLiteInboxRecorder | PostgresInboxRecorder
+
+
+def _index_page(
+    table: str,
+    scope: str,
+    tag: str | None,
+    after: IndexCursor | None,
+    limit: int,
+    oldest_first: bool,
+) -> tuple[str, list[Any]]:
+    """The query of one page of the index (`?` placeholders) and its parameters."""
+    where, params = ["scope = ?"], list[Any]([scope])
+    if tag is not None:
+        where.append("tag = ?")
+        params.append(tag)
+    if after is not None:
+        where.append(f"(created, aggregate_id) {'>' if oldest_first else '<'} (?, ?)")
+        params.extend(after)
+    order = "ASC" if oldest_first else "DESC"
+    query = (
+        f"SELECT created, aggregate_id FROM {table} WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments, values are parameters
+        f"ORDER BY created {order}, aggregate_id {order} LIMIT ?"
+    )
+    return query, [*params, limit]

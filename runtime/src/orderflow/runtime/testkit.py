@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from eventsourcing.application import Application
 
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.health import is_ready
 from orderflow.runtime.kafka import kafka_headers, message_headers, new_consumer, new_producer
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.spec import ServiceSpec
@@ -163,7 +163,7 @@ def service_processes(
         urls.append(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + ready_within
-        while not all(_ready(url) for url in urls):
+        while not all(is_ready(url) for url in urls):
             died = [n for n, process in enumerate(processes) if process.poll() is not None]
             assert not died, (logs / f"service-{died[0]}.log").read_text()
             assert time.monotonic() < deadline, f"{reference} did not become ready"
@@ -175,11 +175,3 @@ def service_processes(
                 process.send_signal(signal.SIGTERM)
         codes = [process.wait(15) for process in processes]
     assert codes == [0] * count, codes
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:  # noqa: S310 - local
-            return bool(answer.status == 200)
-    except OSError:
-        return False

@@ -11,17 +11,16 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError
 
 from orderflow.billing.domain import Account, Document, Series, account_id, document_id, series_id
 from orderflow.billing.invoicing import document, shipment_lines
 from orderflow.billing.invoicing import line as make_line
 from orderflow.billing.payments import PaymentGateway, SandboxGateway
+from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import UnitOfWork
 
 PAYMENT_TERM = timedelta(days=14)
-_SAVE_ATTEMPTS = 5
 
 
 class Billing(Application[UUID]):
@@ -47,7 +46,8 @@ class Billing(Application[UUID]):
     def credit(self, number: str, quantities: dict[str, int], reason: str) -> Document:
         """A return: a credit note for `quantities` of invoice `number`, refunded. The refund's
         key is derived from what the invoice had credited before, so a retry refunds once."""
-        for attempt in range(_SAVE_ATTEMPTS):
+
+        def attempt() -> Document:
             uow = UnitOfWork(self)
             invoice: Document = uow.get(document_id(number))
             key = f"refund/{number}/{sorted(invoice.credited.items())}"
@@ -57,13 +57,10 @@ class Billing(Application[UUID]):
             if account.payment_id is not None:
                 amount = Decimal(gross["amount"])
                 self.gateway.refund(key, account.payment_id, amount, gross["currency"])
-            try:
-                uow.commit([])
-                return note
-            except IntegrityError:
-                if attempt == _SAVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+            uow.commit([])
+            return note
+
+        return retry_on_conflict(attempt)
 
     def account(self, order_id: UUID) -> Account | None:
         try:

@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
 
 from orderflow.fulfillment.carrier import Carrier, CarrierRefused, SandboxCarrier
 from orderflow.fulfillment.domain import (
@@ -19,11 +18,10 @@ from orderflow.fulfillment.domain import (
     dispatch_id,
     shipment_id_for,
 )
+from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.recorders import InboxRecorder, IndexRow
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import UnitOfWork
-
-_SAVE_ATTEMPTS = 5
 
 
 class Fulfillment(Application[UUID]):
@@ -57,18 +55,16 @@ class Fulfillment(Application[UUID]):
     def move(self, shipment_id: UUID, to: str) -> Shipment:
         """One step of a shipment, by hand, the simulator or the carrier; booking the carrier
         when it ships. A concurrent move makes it start over from the stored state."""
-        for attempt in range(_SAVE_ATTEMPTS):
+
+        def attempt() -> Shipment:
             shipment = self.shipment(shipment_id)
             if shipment is None:
                 raise LookupError(f"no shipment {shipment_id}")
             step(self.carrier, shipment, to)
-            try:
-                self.save(shipment, index=[self.index_row(shipment)])
-                return shipment
-            except IntegrityError:
-                if attempt == _SAVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+            self.save(shipment, index=[self.index_row(shipment)])
+            return shipment
+
+        return retry_on_conflict(attempt)
 
     def due(self, state: str, older_than: float, limit: int = 200) -> list[UUID]:
         """Shipments in `state` whose last step is at least `older_than` seconds old."""

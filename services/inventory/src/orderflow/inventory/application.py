@@ -13,13 +13,13 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from orderflow.inventory.domain import Reservation, SkuStock, reservation_id, sku_id
+from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import UnitOfWork
 
 log = structlog.get_logger("orderflow.inventory")
 T = TypeVar("T")
-_SAVE_ATTEMPTS = 5
 
 
 class UnknownWarehouse(ValueError):
@@ -64,16 +64,14 @@ class Inventory(Application[UUID]):
     def change_stock(self, sku: str, change: Callable[[SkuStock], T]) -> tuple[SkuStock, T]:
         """Load (or start) a SKU's stock, change it and save; a concurrent writer (the consumer,
         another process) makes it start over from the stored state."""
-        for attempt in range(_SAVE_ATTEMPTS):
+
+        def attempt() -> tuple[SkuStock, T]:
             stock = self.stock(sku) or self.new_stock(sku)
             result = change(stock)
-            try:
-                self.save(stock, index=[self.index_row(stock)])
-                return stock, result
-            except IntegrityError:
-                if attempt == _SAVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+            self.save(stock, index=[self.index_row(stock)])
+            return stock, result
+
+        return retry_on_conflict(attempt)
 
     def skus(
         self, low_only: bool, after: IndexCursor | None, limit: int

@@ -19,6 +19,7 @@ from orderflow.intake.domain import (
     idempotency_id_for,
     order_id_for,
 )
+from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
 from orderflow.schemas.common import lines_total
 from orderflow.schemas.orders import OrderContent, OrderSubmitted
@@ -67,6 +68,16 @@ def accepted(order: Order) -> dict[str, Any]:
     }
 
 
+def _remembered(channel: str, key: str, request_hash: str, answer: Answer) -> IdempotentRequest:
+    """The request under this key and the answer it got, for every retry of it."""
+    return IdempotentRequest(
+        id=idempotency_id_for(channel, key),
+        request_hash=request_hash,
+        status_code=answer.status_code,
+        response=answer.body,
+    )
+
+
 class Intake(Application[UUID]):
     def index_row(self, aggregate: Any) -> IndexRow | None:
         if not isinstance(aggregate, Order):
@@ -82,14 +93,12 @@ class Intake(Application[UUID]):
             return earlier
         order = place(submission)
         answer = Answer(202, accepted(order))
-        record = IdempotentRequest(
-            id=idempotency_id_for(submission.channel, key),
-            request_hash=request_hash,
-            status_code=answer.status_code,
-            response=answer.body,
-        )
         try:
-            self.save(order, record, index=[self.index_row(order)])
+            self.save(
+                order,
+                _remembered(submission.channel, key, request_hash, answer),
+                index=[self.index_row(order)],
+            )
             return answer
         except IntegrityError:  # a concurrent twin won, under this key or another
             return self._after_conflict(submission, key, request_hash)
@@ -105,14 +114,7 @@ class Intake(Application[UUID]):
             )
         answer = Answer(202, accepted(order))
         try:
-            self.save(
-                IdempotentRequest(
-                    id=idempotency_id_for(submission.channel, key),
-                    request_hash=request_hash,
-                    status_code=answer.status_code,
-                    response=answer.body,
-                )
-            )
+            self.save(_remembered(submission.channel, key, request_hash, answer))
         except IntegrityError:
             return self._after_conflict(submission, key, request_hash)
         return answer
@@ -147,7 +149,7 @@ class Intake(Application[UUID]):
         return page, rows[limit - 1] if len(rows) > limit else None
 
     def cancel(self, channel: str, order_id: UUID, detail: str | None) -> Order:
-        for attempt in range(_SAVE_ATTEMPTS):
+        def attempt() -> Order:
             order = self.order(channel, order_id)
             if order.status is Status.CANCELLED:
                 return order  # cancelling twice is harmless
@@ -155,10 +157,7 @@ class Intake(Application[UUID]):
                 order.cancel(detail)
             except IllegalTransition as refused:
                 raise Conflict(str(refused)) from None
-            try:
-                self.save(order, index=[self.index_row(order)])
-                return order
-            except IntegrityError:
-                if attempt == _SAVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+            self.save(order, index=[self.index_row(order)])
+            return order
+
+        return retry_on_conflict(attempt, attempts=_SAVE_ATTEMPTS)
