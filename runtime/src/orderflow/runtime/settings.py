@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     inventory_port: Port = Field(8002, description="Inventory API.")
     billing_port: Port = Field(8003, description="Billing API.")
     fulfillment_port: Port = Field(8004, description="Fulfillment API.")
+    projections_port: Port = Field(8005, description="Projection workers' health and metrics.")
     channel_keys: dict[Name, ApiKey] = Field(
         default_factory=dict, description='Channel API keys, JSON: {"web": "<key>", ...}.'
     )
