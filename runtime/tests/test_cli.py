@@ -15,8 +15,8 @@ import pytest
 from stack_probe import SERVICE_PORTS, ready
 
 from orderflow.runtime.broker import answers, free_port
+from orderflow.runtime.fleet import stored_services
 from orderflow.runtime.processes import pids_with_argument
-from orderflow.runtime.services import installed_services
 from orderflow.runtime.settings import variable_name
 from orderflow.runtime.topics import describe_topics
 from orderflow.schemas.topics import ALL_TOPICS
@@ -82,7 +82,7 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
     port, ports = free_port(), {name: free_port() for name in SERVICE_PORTS}
     up = start_cli("up", "--refresh", "0.5", port=port, data_dir=tmp_path, ports=ports)
     bootstrap = f"127.0.0.1:{port}"
-    stores = [tmp_path / f"{service}.sqlite3" for service in installed_services()]
+    stores = [tmp_path / f"{service}.sqlite3" for service in stored_services()]
     wait_for(lambda: all(store.exists() for store in stores) and answers(bootstrap))
     assert set(ALL_TOPICS) <= set(describe_topics(bootstrap))
     assert pids_with_argument(f"tcp://{bootstrap}"), "the embedded broker runs"

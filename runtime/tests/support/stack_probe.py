@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from orderflow.runtime.health import is_ready
 
-SERVICE_PORTS = ("intake_port", "inventory_port", "billing_port", "fulfillment_port")
+SERVICE_PORTS = (
+    "tracking_port",
+    "intake_port",
+    "inventory_port",
+    "billing_port",
+    "fulfillment_port",
+    "projections_port",
+)
 
 
 def ready(port: int) -> bool:

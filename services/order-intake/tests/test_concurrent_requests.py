@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from intake_api import api_of, intake_host, key
 from intake_data import body
 
 from orderflow.intake.application import Intake
-from orderflow.runtime.broker import free_port
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import serving
 
 pytestmark = pytest.mark.integration
 REQUESTS = 50
@@ -24,17 +23,8 @@ REQUESTS = 50
 @pytest.fixture
 def server(store_settings: Settings, unique: Callable[[str], str]) -> Iterator[tuple[str, Intake]]:
     api, app = api_of(intake_host(store_settings, unique))
-    port = free_port()
-    config = uvicorn.Config(api, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        assert thread.is_alive(), "the server did not start"
-        threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{port}", app
-    running.should_exit = True
-    thread.join(10)
+    with serving(api) as url:
+        yield url, app
     app.close()
 
 

@@ -59,6 +59,11 @@ def runnable_services() -> list[str]:
     return names
 
 
+def stored_services() -> list[str]:
+    """Runnable services with an event store of their own (not the read side)."""
+    return [name for name in runnable_services() if resolve(name).application is not None]
+
+
 def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProcess]:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -37,18 +37,27 @@ class ServiceHost:
         self.spec, self.settings = spec, settings
         self.port = spec.port(settings) if port is None else port
         self.stopping = threading.Event()
-        env = store_for(spec.name, settings).env
-        self.app: Application[UUID] = spec.application(env, settings)
+        self.app: Application[UUID] | None = None
+        if spec.application is not None:
+            self.app = spec.application(store_for(spec.name, settings).env, settings)
         self._threads: list[threading.Thread] = []
         self._server: uvicorn.Server | None = None
 
     def run(self) -> int:
         self._on_signals(self.stop)
-        self._start("consumer", self._run_consumer, bool(self.spec.consumes))
-        self._start("relay", self._run_relay, self.spec.translate is not None)
+        stored = self.app is not None
+        self._start("consumer", self._run_consumer, stored and bool(self.spec.consumes))
+        self._start("relay", self._run_relay, stored and self.spec.translate is not None)
         self._start("http", self._run_http, bool(self.port))
         for number, work in enumerate(self.spec.workers):
-            self._start(f"worker-{number}", functools.partial(work, self.app, self.stopping), True)
+            if self.app is not None:
+                self._start(
+                    f"worker-{number}", functools.partial(work, self.app, self.stopping), True
+                )
+        for number, task in enumerate(self.spec.tasks):
+            self._start(
+                f"task-{number}", functools.partial(task, self.settings, self.stopping), True
+            )
         log.info(
             "service started",
             service=self.spec.name,
@@ -81,6 +90,7 @@ class ServiceHost:
             self._threads.append(thread)
 
     def _run_consumer(self) -> None:
+        assert self.app is not None
         bootstrap = self.settings.kafka_bootstrap
         loop = ConsumerLoop.build(
             self.app,
@@ -95,6 +105,7 @@ class ServiceHost:
         loop.run()
 
     def _run_relay(self) -> None:
+        assert self.app is not None
         assert self.spec.translate is not None
         extra: dict[str, Any] = {"topic_for": self.spec.topic_for} if self.spec.topic_for else {}
         relay = Relay(
@@ -121,14 +132,21 @@ class ServiceHost:
 
     def http_app(self) -> FastAPI:
         api = harden(FastAPI(title=f"orderflow {self.spec.name}", version="0.1.0"))
-        api.include_router(
-            health_routes({"store": self._check_store, "broker": self._check_broker})
-        )
+        api.include_router(health_routes(self._checks()))
         if self.spec.routes is not None:
             api.include_router(self.spec.routes(self.app, self.settings))
         return api
 
+    def _checks(self) -> dict[str, Callable[[], None]]:
+        checks: dict[str, Callable[[], None]] = {"broker": self._check_broker}
+        if self.app is not None:
+            checks["store"] = self._check_store
+        if self.spec.checks is not None:
+            checks.update(self.spec.checks(self.settings))
+        return checks
+
     def _check_store(self) -> None:
+        assert self.app is not None
         self.app.recorder.max_notification_id()
 
     def _check_broker(self) -> None:

@@ -1,5 +1,8 @@
 """What a service is, to the runtime: its store, what it consumes and how it reacts, how its
-events are published, and its HTTP routes. Each service package exports one `SERVICE`."""
+events are published, and its HTTP routes. Each service package exports one `SERVICE`.
+
+A read-side process (the projection workers, the tracking API) has no event store: its spec
+has no `application`, and its work runs as `tasks` given the settings."""
 
 from __future__ import annotations
 
@@ -26,11 +29,11 @@ from orderflow.schemas.envelope import IntegrationEvent
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # names its store (SQLite file or PostgreSQL schema) and its consumer group
-    application: Callable[[Mapping[str, str], Settings], Application[UUID]]  # store env in
+    application: Callable[[Mapping[str, str], Settings], Application[UUID]] | None = None
     consumes: Sequence[str] = ()
     handlers: Handlers = field(default_factory=dict)
     translate: Translate | None = None  # None: the service publishes nothing
-    routes: Callable[[Application[UUID], Settings], APIRouter] | None = None
+    routes: Callable[[Application[UUID] | None, Settings], APIRouter] | None = None
     port_setting: str | None = None  # e.g. "inventory_port"
     topic_for: Callable[[IntegrationEvent], str] | None = None  # default: the contracts' topic
     group: str | None = None
@@ -38,6 +41,10 @@ class ServiceSpec:
     # Background work of the service's own (inventory's reservation expiry), each in a thread
     # of the host until the event is set.
     workers: Sequence[Callable[[Application[UUID], threading.Event], None]] = ()
+    # Work that needs no store of the service's own (a projection worker), until the event.
+    tasks: Sequence[Callable[[Settings, threading.Event], None]] = ()
+    # Readiness checks besides the broker (and the store, when the service has one).
+    checks: Callable[[Settings], Mapping[str, Callable[[], None]]] | None = None
 
     @property
     def consumer_group(self) -> str:

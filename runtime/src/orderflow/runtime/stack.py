@@ -11,8 +11,12 @@ from types import TracebackType
 from typing import Self
 
 from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker, answers
-from orderflow.runtime.fleet import DEV_CHANNEL_KEYS, ServiceProcess, start_services
-from orderflow.runtime.services import installed_services
+from orderflow.runtime.fleet import (
+    DEV_CHANNEL_KEYS,
+    ServiceProcess,
+    start_services,
+    stored_services,
+)
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.topics import TopicState, ensure_topics
@@ -49,7 +53,7 @@ class LocalStack:
         if not answers(bootstrap):
             self.broker = self._exit.enter_context(self._embedded_broker(bootstrap))
         self.topics = ensure_topics(bootstrap, ALL_TOPICS, self.settings.partitions)
-        self.stores = [store_for(name, self.settings) for name in installed_services()]
+        self.stores = [store_for(name, self.settings) for name in stored_services()]
         if self.with_services:
             self.services = start_services(self.settings, self.channel_keys)
             self._exit.callback(self._stop_services)

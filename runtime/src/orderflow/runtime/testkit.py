@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
+import uvicorn
 from confluent_kafka import Consumer, Producer
 from eventsourcing.application import Application
+from fastapi import FastAPI
 
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.consumer import ConsumerLoop
@@ -30,6 +32,25 @@ from orderflow.runtime.spec import ServiceSpec
 from orderflow.runtime.topics import ensure_topics
 from orderflow.schemas.codec import decode, encode
 from orderflow.schemas.envelope import Message
+
+
+@contextmanager
+def serving(api: FastAPI) -> Iterator[str]:
+    """`api` on a real uvicorn server in a thread (for what TestClient cannot do: many
+    connections at once, a client hanging up an endless stream); yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(api, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass(frozen=True)

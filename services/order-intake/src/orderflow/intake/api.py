@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, StringConstraints
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status
+from orderflow.runtime.channels import channel_of
 from orderflow.runtime.recorders import IndexCursor
 from orderflow.runtime.settings import Settings
 from orderflow.schemas.common import Address, Customer, LongText, Reason
@@ -122,23 +121,6 @@ def decode_cursor(text: str) -> IndexCursor:
         return int(created), str(UUID(aggregate_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise HTTPException(400, "cursor is not one this API returned") from None
-
-
-_bearer = HTTPBearer(auto_error=False, description="The channel's API key.")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def channel_of(keys: dict[str, str]) -> Callable[..., str]:
-    def authenticate(credentials: Credentials) -> str:
-        given = credentials.credentials.encode() if credentials else b""
-        found = [name for name, key in keys.items() if hmac.compare_digest(key.encode(), given)]
-        if not credentials or not found:
-            raise HTTPException(
-                401, "a valid channel API key is required", {"WWW-Authenticate": "Bearer"}
-            )
-        return found[0]
-
-    return authenticate
 
 
 def routes(app: Intake, settings: Settings) -> APIRouter:
