@@ -1,123 +1,83 @@
 """The order-tracking read model: per order its status, a timeline of every step with its time,
-its shipments (carrier, tracking link) and its invoices.
+its shipments (carrier, tracking link) and its invoices, and a feed of status changes (for the
+live pages).
 
-Each event is applied once: its (source, position) goes into the model's own tracking table in
-the batch's transaction, and a redelivered event finds it there. Events reach the model through
-four topics in any order, so the model keeps facts (steps, shipments, invoices) and derives the
-status from all of them: the state after a set of events does not depend on their order."""
+Events reach the model through four topics in any order, so the model keeps facts (steps,
+shipments, invoices) and derives the status from all of them: the state after a set of events
+does not depend on their order."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from orderflow.projections.database import Cursor, ReadDatabase
-from orderflow.runtime.inbox import Applied
+from orderflow.projections.database import Cursor
+from orderflow.projections.model import ReadModel
 from orderflow.schemas.billing import Invoiced
 from orderflow.schemas.envelope import IntegrationEvent, Message
 from orderflow.schemas.fulfillment import Delivered, ShipmentCreated, Shipped
 from orderflow.schemas.orders import OrderPlaced
 
 TABLES = [
-    "CREATE TABLE IF NOT EXISTS {s}tracking_inbox (source TEXT NOT NULL, position BIGINT NOT NULL,"
-    " PRIMARY KEY (source, position))",
     "CREATE TABLE IF NOT EXISTS {s}tracking_orders (order_id TEXT PRIMARY KEY, channel TEXT,"
-    " external_id TEXT, total TEXT, currency TEXT, status TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    " external_id TEXT, postal_code TEXT, total TEXT, currency TEXT, status TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_steps (event_id TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL, type TEXT NOT NULL, at TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS tracking_steps_order ON {s}tracking_steps (order_id, at)",
+    "CREATE INDEX IF NOT EXISTS {g}tracking_steps_order ON {s}tracking_steps (order_id, at)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_shipments (shipment_id TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL, warehouse TEXT, carrier TEXT, tracking_number TEXT,"
     " tracking_url TEXT, created INTEGER NOT NULL DEFAULT 0, shipped INTEGER NOT NULL DEFAULT 0,"
     " delivered INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS {g}tracking_shipments_order ON {s}tracking_shipments (order_id)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_invoices (number TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL, shipment_id TEXT NOT NULL, gross TEXT NOT NULL,"
     " currency TEXT NOT NULL, issued_on TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS {g}tracking_invoices_order ON {s}tracking_invoices (order_id)",
+    "CREATE TABLE IF NOT EXISTS {s}tracking_changes (seq {serial}, order_id TEXT NOT NULL,"
+    " status TEXT NOT NULL, at TEXT NOT NULL)",
 ]
 
 
-class TrackingModel:
-    def __init__(self, database: ReadDatabase) -> None:
-        self.db = database
-        with self.db.transaction() as cursor:
-            for statement in TABLES:
-                cursor.execute(statement)
+class TrackingModel(ReadModel):
+    name = "tracking"
+    statements = TABLES
+    table_names = (
+        "tracking_orders",
+        "tracking_steps",
+        "tracking_shipments",
+        "tracking_invoices",
+        "tracking_changes",
+    )
 
-    def apply(self, events: Sequence[Message]) -> Applied:
-        outcome, touched = Applied(), set()
-        with self.db.transaction() as cursor:
-            new = self._unseen(cursor, events, outcome)
-            for event in new:
-                order_id = str(getattr(event, "order_id", "") or "")
-                if order_id:
-                    _record(cursor, event, order_id)
-                    touched.add(order_id)
-            cursor.executemany(
-                "INSERT INTO {s}tracking_inbox (source, position) VALUES (?, ?)",
-                [(e.source, e.source_position) for e in new],
-            )
-            for order_id in sorted(touched):
-                _derive_status(cursor, order_id)
-        outcome.applied = len(new)
-        return outcome
-
-    def _unseen(
-        self, cursor: Cursor, events: Sequence[Message], outcome: Applied
-    ) -> list[IntegrationEvent]:
-        """The batch's events not applied before: one lookup per chunk of the batch, not one per
-        event; a second copy within the batch counts as seen too."""
-        keyed = [(i, e) for i, e in enumerate(events) if isinstance(e, IntegrationEvent)]
-        seen = _tracked(cursor, [(e.source, e.source_position) for _, e in keyed])
-        new = []
-        for index, event in keyed:
-            key = (event.source, event.source_position)
-            if key in seen:
-                outcome.skipped.append(index)
-                continue
-            seen.add(key)
-            new.append(event)
-        return new
+    def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
+        touched = set()
+        for event in events:
+            order_id = str(getattr(event, "order_id", "") or "")
+            if order_id:
+                _record(cursor, event, order_id)
+                touched.add(order_id)
+        for order_id in sorted(touched):
+            _derive_status(cursor, order_id)
 
     def tracking(self, order_id: str) -> dict[str, Any] | None:
-        with self.db.transaction() as cursor:
+        """Everything the model knows of one order, or None."""
+        with self.db.reading(self.tables) as cursor:
             cursor.execute(
-                "SELECT channel, external_id, status, total, currency, updated_at"
+                "SELECT channel, external_id, status, total, currency, updated_at, postal_code"
                 " FROM {s}tracking_orders WHERE order_id = ?",
                 [order_id],
             )
             row = cursor.fetchone()
             if row is None:
                 return None
-            cursor.execute(
-                "SELECT type, at FROM {s}tracking_steps WHERE order_id = ? ORDER BY at, type",
-                [order_id],
-            )
-            timeline = [{"type": t, "at": at} for t, at in cursor.fetchall()]
-            cursor.execute(
-                "SELECT shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
-                " delivered FROM {s}tracking_shipments WHERE order_id = ? ORDER BY shipment_id",
-                [order_id],
-            )
-            shipments = [_shipment(r) for r in cursor.fetchall()]
-            cursor.execute(
-                "SELECT number, shipment_id, gross, currency, issued_on FROM {s}tracking_invoices"
-                " WHERE order_id = ? ORDER BY number",
-                [order_id],
-            )
-            invoices = [
-                {
-                    "number": n,
-                    "shipment_id": s,
-                    "gross": {"amount": g, "currency": c},
-                    "issued_on": on,
-                }
-                for n, s, g, c, on in cursor.fetchall()
-            ]
-        channel, external_id, status, total, currency, updated_at = row
+            timeline, shipments, invoices = _details(cursor, order_id)
+        channel, external_id, status, total, currency, updated_at, postal_code = row
         return {
             "order_id": order_id,
             "channel": channel,
             "external_id": external_id,
+            "postal_code": postal_code,
             "status": status,
             "total": {"amount": total, "currency": currency} if total else None,
             "updated_at": updated_at,
@@ -126,27 +86,59 @@ class TrackingModel:
             "invoices": invoices,
         }
 
+    def changes(
+        self, after: int, channel: str | None = None, order_id: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Status changes after sequence number `after`, oldest first, for one channel's
+        orders or for one order."""
+        query = (
+            "SELECT c.seq, c.order_id, c.status, c.at FROM {s}tracking_changes c"
+            " JOIN {s}tracking_orders o ON o.order_id = c.order_id WHERE c.seq > ?"
+        )
+        params: list[Any] = [after]
+        if channel is not None:
+            query, params = query + " AND o.channel = ?", [*params, channel]
+        if order_id is not None:
+            query, params = query + " AND c.order_id = ?", [*params, order_id]
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(query + " ORDER BY c.seq LIMIT ?", [*params, limit])
+            rows = cursor.fetchall()
+        return [{"seq": q, "order_id": o, "status": s, "at": at} for q, o, s, at in rows]
+
+    def last_change(self) -> int:
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM {s}tracking_changes")
+            return int(cursor.fetchone()[0])
+
+
+def _details(
+    cursor: Cursor, order_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    cursor.execute(
+        "SELECT type, at FROM {s}tracking_steps WHERE order_id = ? ORDER BY at, type", [order_id]
+    )
+    timeline = [{"type": t, "at": at} for t, at in cursor.fetchall()]
+    cursor.execute(
+        "SELECT shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
+        " delivered FROM {s}tracking_shipments WHERE order_id = ? ORDER BY shipment_id",
+        [order_id],
+    )
+    shipments = [_shipment(r) for r in cursor.fetchall()]
+    cursor.execute(
+        "SELECT number, shipment_id, gross, currency, issued_on FROM {s}tracking_invoices"
+        " WHERE order_id = ? ORDER BY number",
+        [order_id],
+    )
+    invoices = [
+        {"number": n, "shipment_id": s, "gross": {"amount": g, "currency": c}, "issued_on": on}
+        for n, s, g, c, on in cursor.fetchall()
+    ]
+    return timeline, shipments, invoices
+
 
 def moment(event: Message) -> str:
     """A fixed-width UTC time, so times sort as text (isoformat drops zero microseconds)."""
     return event.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-_CHUNK = 400  # keys per lookup, well below SQLite's limit on parameters
-
-
-def _tracked(cursor: Cursor, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
-    found: set[tuple[str, int]] = set()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        cursor.execute(
-            f"SELECT source, position FROM {{s}}tracking_inbox WHERE (source, position) IN"  # noqa: S608 - placeholders only
-            f" (VALUES {values})",
-            [part for key in chunk for part in key],
-        )
-        found |= {(str(source), int(position)) for source, position in cursor.fetchall()}
-    return found
 
 
 def _shipment(row: Sequence[Any]) -> dict[str, Any]:
@@ -170,14 +162,16 @@ def _record(cursor: Cursor, event: IntegrationEvent, order_id: str) -> None:
     )
     if isinstance(event, OrderPlaced):
         cursor.execute(
-            "INSERT INTO {s}tracking_orders (order_id, channel, external_id, total, currency,"
-            " status, updated_at) VALUES (?, ?, ?, ?, ?, 'placed', ?) ON CONFLICT (order_id) DO"
-            " UPDATE SET channel = excluded.channel, external_id = excluded.external_id,"
+            "INSERT INTO {s}tracking_orders (order_id, channel, external_id, postal_code, total,"
+            " currency, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?)"
+            " ON CONFLICT (order_id) DO UPDATE SET channel = excluded.channel,"
+            " external_id = excluded.external_id, postal_code = excluded.postal_code,"
             " total = excluded.total, currency = excluded.currency",
             [
                 order_id,
                 event.channel,
                 event.external_id,
+                event.shipping_address.postal_code,
                 str(event.total.amount),
                 event.total.currency,
                 event.occurred_at.isoformat(),
@@ -248,6 +242,13 @@ def _derive_status(cursor: Cursor, order_id: str) -> None:
     invoiced = int(cursor.fetchone()[0])
     status = derive(types, created, shipped, delivered, invoiced)
     latest = max(at for _, at in steps)
+    cursor.execute("SELECT status FROM {s}tracking_orders WHERE order_id = ?", [order_id])
+    before = cursor.fetchone()
+    if before is None or before[0] != status:
+        cursor.execute(
+            "INSERT INTO {s}tracking_changes (order_id, status, at) VALUES (?, ?, ?)",
+            [order_id, status, latest],
+        )
     cursor.execute(
         "INSERT INTO {s}tracking_orders (order_id, status, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"

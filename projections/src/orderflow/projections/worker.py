@@ -1,15 +1,44 @@
-"""A projection worker: the runtime's consumer loop (decode, dead-letter what cannot be read,
-commit offsets after the database) applying batches to a read model instead of an event store."""
+"""Projection workers: the runtime's consumer loop (decode, dead-letter what cannot be read,
+commit offsets after the database) applying batches to a read model instead of an event store.
+
+Each projection reads every event topic in a consumer group of its own per generation, so a
+rebuild (`orderflow replay`) fills a new generation from the beginning of the topics while the
+running worker keeps the live one current; once the rebuild swaps its generation in, the
+worker notices within a second and carries on in the new generation's group, from where the
+rebuild stopped."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from orderflow.projections.analytics import AnalyticsModel
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import live_generation, prepare
+from orderflow.projections.model import ReadModel
+from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.consumer import Apply, ConsumerLoop
 from orderflow.runtime.deadletters import DeadLetterPublisher
 from orderflow.runtime.kafka import new_consumer, new_producer
-from orderflow.schemas.topics import DEAD_LETTERS
+from orderflow.runtime.settings import Settings
+from orderflow.schemas.topics import (
+    BILLING_EVENTS,
+    DEAD_LETTERS,
+    FULFILLMENT_EVENTS,
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+)
+
+DATABASE = "projections"  # the read models' SQLite file or PostgreSQL schema
+EVENT_TOPICS = (ORDER_EVENTS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS)
+PROJECTIONS: dict[str, type[ReadModel]] = {
+    TrackingModel.name: TrackingModel,
+    AnalyticsModel.name: AnalyticsModel,
+}
+
+
+def group_of(projection: str, generation: int) -> str:
+    return f"orderflow.projection.{projection}.g{generation}"
 
 
 def projection_loop(
@@ -24,3 +53,55 @@ def projection_loop(
     letters = DeadLetterPublisher(new_producer(bootstrap), group, dead_letter_topic)
     consumer = new_consumer(bootstrap, group)
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)
+
+
+def follow(projection: type[ReadModel]) -> Callable[[Settings, threading.Event], None]:
+    """A task for the projections process: keep the live generation of `projection` current
+    until stopped."""
+
+    def run(settings: Settings, stopping: threading.Event) -> None:
+        database = ReadDatabase(settings, DATABASE)
+        prepare(database)
+        try:
+            while not stopping.is_set():
+                _run_generation(projection, database, settings, stopping)
+        finally:
+            database.close()
+
+    run.__name__ = f"follow_{projection.name}"
+    return run
+
+
+def _run_generation(
+    projection: type[ReadModel],
+    database: ReadDatabase,
+    settings: Settings,
+    stopping: threading.Event,
+) -> None:
+    generation = live_generation(database, projection.name)
+    model = projection(database, generation)
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=_watch,
+        args=(database, projection.name, generation, stopping, done),
+        name=f"watch-{projection.name}",
+        daemon=True,
+    )
+    watcher.start()
+    group = group_of(projection.name, generation)
+    projection_loop(model.apply, settings.kafka_bootstrap, EVENT_TOPICS, group, done).run()
+    done.set()
+    watcher.join()
+
+
+def _watch(
+    database: ReadDatabase,
+    projection: str,
+    generation: int,
+    stopping: threading.Event,
+    done: threading.Event,
+) -> None:
+    """Ends the generation's loop when the process stops or another generation goes live."""
+    while not done.is_set():
+        if stopping.wait(1.0) or live_generation(database, projection) != generation:
+            done.set()

@@ -1,0 +1,251 @@
+"""The analytics read model: sales per SKU, channel and day (per currency), the funnel, lead
+times, rejection and cancellation reasons, stock-outs and low stock.
+
+The model stores facts, each written once and never updated but by min/max, and aggregates
+when asked. Facts commute, so events arriving in any order across the topics give the same
+answers; a sale whose order's channel is not known yet is counted under the channel once
+`OrderPlaced` arrives, with no rewrite. Amounts are kept as integers in units of 10^-4
+(the finest minor unit of any ISO 4217 currency), so sums are exact on both databases."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from orderflow.projections.database import Cursor
+from orderflow.projections.model import ReadModel
+from orderflow.projections.tracking import moment
+from orderflow.schemas.billing import CreditNoteIssued, Invoiced
+from orderflow.schemas.envelope import IntegrationEvent
+from orderflow.schemas.inventory import LowStockDetected, StockReservationFailed
+from orderflow.schemas.money import minor_unit
+from orderflow.schemas.orders import OrderCancelled, OrderPlaced, OrderRejected
+
+TABLES = [
+    "CREATE TABLE IF NOT EXISTS {s}analytics_orders (order_id TEXT PRIMARY KEY,"
+    " channel TEXT NOT NULL, currency TEXT NOT NULL, total BIGINT NOT NULL,"
+    " placed_minute TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {s}analytics_sales (event_id TEXT NOT NULL,"
+    " line INTEGER NOT NULL, order_id TEXT NOT NULL, sku TEXT NOT NULL,"
+    " quantity INTEGER NOT NULL, gross BIGINT NOT NULL, currency TEXT NOT NULL,"
+    " day TEXT NOT NULL, PRIMARY KEY (event_id, line))",
+    "CREATE TABLE IF NOT EXISTS {s}analytics_stages (order_id TEXT NOT NULL,"
+    " stage TEXT NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,"
+    " PRIMARY KEY (order_id, stage))",
+    "CREATE TABLE IF NOT EXISTS {s}analytics_reasons (event_id TEXT NOT NULL,"
+    " line INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,"
+    " PRIMARY KEY (event_id, line))",
+    "CREATE TABLE IF NOT EXISTS {s}analytics_stock (event_id TEXT NOT NULL,"
+    " line INTEGER NOT NULL, kind TEXT NOT NULL, sku TEXT NOT NULL, warehouse TEXT,"
+    " available INTEGER, at TEXT NOT NULL, PRIMARY KEY (event_id, line))",
+]
+
+#: The funnel's stages in order, and the event that marks an order as having reached each.
+STAGES = {
+    "OrderPlaced": "placed",
+    "StockReserved": "stock_reserved",
+    "PaymentAuthorized": "payment_authorized",
+    "Shipped": "shipped",
+    "Delivered": "delivered",
+    "OrderCompleted": "completed",
+    "OrderRejected": "rejected",
+    "OrderCancelled": "cancelled",
+}
+SCALE = 10_000
+SalesKey = Literal["sku", "channel", "day"]
+
+
+def scaled(amount: Decimal) -> int:
+    return int(amount * SCALE)
+
+
+def unscaled(value: int, currency: str) -> str:
+    return str((Decimal(value) / SCALE).quantize(Decimal(1).scaleb(-minor_unit(currency))))
+
+
+class AnalyticsModel(ReadModel):
+    name = "analytics"
+    statements = TABLES
+    table_names = (
+        "analytics_orders",
+        "analytics_sales",
+        "analytics_stages",
+        "analytics_reasons",
+        "analytics_stock",
+    )
+
+    def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
+        rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _INSERTS}
+        for event in events:
+            _facts(event, rows)
+        for name, found in rows.items():
+            if found:
+                cursor.executemany(_INSERTS[name], found)
+
+    # --- questions ---------------------------------------------------------------------
+
+    def sales(self, by: SalesKey, limit: int = 100) -> list[dict[str, Any]]:
+        """Units and revenue (invoiced, less credit notes) per `by` and currency, biggest
+        revenue first."""
+        column = {"sku": "s.sku", "channel": "COALESCE(o.channel, 'unknown')", "day": "s.day"}[by]
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(
+                f"SELECT {column} AS k, s.currency, SUM(s.quantity), SUM(s.gross)"  # noqa: S608 - fixed columns
+                " FROM {s}analytics_sales s LEFT JOIN {s}analytics_orders o"
+                " ON o.order_id = s.order_id GROUP BY k, s.currency"
+                " ORDER BY SUM(s.gross) DESC, k LIMIT ?",
+                [limit],
+            )
+            rows = cursor.fetchall()
+        return [
+            {by: key, "currency": cur, "units": int(units), "revenue": unscaled(int(gross), cur)}
+            for key, cur, units, gross in rows
+        ]
+
+    def funnel(self) -> dict[str, int]:
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute("SELECT stage, COUNT(*) FROM {s}analytics_stages GROUP BY stage")
+            counts = {stage: int(n) for stage, n in cursor.fetchall()}
+        return {stage: counts.get(stage, 0) for stage in STAGES.values()}
+
+    def lead_times(self) -> dict[str, dict[str, float | int | None]]:
+        """Seconds from placed to first shipped and to last delivered: p50, p95 and count."""
+        answer = {}
+        for name, stage, end in (
+            ("placed_to_shipped", "shipped", "first_at"),
+            ("placed_to_delivered", "delivered", "last_at"),
+        ):
+            with self.db.reading(self.tables) as cursor:
+                cursor.execute(
+                    f"SELECT p.first_at, e.{end} FROM {{s}}analytics_stages p"  # noqa: S608 - fixed columns
+                    " JOIN {s}analytics_stages e ON e.order_id = p.order_id"
+                    " WHERE p.stage = 'placed' AND e.stage = ?",
+                    [stage],
+                )
+                seconds = sorted(_between(start, stop) for start, stop in cursor.fetchall())
+            answer[name] = {
+                "count": len(seconds),
+                "p50_s": percentile(seconds, 50),
+                "p95_s": percentile(seconds, 95),
+            }
+        return answer
+
+    def reasons(self) -> list[dict[str, Any]]:
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(
+                "SELECT kind, reason, COUNT(*) FROM {s}analytics_reasons GROUP BY kind, reason"
+                " ORDER BY COUNT(*) DESC, kind, reason"
+            )
+            return [{"kind": k, "reason": r, "count": int(n)} for k, r, n in cursor.fetchall()]
+
+    def stock(self, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
+        """Stock-outs per SKU (orders refused for want of it) and the latest low-stock alerts."""
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(
+                "SELECT sku, COUNT(*), MAX(at) FROM {s}analytics_stock WHERE kind = 'stock_out'"
+                " GROUP BY sku ORDER BY COUNT(*) DESC, sku LIMIT ?",
+                [limit],
+            )
+            outs = [{"sku": s, "count": int(n), "last_at": at} for s, n, at in cursor.fetchall()]
+            cursor.execute(
+                "SELECT sku, warehouse, available, at FROM {s}analytics_stock"
+                " WHERE kind = 'low_stock' ORDER BY at DESC, sku LIMIT ?",
+                [limit],
+            )
+            low = [
+                {"sku": s, "warehouse": w, "available": a, "at": at}
+                for s, w, a, at in cursor.fetchall()
+            ]
+        return {"stock_outs": outs, "low_stock": low}
+
+    def throughput(self, minutes: int = 60) -> list[dict[str, Any]]:
+        """Orders placed per minute and channel, for the latest `minutes` minutes with any."""
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(
+                "SELECT placed_minute, channel, COUNT(*) FROM {s}analytics_orders"
+                " WHERE placed_minute IN (SELECT DISTINCT placed_minute FROM"
+                " {s}analytics_orders ORDER BY placed_minute DESC LIMIT ?)"
+                " GROUP BY placed_minute, channel ORDER BY placed_minute, channel",
+                [minutes],
+            )
+            return [{"minute": m, "channel": c, "orders": int(n)} for m, c, n in cursor.fetchall()]
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """The nearest-rank percentile of sorted values (None for none)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return round(ordered[rank - 1], 3)
+
+
+def _between(start: str, stop: str) -> float:
+    return (_parse(stop) - _parse(start)).total_seconds()
+
+
+def _parse(moment_text: str) -> datetime:
+    return datetime.strptime(moment_text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_INSERTS = {
+    "orders": "INSERT INTO {s}analytics_orders (order_id, channel, currency, total,"
+    " placed_minute) VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+    "sales": "INSERT INTO {s}analytics_sales (event_id, line, order_id, sku, quantity, gross,"
+    " currency, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
+    # first and last time an order reached a stage (a split order ships more than once)
+    "stages": "INSERT INTO {s}analytics_stages AS t (order_id, stage, first_at, last_at)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT (order_id, stage) DO UPDATE SET"
+    " first_at = CASE WHEN excluded.first_at < t.first_at THEN excluded.first_at"
+    " ELSE t.first_at END,"
+    " last_at = CASE WHEN excluded.last_at > t.last_at THEN excluded.last_at ELSE t.last_at END",
+    "reasons": "INSERT INTO {s}analytics_reasons (event_id, line, kind, reason, at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
+    "stock": "INSERT INTO {s}analytics_stock (event_id, line, kind, sku, warehouse, available,"
+    " at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
+}
+
+
+def _facts(event: IntegrationEvent, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    at, event_id = moment(event), str(event.event_id)
+    stage = STAGES.get(event.type)
+    if stage is not None:
+        rows["stages"].append((str(getattr(event, "order_id", "")), stage, at, at))
+    if isinstance(event, OrderPlaced):
+        total = event.total
+        rows["orders"].append(
+            (str(event.order_id), event.channel, total.currency, scaled(total.amount), at[:16])
+        )
+    elif isinstance(event, Invoiced | CreditNoteIssued):
+        sign = 1 if isinstance(event, Invoiced) else -1
+        day = event.issued_on.isoformat()
+        for number, line in enumerate(event.lines):
+            if line.sku is not None:  # the shipping fee is no SKU's revenue
+                rows["sales"].append(
+                    (
+                        event_id,
+                        number,
+                        str(event.order_id),
+                        line.sku,
+                        sign * line.quantity,
+                        sign * scaled(line.gross.amount),
+                        line.gross.currency,
+                        day,
+                    )
+                )
+    elif isinstance(event, OrderRejected):
+        for number, reason in enumerate(event.reasons):
+            rows["reasons"].append((event_id, number, "rejected", reason.code, at))
+    elif isinstance(event, OrderCancelled):
+        rows["reasons"].append((event_id, 0, "cancelled", event.reason, at))
+    elif isinstance(event, StockReservationFailed):
+        for number, short in enumerate(event.short_lines):
+            rows["stock"].append(
+                (event_id, number, "stock_out", short.sku, None, short.available, at)
+            )
+    elif isinstance(event, LowStockDetected):
+        rows["stock"].append(
+            (event_id, 0, "low_stock", event.sku, event.warehouse, event.available, at)
+        )

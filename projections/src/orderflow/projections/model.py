@@ -1,0 +1,83 @@
+"""What every read model shares: its table set (one generation, see generations), and applying
+each event exactly once. An event's (source, position) goes into the model's own inbox table in
+the batch's transaction; a redelivered event finds it there and is skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from orderflow.projections.database import Cursor, ReadDatabase
+from orderflow.projections.generations import tables_of
+from orderflow.runtime.inbox import Applied
+from orderflow.schemas.envelope import IntegrationEvent, Message
+
+_CHUNK = 400  # keys per lookup, well below SQLite's limit on parameters
+
+
+class ReadModel:
+    name: ClassVar[str]  # the projection's name: `orderflow replay <name>`
+    statements: ClassVar[Sequence[str]]  # CREATE ... IF NOT EXISTS, with {s} and {g}
+    table_names: ClassVar[Sequence[str]]  # every table the statements create, for dropping
+
+    def __init__(self, database: ReadDatabase, generation: int = 1) -> None:
+        self.db, self.generation = database, generation
+        self.tables = tables_of(generation)
+        self.db.create([self._inbox_table(), *self.statements], self.tables)
+
+    @classmethod
+    def all_tables(cls) -> list[str]:
+        return [f"{cls.name}_inbox", *cls.table_names]
+
+    def apply(self, events: Sequence[Message]) -> Applied:
+        outcome = Applied()
+        with self.db.transaction(self.tables) as cursor:
+            new = self._unseen(cursor, events, outcome)
+            if new:
+                self.write(cursor, new)
+                cursor.executemany(
+                    f"INSERT INTO {{s}}{self.name}_inbox (source, position) VALUES (?, ?)",  # noqa: S608 - our name
+                    [(e.source, e.source_position) for e in new],
+                )
+        outcome.applied = len(new)
+        return outcome
+
+    def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
+        """Record the batch's new events (each seen for the first time)."""
+        raise NotImplementedError
+
+    def _inbox_table(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {{s}}{self.name}_inbox (source TEXT NOT NULL,"
+            " position BIGINT NOT NULL, PRIMARY KEY (source, position))"
+        )
+
+    def _unseen(
+        self, cursor: Cursor, events: Sequence[Message], outcome: Applied
+    ) -> list[IntegrationEvent]:
+        """The batch's events not applied before: one lookup per chunk of the batch, not one per
+        event; a second copy within the batch counts as seen too."""
+        keyed = [(i, e) for i, e in enumerate(events) if isinstance(e, IntegrationEvent)]
+        seen = self._tracked(cursor, [(e.source, e.source_position) for _, e in keyed])
+        new = []
+        for index, event in keyed:
+            key = (event.source, event.source_position)
+            if key in seen:
+                outcome.skipped.append(index)
+                continue
+            seen.add(key)
+            new.append(event)
+        return new
+
+    def _tracked(self, cursor: Cursor, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        found: set[tuple[str, int]] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            cursor.execute(
+                f"SELECT source, position FROM {{s}}{self.name}_inbox"  # noqa: S608 - placeholders only
+                f" WHERE (source, position) IN (VALUES {values})",
+                [part for key in chunk for part in key],
+            )
+            found |= {(str(source), int(position)) for source, position in cursor.fetchall()}
+        return found

@@ -1,0 +1,136 @@
+"""The tracking API over the read models: an order's tracking for its channel, a customer's
+view of their order (order id and postal code), live status changes as server-sent events, the
+analytics, and what the ops dashboard shows about the consumers and the dead letters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from orderflow.projections.analytics import AnalyticsModel
+from orderflow.projections.tracking import TrackingModel
+from orderflow.runtime.channels import channel_of
+from orderflow.runtime.settings import Settings
+from orderflow.tracking.operations import Operations
+from orderflow.tracking.readers import ReadModels
+from orderflow.tracking.stream import event_stream, last_event_id
+from orderflow.tracking.views import PublicTrackingView, TrackingView, public
+
+PostalCode = Annotated[str, Query(min_length=1, max_length=16, description="As on the order.")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such order (for this channel, or with this postal code)."}
+}
+_UNAUTHORISED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown channel API key."}
+}
+
+
+def routes(models: ReadModels, operations: Operations, settings: Settings) -> APIRouter:
+    router = APIRouter()
+    authenticated = Depends(channel_of(settings.channel_keys))
+
+    def tracking() -> TrackingModel:
+        return models.live(TrackingModel)
+
+    def analytics() -> AnalyticsModel:
+        return models.live(AnalyticsModel)
+
+    @router.get(
+        "/orders/{order_id}/tracking",
+        tags=["tracking"],
+        responses={**_UNAUTHORISED, **_NOT_FOUND},
+    )
+    def order_tracking(order_id: str, channel: str = authenticated) -> TrackingView:
+        """Status, timeline, shipments and invoices of one of the channel's orders."""
+        return TrackingView.model_validate(_owned(tracking().tracking(order_id), channel))
+
+    @router.get("/tracking/stream", tags=["tracking"], responses={**_UNAUTHORISED})
+    def channel_stream(request: Request, channel: str = authenticated) -> StreamingResponse:
+        """Server-sent events: every status change of the channel's orders from now on (or
+        after `Last-Event-ID`)."""
+
+        def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
+            return model.changes(after, channel=channel)
+
+        return event_stream(request, tracking, changes, last_event_id(request))
+
+    @router.get("/track/{order_id}", tags=["customers"], responses={**_NOT_FOUND})
+    def customer_tracking(order_id: str, postal_code: PostalCode) -> PublicTrackingView:
+        """A customer's view of their order: give the order id and the shipping postal code."""
+        return public(_customers(tracking().tracking(order_id), postal_code))
+
+    @router.get("/track/{order_id}/stream", tags=["customers"], responses={**_NOT_FOUND})
+    def customer_stream(
+        request: Request, order_id: str, postal_code: PostalCode
+    ) -> StreamingResponse:
+        """Server-sent events: the order's status changes, from its first one."""
+        _customers(tracking().tracking(order_id), postal_code)
+
+        def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
+            return model.changes(after, order_id=order_id)
+
+        return event_stream(request, tracking, changes, last_event_id(request) or 0)
+
+    @router.get("/analytics/sales", tags=["analytics"])
+    def sales(
+        by: Literal["sku", "channel", "day"] = "sku",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Units and revenue (invoiced, less credit notes) per SKU, channel or day, per
+        currency; biggest revenue first."""
+        return analytics().sales(by, limit)
+
+    @router.get("/analytics/funnel", tags=["analytics"])
+    def funnel() -> dict[str, int]:
+        """Orders that reached each stage."""
+        return analytics().funnel()
+
+    @router.get("/analytics/lead-times", tags=["analytics"])
+    def lead_times() -> dict[str, dict[str, float | int | None]]:
+        """Seconds from placed to first shipped and to last delivered: p50, p95, count."""
+        return analytics().lead_times()
+
+    @router.get("/analytics/reasons", tags=["analytics"])
+    def reasons() -> list[dict[str, Any]]:
+        """Why orders were rejected or cancelled, most frequent first."""
+        return analytics().reasons()
+
+    @router.get("/analytics/stock", tags=["analytics"])
+    def stock() -> dict[str, list[dict[str, Any]]]:
+        """Stock-outs per SKU and the latest low-stock alerts."""
+        return analytics().stock()
+
+    @router.get("/analytics/throughput", tags=["analytics"])
+    def throughput(minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> list[dict[str, Any]]:
+        """Orders placed per minute and channel."""
+        return analytics().throughput(minutes)
+
+    @router.get("/ops/consumers", tags=["operations"])
+    def consumers() -> list[dict[str, Any]]:
+        """Consumer lag per group: messages on its topics not yet committed."""
+        return operations.lag()
+
+    @router.get("/ops/dead-letters", tags=["operations"])
+    def dead_letters() -> dict[str, Any]:
+        """How many dead letters, per reason and group, and the latest ones."""
+        return operations.dead_letters()
+
+    return router
+
+
+def _owned(found: dict[str, Any] | None, channel: str) -> dict[str, Any]:
+    if found is None or found["channel"] != channel:
+        raise HTTPException(404, "no such order for this channel")
+    return found
+
+
+def _customers(found: dict[str, Any] | None, postal_code: str) -> dict[str, Any]:
+    if found is None or _normal(found["postal_code"] or "") != _normal(postal_code):
+        raise HTTPException(404, "no order with this number and postal code")
+    return found
+
+
+def _normal(postal_code: str) -> str:
+    return "".join(postal_code.split()).upper()

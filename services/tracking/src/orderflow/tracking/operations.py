@@ -1,0 +1,115 @@
+"""What the ops dashboard shows besides the read models: consumer lag per group (committed
+offsets against the topics' ends) and the dead letters. Both ask the broker, so answers are
+kept for a few seconds: a dashboard polling every few seconds costs the broker little."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, TopicPartition
+
+from orderflow.projections.generations import live_generation
+from orderflow.projections.worker import EVENT_TOPICS, PROJECTIONS, group_of
+from orderflow.runtime import deadletters
+from orderflow.runtime.fleet import stored_services
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.spec import resolve
+from orderflow.tracking.readers import ReadModels
+
+T = TypeVar("T")
+_KEEP_S = 5.0
+_TIMEOUT_S = 5.0
+
+
+class Operations:
+    def __init__(self, settings: Settings, models: ReadModels) -> None:
+        self.bootstrap, self.models = settings.kafka_bootstrap, models
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[float, Any]] = {}
+
+    def groups(self) -> dict[str, Sequence[str]]:
+        """Every consumer group of the system, with the topics it reads."""
+        found: dict[str, Sequence[str]] = {}
+        for name in stored_services():
+            spec = resolve(name)
+            if spec.consumes:
+                found[spec.consumer_group] = spec.consumes
+        for projection in PROJECTIONS:
+            generation = live_generation(self.models.database, projection)
+            found[group_of(projection, generation)] = EVENT_TOPICS
+        return found
+
+    def lag(self) -> list[dict[str, Any]]:
+        return self._kept_for("lag", lambda: consumer_lag(self.bootstrap, self.groups()))
+
+    def dead_letters(self) -> dict[str, Any]:
+        return self._kept_for("dead_letters", self._read_dead_letters)
+
+    def _read_dead_letters(self) -> dict[str, Any]:
+        letters = deadletters.read_all(self.bootstrap)
+        latest = sorted(letters, key=lambda letter: letter.at, reverse=True)[:20]
+        return {
+            "count": len(letters),
+            "by_reason": dict(Counter(letter.reason for letter in letters)),
+            "by_group": dict(Counter(letter.group for letter in letters)),
+            "latest": [
+                {
+                    "ref": letter.ref,
+                    "at": letter.at,
+                    "group": letter.group,
+                    "topic": letter.topic,
+                    "reason": letter.reason,
+                    "error": letter.error[:200],
+                }
+                for letter in latest
+            ],
+        }
+
+    def _kept_for(self, name: str, compute: Callable[[], T]) -> T:
+        with self._lock:
+            at, value = self._kept.get(name, (0.0, None))
+            if value is None or time.monotonic() - at > _KEEP_S:
+                value = compute()
+                self._kept[name] = (time.monotonic(), value)
+            return value  # type: ignore[no-any-return]
+
+
+def consumer_lag(bootstrap: str, groups: dict[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """Per group: messages on its topics after its committed offsets (all of a partition's
+    messages where it has committed none)."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lag-{uuid.uuid4()}"})
+    try:
+        metadata = probe.list_topics(timeout=_TIMEOUT_S)
+        ends: dict[tuple[str, int], tuple[int, int]] = {}
+        for topic in {t for topics in groups.values() for t in topics}:
+            for partition in metadata.topics[topic].partitions if topic in metadata.topics else {}:
+                ends[(topic, partition)] = probe.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=_TIMEOUT_S
+                )
+    finally:
+        probe.close()
+    return [_group_lag(bootstrap, group, topics, ends) for group, topics in sorted(groups.items())]
+
+
+def _group_lag(
+    bootstrap: str,
+    group: str,
+    topics: Sequence[str],
+    ends: dict[tuple[str, int], tuple[int, int]],
+) -> dict[str, Any]:
+    partitions = [TopicPartition(t, p) for (t, p) in ends if t in topics]
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        committed = reader.committed(partitions, timeout=_TIMEOUT_S) if partitions else []
+    finally:
+        reader.close()
+    lag = 0
+    for found in committed:
+        low, high = ends[(found.topic, found.partition)]
+        lag += max(0, high - (found.offset if found.offset >= 0 else low))
+    return {"group": group, "topics": list(topics), "lag": lag}

@@ -1,0 +1,57 @@
+// Two small SVG charts, written here rather than vendored: horizontal bars (label, value) and
+// columns over time. Each chart notes how many data points it drew in `data-points`.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgNode(tag, attributes, text) {
+  const node = document.createElementNS(SVG, tag);
+  Object.entries(attributes).forEach(([name, value]) => node.setAttribute(name, value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function emptyChart(svg, width, note) {
+  svg.setAttribute("viewBox", `0 0 ${width} 40`);
+  svg.replaceChildren(svgNode("text", { x: 8, y: 24, class: "empty" }, note));
+  svg.dataset.points = "0";
+}
+
+function barChart(svg, items, colour) {
+  const width = 520, row = 24, labelWidth = 170;
+  if (!items.length) return emptyChart(svg, width, "no data yet");
+  const most = Math.max(...items.map((item) => item.value), 1);
+  svg.setAttribute("viewBox", `0 0 ${width} ${items.length * row + 8}`);
+  svg.replaceChildren(...items.flatMap((item, index) => {
+    const y = index * row + 4, length = Math.max(1, (width - labelWidth - 60) * item.value / most);
+    return [
+      svgNode("text", { x: 0, y: y + 15 }, item.label.length > 26 ? item.label.slice(0, 25) + "…" : item.label),
+      svgNode("rect", { x: labelWidth, y, width: length, height: row - 6, rx: 3, fill: colour || "#2f6fed", "data-value": item.value }),
+      svgNode("text", { x: labelWidth + length + 6, y: y + 15 }, String(item.value)),
+    ];
+  }));
+  svg.dataset.points = String(items.length);
+}
+
+function columnChart(svg, points, colour) {
+  const width = 520, height = 180, bottom = 20;
+  if (!points.length) return emptyChart(svg, width, "no orders yet");
+  const most = Math.max(...points.map((point) => point.value), 1);
+  const step = width / points.length;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const columns = points.map((point, index) => {
+    const tall = Math.max(1, (height - bottom - 14) * point.value / most);
+    return svgNode("rect", {
+      x: index * step + 1, y: height - bottom - tall, width: Math.max(1, step - 2), height: tall,
+      fill: colour || "#2f6fed", "data-value": point.value,
+    }, undefined);
+  });
+  const first = points[0].label, last = points[points.length - 1].label;
+  svg.replaceChildren(
+    ...columns,
+    svgNode("text", { x: 0, y: height - 4 }, first),
+    svgNode("text", { x: width, y: height - 4, "text-anchor": "end" }, last),
+    svgNode("text", { x: 0, y: 10 }, "max " + most + "/min"),
+  );
+  svg.dataset.points = String(points.length);
+}

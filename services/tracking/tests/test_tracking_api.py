@@ -1,0 +1,174 @@
+"""The tracking API over read models filled from one order's events, on both stores: the
+channel's view, the customer's view (order id and postal code), the status stream, and the
+analytics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from lifecycle import lifecycle
+
+from orderflow.projections.analytics import AnalyticsModel
+from orderflow.projections.tracking import TrackingModel
+from orderflow.runtime.http import harden
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import serving
+from orderflow.tracking.api import routes
+from orderflow.tracking.operations import Operations
+from orderflow.tracking.readers import ReadModels
+
+pytestmark = pytest.mark.integration
+WEB = {"Authorization": "Bearer web-key-123"}
+OTHER = {"Authorization": "Bearer other-key-456"}
+
+
+@pytest.fixture
+def models(store_settings: Settings, unique: Callable[[str], str]) -> Iterator[ReadModels]:
+    settings = store_settings.model_copy(
+        update={"channel_keys": {"web": "web-key-123", "other": "other-key-456"}}
+    )
+    read_models = ReadModels(settings, unique("proj")[:40])
+    read_models.settings = settings  # type: ignore[attr-defined]
+    yield read_models
+    read_models.close()
+
+
+@pytest.fixture
+def client(models: ReadModels) -> Iterator[httpx.Client]:
+    """The API on a real server: a client hanging up must end an endless event stream."""
+    settings: Settings = models.settings  # type: ignore[attr-defined]
+    api = harden(FastAPI())
+    api.include_router(routes(models, Operations(settings, models), settings))
+    with serving(api) as url, httpx.Client(base_url=url, timeout=20) as client:
+        yield client
+
+
+def delivered_order(models: ReadModels, upto: int | None = None) -> UUID:
+    """An order whose events (all, or the first `upto`) both read models have applied."""
+    order = uuid4()
+    for event in lifecycle(order)[:upto]:  # one by one: each a status change of its own
+        models.live(TrackingModel).apply([event])
+        models.live(AnalyticsModel).apply([event])
+    return order
+
+
+def test_the_channel_sees_its_orders_tracking(client: httpx.Client, models: ReadModels) -> None:
+    order = delivered_order(models)
+
+    answer = client.get(f"/orders/{order}/tracking", headers=WEB)
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["order_id"] == str(order)
+    assert body["status"] == "completed"
+    assert [step["type"] for step in body["timeline"]][:3] == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentAuthorized",
+    ]
+    assert all(step["at"].endswith("Z") for step in body["timeline"])
+    assert {s["tracking_url"] for s in body["shipments"]} == {
+        "https://track.example/SB0",
+        "https://track.example/SB1",
+    }
+    assert len(body["invoices"]) == 2
+
+
+def test_another_channel_or_no_key_gets_no_tracking(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    order = delivered_order(models)
+
+    assert client.get(f"/orders/{order}/tracking", headers=OTHER).status_code == 404
+    assert client.get(f"/orders/{order}/tracking").status_code == 401
+    assert client.get(f"/orders/{uuid4()}/tracking", headers=WEB).status_code == 404
+
+
+def test_a_customer_needs_the_postal_code_and_sees_no_amounts(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    order = delivered_order(models)
+
+    wrong = client.get(f"/track/{order}", params={"postal_code": "99999"})
+    right = client.get(f"/track/{order}", params={"postal_code": " 10115 "})
+
+    assert wrong.status_code == 404
+    assert right.status_code == 200
+    assert right.json()["status"] == "completed"
+    assert "invoices" not in right.json()
+    assert "total" not in right.json()
+
+
+def test_the_customer_stream_replays_the_orders_status_changes(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    order = delivered_order(models, upto=3)  # placed, reserved, paid
+
+    with client.stream("GET", f"/track/{order}/stream", params={"postal_code": "10115"}) as sse:
+        statuses = read_statuses(sse.iter_lines(), count=3)
+
+    assert statuses == ["placed", "stock_reserved", "payment_authorized"]
+
+
+def test_the_channel_stream_resumes_after_the_last_event_id(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    delivered_order(models, upto=1)
+    second = delivered_order(models, upto=2)
+    with client.stream("GET", "/tracking/stream", headers=WEB) as sse:
+        first_three = read_events(sse.iter_lines(), count=3)
+
+    resume = {**WEB, "Last-Event-ID": str(first_three[1]["seq"])}
+    with client.stream("GET", "/tracking/stream", headers=resume) as sse:
+        [after] = read_events(sse.iter_lines(), count=1)
+
+    assert after == first_three[2]
+    assert after["order_id"] == str(second)
+
+
+def test_analytics_count_the_order_once_however_often_it_arrives(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    order = uuid4()
+    events = lifecycle(order)
+    analytics = models.live(AnalyticsModel)
+    analytics.apply(events)
+    analytics.apply(list(reversed(events)))  # redelivered, in another order
+
+    funnel = client.get("/analytics/funnel").json()
+    by_sku = client.get("/analytics/sales", params={"by": "sku"}).json()
+    by_channel = client.get("/analytics/sales", params={"by": "channel"}).json()
+    lead = client.get("/analytics/lead-times").json()
+
+    assert funnel["placed"] == 1
+    assert funnel["delivered"] == 1
+    assert funnel["rejected"] == 0
+    assert by_sku == [{"sku": "SKU-1", "currency": "EUR", "units": 2, "revenue": "39.98"}]
+    assert by_channel == [{"channel": "web", "currency": "EUR", "units": 2, "revenue": "39.98"}]
+    assert lead["placed_to_shipped"] == {"count": 1, "p50_s": 5.0, "p95_s": 5.0}
+    assert lead["placed_to_delivered"]["p50_s"] == 10.0
+
+
+def read_events(lines: Iterator[str], count: int) -> list[dict[str, object]]:
+    """The first `count` events of a stream; fewer if none comes for a while (the stream
+    sends a keep-alive line every few seconds, so the loop gets to look at the clock)."""
+    found: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    for line in lines:
+        if time.monotonic() > deadline:
+            break
+        if line.startswith("data: "):
+            found.append(json.loads(line.removeprefix("data: ")))
+            if len(found) == count:
+                break
+    return found
+
+
+def read_statuses(lines: Iterator[str], count: int) -> list[object]:
+    return [event["status"] for event in read_events(lines, count)]
