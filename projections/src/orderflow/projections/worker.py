@@ -55,16 +55,20 @@ def projection_loop(
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)
 
 
-def follow(projection: type[ReadModel]) -> Callable[[Settings, threading.Event], None]:
+def follow(
+    projection: type[ReadModel],
+    database_name: str = DATABASE,
+    topics: Sequence[str] = EVENT_TOPICS,
+) -> Callable[[Settings, threading.Event], None]:
     """A task for the projections process: keep the live generation of `projection` current
     until stopped."""
 
     def run(settings: Settings, stopping: threading.Event) -> None:
-        database = ReadDatabase(settings, DATABASE)
+        database = ReadDatabase(settings, database_name)
         prepare(database)
         try:
             while not stopping.is_set():
-                _run_generation(projection, database, settings, stopping)
+                _run_generation(projection, database, settings, topics, stopping)
         finally:
             database.close()
 
@@ -76,6 +80,7 @@ def _run_generation(
     projection: type[ReadModel],
     database: ReadDatabase,
     settings: Settings,
+    topics: Sequence[str],
     stopping: threading.Event,
 ) -> None:
     generation = live_generation(database, projection.name)
@@ -89,7 +94,7 @@ def _run_generation(
     )
     watcher.start()
     group = group_of(projection.name, generation)
-    projection_loop(model.apply, settings.kafka_bootstrap, EVENT_TOPICS, group, done).run()
+    projection_loop(model.apply, settings.kafka_bootstrap, topics, group, done).run()
     done.set()
     watcher.join()
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 
-from orderflow.runtime import logs
+from orderflow.runtime import logs, ops_cli
 from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker
 from orderflow.runtime.console import stack_view, topics_table
 from orderflow.runtime.dlq_cli import dlq
@@ -51,6 +51,9 @@ def _stop_on_sigterm() -> None:
 
 
 app.add_typer(dlq, name="dlq")
+app.command()(ops_cli.replay)
+app.command()(ops_cli.republish)
+app.command()(ops_cli.stream)
 
 
 @app.command()

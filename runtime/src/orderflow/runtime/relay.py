@@ -96,6 +96,11 @@ class Relay:
             RELAY_LAG.labels(self.name).set(0)
         return len(notifications)
 
+    def rewind(self, first: int) -> None:
+        """Publish again from notification `first`, whatever the saved position says."""
+        self._in_flight.clear()
+        self._read = first - 1
+
     def reset(self) -> None:
         """Forget what is in flight; the next batch starts from the saved position."""
         self._read = None

@@ -1,0 +1,104 @@
+"""`orderflow replay <projection>`: rebuild a read model from the beginning of the topics into
+a new table generation while the live one keeps serving, then swap it in.
+
+The rebuild consumes in the new generation's own consumer group, so when it swaps, the running
+projection worker moves to that group and carries on from exactly where the rebuild stopped:
+no event is missed between the rebuild catching up and the worker taking over. An event that
+arrives during the rebuild is in both generations' streams and applied once in each."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import new_generation, prepare, swap
+from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS, group_of
+from orderflow.projections.worker import projection_loop as loop_of
+from orderflow.runtime.inbox import Applied
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.watermarks import message_counts
+from orderflow.schemas.envelope import Message
+
+#: Caught up: every message counted at the start has been read and nothing came for this long,
+#: or nothing came for much longer after something did (a broker's counts can be off).
+_QUIET_S, _SILENT_S = 1.0, 5.0
+_FIRST_EVENT_WITHIN_S = 120.0
+
+
+class RebuildFailed(RuntimeError):
+    """The rebuild could not read the topics; the live generation was left as it was."""
+
+
+Progress = Callable[[int, int], None]  # (events read, events on the topics at the start)
+
+
+def rebuild(
+    projection: str,
+    settings: Settings,
+    on_progress: Progress | None = None,
+    database_name: str = DATABASE,
+    topics: Sequence[str] = EVENT_TOPICS,
+) -> int:
+    """Rebuild `projection`; answers the generation now live."""
+    model_type = PROJECTIONS[projection]
+    database = ReadDatabase(settings, database_name)
+    try:
+        prepare(database)
+        generation = new_generation(database, projection)
+        model = model_type(database, generation)
+        _fill(model.apply, settings, group_of(projection, generation), topics, on_progress)
+        swap(database, projection, generation, model_type.all_tables())
+        return generation
+    finally:
+        database.close()
+
+
+def _fill(
+    apply: Callable[[Sequence[Message]], Applied],
+    settings: Settings,
+    group: str,
+    topics: Sequence[str],
+    on_progress: Progress | None,
+) -> None:
+    total = sum(message_counts(settings.kafka_bootstrap, topics).values())
+    read, last_at = 0, time.monotonic()
+
+    def counted(events: Sequence[Message]) -> Applied:
+        nonlocal read, last_at
+        outcome = apply(events)
+        read, last_at = read + len(events), time.monotonic()
+        if on_progress is not None:
+            on_progress(read, total)
+        return outcome
+
+    stopping, failures = threading.Event(), list[BaseException]()
+    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping)
+
+    def consume() -> None:
+        try:
+            loop.run()
+        except BaseException as error:
+            failures.append(error)
+
+    worker = threading.Thread(target=consume, name=f"replay-{group}", daemon=True)
+    started = time.monotonic()
+    worker.start()
+    try:
+        while worker.is_alive() and not _caught_up(read, total, last_at, started):
+            time.sleep(0.1)
+    finally:
+        stopping.set()
+        worker.join()
+    if failures:
+        raise RebuildFailed(f"reading the topics failed: {failures[0]}") from failures[0]
+
+
+def _caught_up(read: int, total: int, last_at: float, started: float) -> bool:
+    quiet = time.monotonic() - last_at
+    if read >= total and quiet > _QUIET_S:
+        return True
+    if read == 0 and time.monotonic() - started > _FIRST_EVENT_WITHIN_S:
+        raise RebuildFailed(f"no event read in {_FIRST_EVENT_WITHIN_S:.0f} s")
+    return read > 0 and quiet > _SILENT_S

@@ -1,0 +1,116 @@
+"""`orderflow replay`: a rebuild fills new tables from the beginning of the topics while the
+live ones keep answering, swaps them in at once, equals what was built incrementally, and the
+running worker carries on in the new tables with nothing lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from uuid import UUID, uuid4
+
+import pytest
+from lifecycle import lifecycle
+
+from orderflow.projections.analytics import AnalyticsModel
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import live_generation, prepare
+from orderflow.projections.replay import rebuild
+from orderflow.projections.tracking import TrackingModel
+from orderflow.projections.worker import follow
+from orderflow.runtime.kafka import new_producer
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import publish
+from orderflow.runtime.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(store_settings: Settings, kafka_bootstrap: str) -> Settings:
+    return store_settings.model_copy(update={"kafka_bootstrap": kafka_bootstrap})
+
+
+def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    topic, name = unique("events"), unique("proj")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    database = ReadDatabase(settings, name)
+    prepare(database)
+    first_orders = publish_orders(settings, topic, 8)
+
+    with following(settings, name, topic):
+        wait_until(lambda: all(completed(database, o) for o in first_orders))
+        before = {o: tracking(database).tracking(str(o)) for o in first_orders}
+        funnel_before = analytics(database).funnel()
+        served_during: list[int] = []
+
+        generation = rebuild(
+            "tracking",
+            settings,
+            lambda *_: served_during.append(live_generation(database, "tracking")),
+            database_name=name,
+            topics=[topic],
+        )
+        rebuilt_analytics = rebuild("analytics", settings, database_name=name, topics=[topic])
+        funnel_rebuilt = analytics(database).funnel()
+        later_orders = publish_orders(settings, topic, 3)  # after the swap
+        wait_until(lambda: all(completed(database, o) for o in later_orders))
+        wait_until(lambda: analytics(database).funnel()["placed"] == 11)
+
+    assert set(served_during) == {1}, "readers kept the old tables until the swap"
+    assert (generation, rebuilt_analytics) == (2, 2)
+    assert live_generation(database, "tracking") == 2
+    assert {o: tracking(database).tracking(str(o)) for o in first_orders} == before
+    assert funnel_rebuilt == funnel_before
+    database.close()
+
+
+def publish_orders(settings: Settings, topic: str, count: int) -> list[UUID]:
+    orders = [uuid4() for _ in range(count)]
+    publish(
+        new_producer(settings.kafka_bootstrap), topic, [e for o in orders for e in lifecycle(o)]
+    )
+    return orders
+
+
+@contextmanager
+def following(settings: Settings, name: str, topic: str) -> Iterator[None]:
+    """The projections process's two workers, in threads, on the test's topic and tables."""
+    stopping = threading.Event()
+    workers = [
+        threading.Thread(
+            target=follow(model, name, [topic]), args=(settings, stopping), daemon=True
+        )
+        for model in (TrackingModel, AnalyticsModel)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        for worker in workers:
+            worker.join(20)
+
+
+def tracking(database: ReadDatabase) -> TrackingModel:
+    return TrackingModel(database, live_generation(database, "tracking"))
+
+
+def analytics(database: ReadDatabase) -> AnalyticsModel:
+    return AnalyticsModel(database, live_generation(database, "analytics"))
+
+
+def completed(database: ReadDatabase, order: UUID) -> bool:
+    found = tracking(database).tracking(str(order))
+    return found is not None and found["status"] == "completed"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the read model did not catch up"
+        time.sleep(0.2)

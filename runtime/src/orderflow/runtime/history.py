@@ -1,0 +1,111 @@
+"""One order's history across the services (`orderflow stream <order-id>`): every event on the
+event topics whose payload names the order, in causal order. Reads the topics from their
+beginning with no consumer group, so it commits nothing and moves no partition."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+
+from orderflow.runtime.kafka import message_headers
+from orderflow.schemas.codec import decode
+from orderflow.schemas.envelope import Message
+from orderflow.schemas.errors import DecodeError
+
+
+@dataclass(frozen=True)
+class Found:
+    event: Message
+    topic: str
+    partition: int
+    offset: int
+
+
+def order_history(
+    bootstrap: str, order_id: str, topics: Sequence[str], timeout: float = 10.0
+) -> list[Found]:
+    """The order's events, causes before their effects; otherwise by time."""
+    wanted = order_id.encode()
+    found = []
+    for message in read_topics(bootstrap, topics, timeout):
+        if message.key() != wanted:  # events about an order are keyed by it
+            continue
+        try:
+            event = decode(message.value(), message_headers(message))
+        except DecodeError:
+            continue  # the dead letters tell that story
+        if str(getattr(event, "order_id", "")) == order_id:
+            where = (int(message.partition() or 0), int(message.offset() or 0))
+            found.append(Found(event, str(message.topic()), *where))
+    return causal_order(found)
+
+
+def causal_order(found: Iterable[Found]) -> list[Found]:
+    """Each event after the event that caused it (when that is among them), else by time;
+    a redelivered copy of an event appears once."""
+    by_time = sorted(found, key=lambda f: (f.event.occurred_at, f.topic, f.partition, f.offset))
+    by_id: dict[uuid.UUID, Found] = {}
+    for item in by_time:
+        by_id.setdefault(item.event.event_id, item)
+    ordered: list[Found] = []
+    placed: set[uuid.UUID] = set()
+
+    def place(item: Found) -> None:
+        if item.event.event_id in placed:
+            return
+        placed.add(item.event.event_id)
+        cause = by_id.get(item.event.causation_id) if item.event.causation_id else None
+        if cause is not None:
+            place(cause)
+        ordered.append(item)
+
+    for item in by_id.values():
+        place(item)
+    return ordered
+
+
+def read_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) -> list[KafkaMessage]:
+    """Every message now on `topics`, from their beginning; joins no consumer group."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"history-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=timeout)
+        partitions = [
+            TopicPartition(topic, p, 0)
+            for topic in topics
+            if topic in metadata.topics
+            for p in metadata.topics[topic].partitions
+        ]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        return _until_every_end(consumer, len(partitions), timeout)
+    finally:
+        consumer.close()
+
+
+def _until_every_end(consumer: Consumer, partitions: int, timeout: float) -> list[KafkaMessage]:
+    """Consume until each partition has reported its end and then nothing more comes for a
+    moment (a broker may report an end early), or nothing comes for `timeout`."""
+    messages: list[KafkaMessage] = []
+    ended: set[tuple[str, int]] = set()
+    while True:
+        batch = consumer.consume(1000, timeout=0.5 if len(ended) >= partitions else timeout)
+        if not batch:
+            return messages
+        for message in batch:
+            error = message.error()
+            if error is None:
+                messages.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                ended.add((str(message.topic()), int(message.partition() or 0)))

@@ -1,0 +1,124 @@
+"""The ops commands: `orderflow replay`, `orderflow republish` and `orderflow stream`. Long
+runs show a rich progress bar with events per second and the time left."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from orderflow.runtime.history import order_history
+from orderflow.runtime.republish import republish as republish_events
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.spec import resolve
+from orderflow.schemas.topics import (
+    BILLING_EVENTS,
+    FULFILLMENT_EVENTS,
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+)
+
+console = Console()
+EVENT_TOPICS = (ORDER_EVENTS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS)
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f} events/s")
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar; yields update(done, total)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate())
+    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=max(total, done))
+
+        yield update
+
+
+def _settings() -> Settings:
+    from orderflow.runtime.cli import settings_or_exit
+
+    return settings_or_exit()
+
+
+def replay(
+    projection: Annotated[str, typer.Argument(help="tracking or analytics")],
+) -> None:
+    """Rebuild a read model from the beginning of the topics into new tables; the old ones
+    serve reads until the new ones have caught up and are swapped in."""
+    from orderflow.projections.replay import RebuildFailed, rebuild
+    from orderflow.projections.worker import PROJECTIONS
+
+    if projection not in PROJECTIONS:
+        typer.echo(f"orderflow: no projection {projection!r} ({', '.join(PROJECTIONS)})", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        with _progress(f"replay {projection}") as update:
+            generation = rebuild(projection, settings, update)
+    except RebuildFailed as error:
+        typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
+        raise typer.Exit(1) from None
+    console.print(f"{projection}: generation {generation} is live")
+
+
+def republish(
+    service: Annotated[str, typer.Argument(help="A service with an event store: intake, ...")],
+    start: Annotated[int, typer.Option("--from", min=1, help="First notification id.")] = 1,
+) -> None:
+    """Publish a service's stored events to Kafka again (consumers skip what they have)."""
+    try:
+        spec = resolve(service)
+    except LookupError as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(2) from None
+    settings = _settings()
+    try:
+        with _progress(f"republish {service}") as update:
+            count = republish_events(
+                spec, settings, start, lambda read, last: update(read, last - start + 1)
+            )
+    except ValueError as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(2) from None
+    console.print(f"{service}: {count} notifications from {start} published again")
+
+
+def stream(order_id: Annotated[str, typer.Argument(help="The order's id")]) -> None:
+    """Every event of one order, across the services, in causal order."""
+    found = order_history(_settings().kafka_bootstrap, order_id, EVENT_TOPICS)
+    if not found:
+        typer.echo(f"orderflow: no event names order {order_id}", err=True)
+        raise typer.Exit(1)
+    table = Table(title=f"Order {order_id}: {len(found)} events", title_justify="left")
+    for column in ("at", "source", "event", "where", "caused by"):
+        table.add_column(column)
+    for item in found:
+        event = item.event
+        table.add_row(
+            event.occurred_at.isoformat(timespec="milliseconds"),
+            str(getattr(event, "source", "")),
+            f"{event.type} v{event.version}",
+            f"{item.topic}[{item.partition}]@{item.offset}",
+            str(event.causation_id or "")[:8],
+        )
+    console.print(table)

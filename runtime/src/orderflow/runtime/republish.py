@@ -1,0 +1,42 @@
+"""`orderflow republish <service>`: publish a service's stored events to Kafka again, from a
+notification id on, for when a topic was lost or cut short. It is the service's own relay,
+rewound and run to the end under a name of its own, so the live relay's position is left as it
+was. Every consumer absorbs the copies it has already applied (the inbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from orderflow.runtime.kafka import new_producer
+from orderflow.runtime.relay import Relay
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.spec import ServiceSpec
+from orderflow.runtime.store import store_for
+
+
+def republish(
+    spec: ServiceSpec,
+    settings: Settings,
+    first: int = 1,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> int:
+    """Publish notifications `first`.. of `spec`'s store; calls on_batch(read, last id) as it
+    goes and answers how many notifications were read."""
+    if spec.application is None or spec.translate is None:
+        raise ValueError(f"{spec.name} publishes no events")
+    app = spec.application(store_for(spec.name, settings).env, settings)
+    try:
+        extra: dict[str, Any] = {"topic_for": spec.topic_for} if spec.topic_for else {}
+        relay = Relay(
+            app, spec.translate, new_producer(settings.kafka_bootstrap), "republish", **extra
+        )
+        relay.rewind(first)
+        last, read = app.recorder.max_notification_id() or 0, 0
+        while batch := relay.publish_next():
+            read += batch
+            if on_batch is not None:
+                on_batch(read, last)
+        return read
+    finally:
+        app.close()
