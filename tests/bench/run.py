@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 from kafka_hop import raw_hop
+from projection_rebuild import fill, rebuild_both
 from psycopg import sql
 from runtime_hop import hop, relay_drain
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+PROJECTION_EVENTS = int(os.environ.get("BENCH_PROJECTION_EVENTS", "1000000"))
 POSTGRES = os.environ.get("ORDERFLOW_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -94,7 +96,25 @@ def run_all(bootstrap: str) -> dict[str, Result]:
                 f"confirm, save position) in batches of 5000; median of {RUNS} {samples}"
             ),
         )
+        results["projection_rebuild_events_per_s"] = projection_rebuild(bootstrap, url)
     return results
+
+
+def projection_rebuild(bootstrap: str, database_url: str) -> Result:
+    """One rebuild of both read models on PostgreSQL (a million events take minutes; one run)."""
+    topic = f"bench-projection-{uuid.uuid4().hex[:8]}"
+    events = fill(bootstrap, topic, PROJECTION_EVENTS)
+    settings = Settings(database_url=database_url, kafka_bootstrap=bootstrap)
+    value = rebuild_both(settings, topic, events, "bench_projections")
+    return Result(
+        round(value),
+        "events/s",
+        (
+            f"orderflow replay of tracking and analytics side by side on PostgreSQL from one "
+            f"topic of {events} events (whole order lifecycles, 6 partitions), until both "
+            f"swapped in; one run"
+        ),
+    )
 
 
 def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:

@@ -81,9 +81,9 @@ class AnalyticsModel(ReadModel):
         rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _INSERTS}
         for event in events:
             _facts(event, rows)
-        for name, found in rows.items():
-            if found:
-                cursor.executemany(_INSERTS[name], found)
+        rows["stages"] = _one_per_stage(rows["stages"])
+        for name, (head, types, conflict) in _INSERTS.items():
+            cursor.insert(head, types, rows[name], conflict)
 
     # --- questions ---------------------------------------------------------------------
 
@@ -190,22 +190,50 @@ def _parse(moment_text: str) -> datetime:
     return datetime.strptime(moment_text, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_INSERTS = {
-    "orders": "INSERT INTO {s}analytics_orders (order_id, channel, currency, total,"
-    " placed_minute) VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
-    "sales": "INSERT INTO {s}analytics_sales (event_id, line, order_id, sku, quantity, gross,"
-    " currency, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
+_INSERTS = {  # (statement up to VALUES, column types, conflict clause)
+    "orders": (
+        "INSERT INTO {s}analytics_orders (order_id, channel, currency, total, placed_minute)",
+        ("text", "text", "text", "bigint", "text"),
+        "ON CONFLICT (order_id) DO NOTHING",
+    ),
+    "sales": (
+        "INSERT INTO {s}analytics_sales (event_id, line, order_id, sku, quantity, gross,"
+        " currency, day)",
+        ("text", "integer", "text", "text", "integer", "bigint", "text", "text"),
+        "ON CONFLICT (event_id, line) DO NOTHING",
+    ),
     # first and last time an order reached a stage (a split order ships more than once)
-    "stages": "INSERT INTO {s}analytics_stages AS t (order_id, stage, first_at, last_at)"
-    " VALUES (?, ?, ?, ?) ON CONFLICT (order_id, stage) DO UPDATE SET"
-    " first_at = CASE WHEN excluded.first_at < t.first_at THEN excluded.first_at"
-    " ELSE t.first_at END,"
-    " last_at = CASE WHEN excluded.last_at > t.last_at THEN excluded.last_at ELSE t.last_at END",
-    "reasons": "INSERT INTO {s}analytics_reasons (event_id, line, kind, reason, at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
-    "stock": "INSERT INTO {s}analytics_stock (event_id, line, kind, sku, warehouse, available,"
-    " at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, line) DO NOTHING",
+    "stages": (
+        "INSERT INTO {s}analytics_stages AS t (order_id, stage, first_at, last_at)",
+        ("text",) * 4,
+        "ON CONFLICT (order_id, stage) DO UPDATE SET"
+        " first_at = CASE WHEN excluded.first_at < t.first_at THEN excluded.first_at"
+        " ELSE t.first_at END,"
+        " last_at = CASE WHEN excluded.last_at > t.last_at THEN excluded.last_at"
+        " ELSE t.last_at END",
+    ),
+    "reasons": (
+        "INSERT INTO {s}analytics_reasons (event_id, line, kind, reason, at)",
+        ("text", "integer", "text", "text", "text"),
+        "ON CONFLICT (event_id, line) DO NOTHING",
+    ),
+    "stock": (
+        "INSERT INTO {s}analytics_stock (event_id, line, kind, sku, warehouse, available, at)",
+        ("text", "integer", "text", "text", "text", "integer", "text"),
+        "ON CONFLICT (event_id, line) DO NOTHING",
+    ),
 }
+
+
+def _one_per_stage(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A batch's stage rows merged per (order, stage): one statement may touch a row once."""
+    merged: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for order_id, stage, first, last in rows:
+        seen = merged.get((order_id, stage))
+        if seen is not None:
+            first, last = min(first, seen[2]), max(last, seen[3])
+        merged[(order_id, stage)] = (order_id, stage, first, last)
+    return list(merged.values())
 
 
 def _facts(event: IntegrationEvent, rows: dict[str, list[tuple[Any, ...]]]) -> None:

@@ -21,7 +21,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
 class Cursor(Protocol):
+    postgres: bool
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def insert(
+        self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], conflict: str = ""
+    ) -> None: ...
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
 
@@ -109,6 +115,26 @@ class _Adapted:
 
     def __init__(self, database: ReadDatabase, cursor: Any, tables: str) -> None:
         self.database, self.cursor, self.tables = database, cursor, tables
+        self.postgres = database.postgres
+
+    def insert(
+        self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], conflict: str = ""
+    ) -> None:
+        """Insert many rows in one round trip: `head` is the statement up to its VALUES,
+        `types` the columns' SQL types, `conflict` its ON CONFLICT clause. On PostgreSQL the
+        columns travel as arrays (one statement, whatever the count; a multi-row VALUES list
+        would cost more to build and parse than to run); SQLite runs its own loop in C.
+        Rows must not share a conflict key that updates (PostgreSQL updates a row once per
+        statement)."""
+        if not rows:
+            return
+        if self.postgres:
+            arrays = ", ".join(f"?::{kind}[]" for kind in types)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.execute(f"{head} SELECT * FROM unnest({arrays}) {conflict}", columns)  # noqa: S608 - our SQL
+        else:
+            marks = ", ".join("?" for _ in types)
+            self.executemany(f"{head} VALUES ({marks}) {conflict}", rows)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.cursor.execute(self.database.sql(sql, self.tables), params)

@@ -35,8 +35,9 @@ class ReadModel:
             new = self._unseen(cursor, events, outcome)
             if new:
                 self.write(cursor, new)
-                cursor.executemany(
-                    f"INSERT INTO {{s}}{self.name}_inbox (source, position) VALUES (?, ?)",  # noqa: S608 - our name
+                cursor.insert(
+                    f"INSERT INTO {{s}}{self.name}_inbox (source, position)",
+                    ("text", "bigint"),
                     [(e.source, e.source_position) for e in new],
                 )
         outcome.applied = len(new)
@@ -70,6 +71,14 @@ class ReadModel:
         return new
 
     def _tracked(self, cursor: Cursor, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        if cursor.postgres and keys:  # the keys as two arrays: one statement for any count
+            sources, positions = zip(*keys, strict=True)
+            cursor.execute(
+                f"SELECT source, position FROM {{s}}{self.name}_inbox WHERE (source, position)"  # noqa: S608 - our name
+                " IN (SELECT * FROM unnest(?::text[], ?::bigint[]))",
+                [list(sources), list(positions)],
+            )
+            return {(str(source), int(position)) for source, position in cursor.fetchall()}
         found: set[tuple[str, int]] = set()
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]

@@ -9,6 +9,7 @@ does not depend on their order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from orderflow.projections.database import Cursor
@@ -51,14 +52,14 @@ class TrackingModel(ReadModel):
     )
 
     def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
-        touched = set()
+        batch, touched = _Batch(), set()
         for event in events:
             order_id = str(getattr(event, "order_id", "") or "")
             if order_id:
-                _record(cursor, event, order_id)
+                batch.add(event, order_id)
                 touched.add(order_id)
-        for order_id in sorted(touched):
-            _derive_status(cursor, order_id)
+        batch.write(cursor)
+        _derive_statuses(cursor, sorted(touched))
 
     def tracking(self, order_id: str) -> dict[str, Any] | None:
         """Everything the model knows of one order, or None."""
@@ -154,107 +155,159 @@ def _shipment(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _record(cursor: Cursor, event: IntegrationEvent, order_id: str) -> None:
-    cursor.execute(
-        "INSERT INTO {s}tracking_steps (event_id, order_id, type, at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        [str(event.event_id), order_id, event.type, moment(event)],
-    )
-    if isinstance(event, OrderPlaced):
-        cursor.execute(
-            "INSERT INTO {s}tracking_orders (order_id, channel, external_id, postal_code, total,"
-            " currency, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?)"
-            " ON CONFLICT (order_id) DO UPDATE SET channel = excluded.channel,"
-            " external_id = excluded.external_id, postal_code = excluded.postal_code,"
-            " total = excluded.total, currency = excluded.currency",
-            [
+_TEXT = ("text",)
+_STEPS = "INSERT INTO {s}tracking_steps (event_id, order_id, type, at)"
+_ORDERS = (
+    "INSERT INTO {s}tracking_orders AS t (order_id, channel, external_id, postal_code, total,"
+    " currency, status, updated_at)"
+)
+_ORDERS_PLACED = (
+    "ON CONFLICT (order_id) DO UPDATE SET channel = excluded.channel,"
+    " external_id = excluded.external_id, postal_code = excluded.postal_code,"
+    " total = excluded.total, currency = excluded.currency"
+)
+_SHIPMENTS = (
+    "INSERT INTO {s}tracking_shipments AS t (shipment_id, order_id, warehouse, carrier,"
+    " tracking_number, tracking_url, created, shipped, delivered)"
+)
+_SHIPMENT_FACTS = (
+    "ON CONFLICT (shipment_id) DO UPDATE SET"
+    " warehouse = COALESCE(excluded.warehouse, t.warehouse),"
+    " carrier = COALESCE(excluded.carrier, t.carrier),"
+    " tracking_number = COALESCE(excluded.tracking_number, t.tracking_number),"
+    " tracking_url = COALESCE(excluded.tracking_url, t.tracking_url),"
+    " created = CASE WHEN excluded.created > t.created THEN 1 ELSE t.created END,"
+    " shipped = CASE WHEN excluded.shipped > t.shipped THEN 1 ELSE t.shipped END,"
+    " delivered = CASE WHEN excluded.delivered > t.delivered THEN 1 ELSE t.delivered END"
+)
+_INVOICES = (
+    "INSERT INTO {s}tracking_invoices (number, order_id, shipment_id, gross, currency, issued_on)"
+)
+_STATUSES = (
+    "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
+    " updated_at = excluded.updated_at"
+)
+
+
+@dataclass
+class _Batch:
+    """A batch's facts, one row per key: few statements per batch, not several per event."""
+
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
+    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    shipments: dict[str, list[Any]] = field(default_factory=dict)
+    invoices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def add(self, event: IntegrationEvent, order_id: str) -> None:
+        self.steps.append((str(event.event_id), order_id, event.type, moment(event)))
+        if isinstance(event, OrderPlaced):
+            total, postal = event.total, event.shipping_address.postal_code
+            self.orders[order_id] = (
                 order_id,
                 event.channel,
                 event.external_id,
-                event.shipping_address.postal_code,
-                str(event.total.amount),
-                event.total.currency,
-                event.occurred_at.isoformat(),
-            ],
-        )
-    elif isinstance(event, ShipmentCreated | Shipped | Delivered):
-        _shipment_fact(cursor, event, order_id)
-    elif isinstance(event, Invoiced):
-        cursor.execute(
-            "INSERT INTO {s}tracking_invoices (number, order_id, shipment_id, gross, currency,"
-            " issued_on) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING",
-            [
+                postal,
+                str(total.amount),
+                total.currency,
+                "unknown",
+                moment(event),
+            )
+        elif isinstance(event, ShipmentCreated | Shipped | Delivered):
+            self._shipment(event, order_id)
+        elif isinstance(event, Invoiced):
+            gross = event.gross
+            self.invoices[event.invoice_number] = (
                 event.invoice_number,
                 order_id,
                 str(event.shipment_id),
-                str(event.gross.amount),
-                event.gross.currency,
+                str(gross.amount),
+                gross.currency,
                 event.issued_on.isoformat(),
-            ],
+            )
+
+    def _shipment(self, event: ShipmentCreated | Shipped | Delivered, order_id: str) -> None:
+        row = self.shipments.setdefault(
+            str(event.shipment_id), [str(event.shipment_id), order_id, *[None] * 4, 0, 0, 0]
         )
+        if isinstance(event, ShipmentCreated):
+            row[2], row[6] = event.warehouse, 1
+        elif isinstance(event, Shipped):
+            row[2:6] = [event.warehouse, event.carrier, event.tracking_number, event.tracking_url]
+            row[7] = 1
+        else:
+            row[8] = 1
+
+    def write(self, cursor: Cursor) -> None:
+        cursor.insert(_STEPS, _TEXT * 4, self.steps, "ON CONFLICT (event_id) DO NOTHING")
+        cursor.insert(_ORDERS, _TEXT * 8, list(self.orders.values()), _ORDERS_PLACED)
+        shipments = [tuple(r) for r in self.shipments.values()]
+        cursor.insert(_SHIPMENTS, _TEXT * 6 + ("integer",) * 3, shipments, _SHIPMENT_FACTS)
+        invoices, conflict = list(self.invoices.values()), "ON CONFLICT (number) DO NOTHING"
+        cursor.insert(_INVOICES, _TEXT * 6, invoices, conflict)
 
 
-def _shipment_fact(
-    cursor: Cursor, event: ShipmentCreated | Shipped | Delivered, order_id: str
-) -> None:
-    cursor.execute(
-        "INSERT INTO {s}tracking_shipments (shipment_id, order_id) VALUES (?, ?)"
-        " ON CONFLICT (shipment_id) DO NOTHING",
-        [str(event.shipment_id), order_id],
-    )
-    if isinstance(event, ShipmentCreated):
-        cursor.execute(
-            "UPDATE {s}tracking_shipments SET created = 1, warehouse = ? WHERE shipment_id = ?",
-            [event.warehouse, str(event.shipment_id)],
-        )
-    elif isinstance(event, Shipped):
-        cursor.execute(
-            "UPDATE {s}tracking_shipments SET shipped = 1, warehouse = ?, carrier = ?,"
-            " tracking_number = ?, tracking_url = ? WHERE shipment_id = ?",
-            [
-                event.warehouse,
-                event.carrier,
-                event.tracking_number,
-                event.tracking_url,
-                str(event.shipment_id),
-            ],
-        )
-    else:
-        cursor.execute(
-            "UPDATE {s}tracking_shipments SET delivered = 1 WHERE shipment_id = ?",
-            [str(event.shipment_id)],
-        )
+def _derive_statuses(cursor: Cursor, order_ids: list[str]) -> None:
+    """Derive the touched orders' statuses from all their facts; record each change."""
+    for start in range(0, len(order_ids), _ORDERS_PER_QUERY):
+        chunk = order_ids[start : start + _ORDERS_PER_QUERY]
+        facts = _OrderFacts.read(cursor, chunk)
+        changes, statuses = [], []
+        for order_id in chunk:
+            status, latest = facts.status(order_id)
+            if facts.before.get(order_id) != status:
+                changes.append((order_id, status, latest))
+            statuses.append((order_id, None, None, None, None, None, status, latest))
+        cursor.insert("INSERT INTO {s}tracking_changes (order_id, status, at)", _TEXT * 3, changes)
+        cursor.insert(_ORDERS, _TEXT * 8, statuses, _STATUSES)
 
 
-def _derive_status(cursor: Cursor, order_id: str) -> None:
-    cursor.execute(
-        "SELECT type, at FROM {s}tracking_steps WHERE order_id = ? ORDER BY at", [order_id]
-    )
-    steps = cursor.fetchall()
-    types = {t for t, _ in steps}
-    cursor.execute(
-        "SELECT COALESCE(SUM(created), 0), COALESCE(SUM(shipped), 0),"
-        " COALESCE(SUM(delivered), 0) FROM {s}tracking_shipments WHERE order_id = ?",
-        [order_id],
-    )
-    created, shipped, delivered = (int(n) for n in cursor.fetchone())
-    cursor.execute("SELECT COUNT(*) FROM {s}tracking_invoices WHERE order_id = ?", [order_id])
-    invoiced = int(cursor.fetchone()[0])
-    status = derive(types, created, shipped, delivered, invoiced)
-    latest = max(at for _, at in steps)
-    cursor.execute("SELECT status FROM {s}tracking_orders WHERE order_id = ?", [order_id])
-    before = cursor.fetchone()
-    if before is None or before[0] != status:
-        cursor.execute(
-            "INSERT INTO {s}tracking_changes (order_id, status, at) VALUES (?, ?, ?)",
-            [order_id, status, latest],
-        )
-    cursor.execute(
-        "INSERT INTO {s}tracking_orders (order_id, status, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
-        " updated_at = excluded.updated_at",
-        [order_id, status, latest],
-    )
+_ORDERS_PER_QUERY = 500
+
+
+@dataclass
+class _OrderFacts:
+    types: dict[str, dict[str, str]]  # order -> step type -> latest time
+    shipments: dict[str, tuple[int, int, int]]  # order -> created, shipped, delivered
+    invoiced: dict[str, int]
+    before: dict[str, str]  # order -> status before this batch
+
+    @classmethod
+    def read(cls, cursor: Cursor, chunk: list[str]) -> _OrderFacts:
+        marks = ", ".join("?" for _ in chunk)
+
+        def rows(query: str) -> list[Any]:
+            cursor.execute(query.replace("(?)", f"({marks})"), chunk)
+            return cursor.fetchall()
+
+        types: dict[str, dict[str, str]] = {}
+        for order_id, kind, at in rows(
+            "SELECT order_id, type, MAX(at) FROM {s}tracking_steps WHERE order_id IN (?)"
+            " GROUP BY order_id, type"
+        ):
+            types.setdefault(order_id, {})[kind] = at
+        shipments = {
+            o: (int(c), int(s), int(d))
+            for o, c, s, d in rows(
+                "SELECT order_id, SUM(created), SUM(shipped), SUM(delivered)"
+                " FROM {s}tracking_shipments WHERE order_id IN (?) GROUP BY order_id"
+            )
+        }
+        invoiced = {
+            o: int(n)
+            for o, n in rows(
+                "SELECT order_id, COUNT(*) FROM {s}tracking_invoices WHERE order_id IN (?)"
+                " GROUP BY order_id"
+            )
+        }
+        before = dict(rows("SELECT order_id, status FROM {s}tracking_orders WHERE order_id IN (?)"))
+        return cls(types, shipments, invoiced, before)
+
+    def status(self, order_id: str) -> tuple[str, str]:
+        """The order's derived status and the time of its latest step."""
+        steps = self.types.get(order_id, {})
+        created, shipped, delivered = self.shipments.get(order_id, (0, 0, 0))
+        status = derive(set(steps), created, shipped, delivered, self.invoiced.get(order_id, 0))
+        return status, max(steps.values())
 
 
 def derive(types: set[str], created: int, shipped: int, delivered: int, invoiced: int) -> str:
