@@ -3,8 +3,12 @@ even when a service's clock runs behind, each event once, no other order's."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -14,6 +18,7 @@ from orderflow.runtime.history import order_history
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.testkit import publish
 from orderflow.runtime.topics import ensure_topics
+from orderflow.schemas.topics import ALL_TOPICS, topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +49,47 @@ def test_the_history_of_one_order_across_topics_in_causal_order(
     assert sorted(map(str, ids)) == sorted(str(e.event_id) for e in events)  # each once, no other
     assert ids.index(events[5].event_id) == ids.index(created.event_id) + 1  # right after its cause
     assert [item.event.type for item in found][-1] == "OrderCompleted"
+
+
+def test_orderflow_stream_prints_the_order_from_the_real_topics(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    order = uuid4()
+    ensure_topics(kafka_bootstrap, ALL_TOPICS, 3)
+    producer = new_producer(kafka_bootstrap)
+    for event in lifecycle(order):
+        publish(producer, topic_of(event), [event])
+
+    shown = orderflow("stream", str(order), bootstrap=kafka_bootstrap, data_dir=tmp_path)
+    unknown = orderflow("stream", str(uuid4()), bootstrap=kafka_bootstrap, data_dir=tmp_path)
+
+    assert shown.returncode == 0, shown.stdout
+    assert f"Order {order}: 12 events" in shown.stdout
+    assert shown.stdout.index("OrderPlaced v2") < shown.stdout.index("OrderCompleted v1")
+    assert unknown.returncode == 1
+
+
+def test_orderflow_replay_names_the_projections_it_knows(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    answer = orderflow("replay", "nonsense", bootstrap=kafka_bootstrap, data_dir=tmp_path)
+
+    assert answer.returncode == 2
+    assert "tracking, analytics" in answer.stderr
+
+
+def orderflow(*args: str, bootstrap: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ORDERFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "ORDERFLOW_DATA_DIR": str(data_dir),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "orderflow.runtime", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

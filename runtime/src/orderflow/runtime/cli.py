@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from importlib.metadata import entry_points
 from types import FrameType
 from typing import Annotated
 
@@ -51,9 +52,10 @@ def _stop_on_sigterm() -> None:
 
 
 app.add_typer(dlq, name="dlq")
-app.command()(ops_cli.replay)
 app.command()(ops_cli.republish)
 app.command()(ops_cli.stream)
+for _command in entry_points(group="orderflow.commands"):  # commands of other packages
+    app.command(name=_command.name)(_command.load())
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""The ops commands: `orderflow replay`, `orderflow republish` and `orderflow stream`. Long
-runs show a rich progress bar with events per second and the time left."""
+"""The ops commands of the runtime: `orderflow republish` and `orderflow stream`; other packages
+add theirs through the `orderflow.commands` entry points (`orderflow replay` comes with the
+projections). Long runs show a rich progress bar with events per second and the time left."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class _Rate(ProgressColumn):
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar; yields update(done, total)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate())
     with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
@@ -54,31 +55,10 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _settings() -> Settings:
+def load() -> Settings:
     from orderflow.runtime.cli import settings_or_exit
 
     return settings_or_exit()
-
-
-def replay(
-    projection: Annotated[str, typer.Argument(help="tracking or analytics")],
-) -> None:
-    """Rebuild a read model from the beginning of the topics into new tables; the old ones
-    serve reads until the new ones have caught up and are swapped in."""
-    from orderflow.projections.replay import RebuildFailed, rebuild
-    from orderflow.projections.worker import PROJECTIONS
-
-    if projection not in PROJECTIONS:
-        typer.echo(f"orderflow: no projection {projection!r} ({', '.join(PROJECTIONS)})", err=True)
-        raise typer.Exit(2)
-    settings = _settings()
-    try:
-        with _progress(f"replay {projection}") as update:
-            generation = rebuild(projection, settings, update)
-    except RebuildFailed as error:
-        typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
-        raise typer.Exit(1) from None
-    console.print(f"{projection}: generation {generation} is live")
 
 
 def republish(
@@ -91,9 +71,9 @@ def republish(
     except LookupError as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None
-    settings = _settings()
+    settings = load()
     try:
-        with _progress(f"republish {service}") as update:
+        with progress_bar(f"republish {service}") as update:
             count = republish_events(
                 spec, settings, start, lambda read, last: update(read, last - start + 1)
             )
@@ -105,7 +85,7 @@ def republish(
 
 def stream(order_id: Annotated[str, typer.Argument(help="The order's id")]) -> None:
     """Every event of one order, across the services, in causal order."""
-    found = order_history(_settings().kafka_bootstrap, order_id, EVENT_TOPICS)
+    found = order_history(load().kafka_bootstrap, order_id, EVENT_TOPICS)
     if not found:
         typer.echo(f"orderflow: no event names order {order_id}", err=True)
         raise typer.Exit(1)
