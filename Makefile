@@ -9,7 +9,7 @@ export UV
 MEMBER_PROJECTS := $(wildcard */pyproject.toml services/*/pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench sync schemas asyncapi-check
+.PHONY: help run test lint fmt bench sync schemas asyncapi-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ sync: $(VENV)/.synced ## install the locked dependencies into .venv
 run: $(VENV)/.synced ## run the local system (Ctrl-C stops everything)
 	$(BIN)/orderflow up
 
-test: lint asyncapi-check ## lint, then every test tier (unit, integration, e2e, chaos)
+test: lint asyncapi-check browser ## lint, then every test tier (unit, integration, e2e, chaos)
 	$(BIN)/pytest
 
 lint: $(VENV)/.synced ## ruff and mypy
@@ -47,6 +47,21 @@ $(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
 
 asyncapi-check: $(ASYNCAPI_CHECK)/node_modules/.installed ## validate asyncapi.yaml with @asyncapi/parser
 	cd $(ASYNCAPI_CHECK) && node validate.mjs ../asyncapi.yaml
+
+# The browser tests drive Debian's chromium (a browser build of Playwright's own cannot be
+# downloaded here); installed once as root, else the command to run is printed.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	else \
+		echo "the browser tests need $@: run 'sudo apt-get install chromium fonts-dejavu-core'"; \
+	fi
+
+browser: $(CHROMIUM) ## Debian's chromium for the browser tests
+	@:
 
 bench: $(VENV)/.synced ## benchmarks: var/bench/results.json and docs/benchmarks.md
 	$(BIN)/python tests/bench/run.py

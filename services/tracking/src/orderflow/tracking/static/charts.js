@@ -1,5 +1,6 @@
 // Two small SVG charts, written here rather than vendored: horizontal bars (label, value) and
-// columns over time. Each chart notes how many data points it drew in `data-points`.
+// columns over time. Each chart notes how many data points it drew in `data-points`. A chart is
+// drawn at the width it has on the page (one unit a pixel), so its text keeps its font size.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -11,6 +12,10 @@ function svgNode(tag, attributes, text) {
   return node;
 }
 
+function widthOf(svg) {
+  return Math.max(240, Math.round(svg.getBoundingClientRect().width) || 520);
+}
+
 function emptyChart(svg, width, note) {
   svg.setAttribute("viewBox", `0 0 ${width} 40`);
   svg.replaceChildren(svgNode("text", { x: 8, y: 24, class: "empty" }, note));
@@ -18,7 +23,7 @@ function emptyChart(svg, width, note) {
 }
 
 function barChart(svg, items, colour) {
-  const width = 520, row = 24, labelWidth = 170;
+  const width = widthOf(svg), row = 24, labelWidth = Math.min(170, Math.round(width * 0.45));
   if (!items.length) return emptyChart(svg, width, "no data yet");
   const most = Math.max(...items.map((item) => item.value), 1);
   svg.setAttribute("viewBox", `0 0 ${width} ${items.length * row + 8}`);
@@ -34,10 +39,10 @@ function barChart(svg, items, colour) {
 }
 
 function columnChart(svg, points, colour) {
-  const width = 520, height = 180, bottom = 20;
+  const width = widthOf(svg), height = 180, bottom = 20;
   if (!points.length) return emptyChart(svg, width, "no orders yet");
   const most = Math.max(...points.map((point) => point.value), 1);
-  const step = width / points.length;
+  const step = Math.min(width / points.length, 48);  // a lone minute is a column, not a wall
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const columns = points.map((point, index) => {
     const tall = Math.max(1, (height - bottom - 14) * point.value / most);
@@ -47,11 +52,12 @@ function columnChart(svg, points, colour) {
     }, undefined);
   });
   const first = points[0].label, last = points[points.length - 1].label;
+  const lastX = Math.max(points.length * step, 40);
   svg.replaceChildren(
     ...columns,
     svgNode("text", { x: 0, y: height - 4 }, first),
-    svgNode("text", { x: width, y: height - 4, "text-anchor": "end" }, last),
-    svgNode("text", { x: 0, y: 10 }, "max " + most + "/min"),
+    ...(points.length > 1 ? [svgNode("text", { x: lastX, y: height - 4, "text-anchor": "end" }, last)] : []),
+    svgNode("text", { x: width, y: 10, "text-anchor": "end" }, "max " + most + "/min"),
   );
   svg.dataset.points = String(points.length);
 }
