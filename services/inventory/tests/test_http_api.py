@@ -51,8 +51,10 @@ def test_a_receipt_adds_stock_once_per_reference(http: TestClient) -> None:
         ({"warehouse": "berlin", "quantity": -5}, 422, "greater than or equal to 1"),
         ({"warehouse": "berlin", "quantity": 0}, 422, "greater than or equal to 1"),
         ({"warehouse": "berlin"}, 422, "Field required"),
+        # more than one StockReceived event can carry: it could never be published
+        ({"warehouse": "berlin", "quantity": 10_001}, 422, "less than or equal to 10000"),
     ],
-    ids=["unknown warehouse", "negative", "zero", "no quantity"],
+    ids=["unknown warehouse", "negative", "zero", "no quantity", "beyond the contract"],
 )
 def test_a_bad_receipt_is_refused_with_a_reason(
     http: TestClient, receipt: dict[str, object], status: int, says: str

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from orderflow.inventory.application import Inventory, UnknownWarehouse
 from orderflow.inventory.domain import IllegalTransition, SkuStock
 from orderflow.runtime.settings import Settings, Warehouse
-from orderflow.schemas.common import Code, LongText, Sku, Text
+from orderflow.schemas.common import Code, LongText, Quantity, Sku, Text
 from orderflow.schemas.model import Model
 
 SkuPath = Annotated[Sku, Path(description="The SKU.")]
@@ -22,7 +22,9 @@ T = TypeVar("T")
 
 class Receipt(Model):
     warehouse: Annotated[str, Field(min_length=1, max_length=64)]
-    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    # The contract's bound: the receipt is published as StockReceived, and a quantity the
+    # contract refuses would stop the relay at that event for good.
+    quantity: Quantity
     reference: Text | None = None  # a delivery note: the same one twice is received once
 
 
