@@ -27,10 +27,7 @@ from lifecycle import lifecycle
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from orderflow.projections.database import ReadDatabase
-from orderflow.projections.worker import DATABASE
 from orderflow.runtime.kafka import new_producer
-from orderflow.runtime.settings import Settings
 from orderflow.runtime.testing import unavailable
 from orderflow.runtime.testkit import publish, service_processes
 from orderflow.runtime.topics import ensure_topics
@@ -67,10 +64,6 @@ def tracking_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
     on a data directory of their own (no ORDERFLOW_DATABASE_URL: SQLite)."""
     ensure_topics(kafka_bootstrap, ALL_TOPICS, 3)
     data_dir = tmp_path_factory.mktemp("pages-data")
-    # The projections process's workers open a fresh SQLite file together, and one of them can
-    # fail to switch it to WAL ("database is locked") and stop the process: opened once before
-    # it starts, the file is in WAL mode already. Remove once ReadDatabase retries that.
-    ReadDatabase(Settings(data_dir=data_dir, database_url=None), DATABASE).close()
     env = {
         **os.environ,
         "ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -49,9 +50,10 @@ class ReadDatabase:
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             path = settings.data_dir / f"{name}.sqlite3"
-            self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._sqlite.execute("PRAGMA journal_mode=WAL")
-            self._sqlite.execute("PRAGMA busy_timeout=10000")
+            self._sqlite = sqlite3.connect(
+                path, timeout=10, check_same_thread=False, isolation_level=None
+            )
+            _write_ahead_log(self._sqlite)
             self.prefix = ""
 
     def sql(self, text: str, tables: str = "") -> str:
@@ -102,6 +104,20 @@ class ReadDatabase:
             self._pg.close()
         else:
             self._sqlite.close()
+
+
+def _write_ahead_log(connection: sqlite3.Connection, within_s: float = 10.0) -> None:
+    """Switch a (maybe new) file to WAL. The switch fails at once, busy timeout or not, while
+    another process or thread opening the same new file holds it: try again for a while."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 _SERIAL = {

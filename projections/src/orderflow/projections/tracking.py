@@ -1,6 +1,6 @@
 """The order-tracking read model: per order its status, a timeline of every step with its time,
-its shipments (carrier, tracking link) and its invoices, and a feed of status changes (for the
-live pages).
+its shipments (carrier, tracking link) and its invoices, and a feed of updates (for the live
+pages): one per batch that touched an order, with its status then.
 
 Events reach the model through four topics in any order, so the model keeps facts (steps,
 shipments, invoices) and derives the status from all of them: the state after a set of events
@@ -90,8 +90,8 @@ class TrackingModel(ReadModel):
     def changes(
         self, after: int, channel: str | None = None, order_id: str | None = None, limit: int = 200
     ) -> list[dict[str, Any]]:
-        """Status changes after sequence number `after`, oldest first, for one channel's
-        orders or for one order."""
+        """Updates after sequence number `after`, oldest first, for one channel's orders or
+        for one order."""
         query = (
             "SELECT c.seq, c.order_id, c.status, c.at FROM {s}tracking_changes c"
             " JOIN {s}tracking_orders o ON o.order_id = c.order_id WHERE c.seq > ?"
@@ -121,7 +121,7 @@ def _details(
     timeline = [{"type": t, "at": at} for t, at in cursor.fetchall()]
     cursor.execute(
         "SELECT shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
-        " delivered FROM {s}tracking_shipments WHERE order_id = ? ORDER BY shipment_id",
+        " delivered FROM {s}tracking_shipments WHERE order_id = ? ORDER BY warehouse, shipment_id",
         [order_id],
     )
     shipments = [_shipment(r) for r in cursor.fetchall()]
@@ -247,15 +247,16 @@ class _Batch:
 
 
 def _derive_statuses(cursor: Cursor, order_ids: list[str]) -> None:
-    """Derive the touched orders' statuses from all their facts; record each change."""
+    """Derive the touched orders' statuses from all their facts, and add an update to the
+    feed for each: a live page shows a new step even when the status stays (the first of two
+    shipments delivered)."""
     for start in range(0, len(order_ids), _ORDERS_PER_QUERY):
         chunk = order_ids[start : start + _ORDERS_PER_QUERY]
         facts = _OrderFacts.read(cursor, chunk)
         changes, statuses = [], []
         for order_id in chunk:
             status, latest = facts.status(order_id)
-            if facts.before.get(order_id) != status:
-                changes.append((order_id, status, latest))
+            changes.append((order_id, status, latest))  # a new step, if not a new status
             statuses.append((order_id, None, None, None, None, None, status, latest))
         cursor.insert("INSERT INTO {s}tracking_changes (order_id, status, at)", _TEXT * 3, changes)
         cursor.insert(_ORDERS, _TEXT * 8, statuses, _STATUSES)
@@ -269,7 +270,6 @@ class _OrderFacts:
     types: dict[str, dict[str, str]]  # order -> step type -> latest time
     shipments: dict[str, tuple[int, int, int]]  # order -> created, shipped, delivered
     invoiced: dict[str, int]
-    before: dict[str, str]  # order -> status before this batch
 
     @classmethod
     def read(cls, cursor: Cursor, chunk: list[str]) -> _OrderFacts:
@@ -299,8 +299,7 @@ class _OrderFacts:
                 " GROUP BY order_id"
             )
         }
-        before = dict(rows("SELECT order_id, status FROM {s}tracking_orders WHERE order_id IN (?)"))
-        return cls(types, shipments, invoiced, before)
+        return cls(types, shipments, invoiced)
 
     def status(self, order_id: str) -> tuple[str, str]:
         """The order's derived status and the time of its latest step."""

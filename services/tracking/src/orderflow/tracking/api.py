@@ -48,8 +48,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
 
     @router.get("/tracking/stream", tags=["tracking"], responses={**_UNAUTHORISED})
     def channel_stream(request: Request, channel: str = authenticated) -> StreamingResponse:
-        """Server-sent events: every status change of the channel's orders from now on (or
-        after `Last-Event-ID`)."""
+        """Server-sent events: every update of the channel's orders (a new step, with the
+        status) from now on, or after `Last-Event-ID`."""
 
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
             return model.changes(after, channel=channel)
@@ -65,7 +65,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     def customer_stream(
         request: Request, order_id: str, postal_code: PostalCode
     ) -> StreamingResponse:
-        """Server-sent events: the order's status changes, from its first one."""
+        """Server-sent events: the order's updates (a new step, with the status), from its
+        first."""
         _customers(tracking().tracking(order_id), postal_code)
 
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Server-sent events of status changes, read from the tracking model's change feed.
+"""Server-sent events of order updates (a new step, with the order's status), read from the
+tracking model's feed.
 
 Each event carries the change's sequence number as its id, so a browser that reconnects sends
 `Last-Event-ID` and misses nothing. A comment line every few seconds keeps proxies from closing
