@@ -80,6 +80,15 @@ def test_the_channel_sees_its_orders_tracking(client: httpx.Client, models: Read
     assert len(body["invoices"]) == 2
 
 
+def test_orders_are_counted_per_status(client: httpx.Client, models: ReadModels) -> None:
+    delivered_order(models)
+    delivered_order(models, upto=3)
+
+    counts = client.get("/analytics/statuses").json()
+
+    assert counts == {"completed": 1, "payment_authorized": 1}
+
+
 def test_another_channel_or_no_key_gets_no_tracking(
     client: httpx.Client, models: ReadModels
 ) -> None:
@@ -151,7 +160,8 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
     assert funnel["rejected"] == 0
     assert by_sku == [{"sku": "SKU-1", "currency": "EUR", "units": 2, "revenue": "39.98"}]
     assert by_channel == [{"channel": "web", "currency": "EUR", "units": 2, "revenue": "39.98"}]
-    assert lead["placed_to_shipped"] == {"count": 1, "p50_s": 5.0, "p95_s": 5.0}
+    assert lead["placed_to_shipped"] == {"count": 1, "p50_s": 5.0, "p95_s": 5.0, "p99_s": 5.0}
+    assert lead["placed_to_invoiced"]["p99_s"] == 7.0
     assert lead["placed_to_delivered"]["p50_s"] == 10.0
 
 

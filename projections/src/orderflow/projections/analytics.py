@@ -49,6 +49,7 @@ STAGES = {
     "StockReserved": "stock_reserved",
     "PaymentAuthorized": "payment_authorized",
     "Shipped": "shipped",
+    "Invoiced": "invoiced",
     "Delivered": "delivered",
     "OrderCompleted": "completed",
     "OrderRejected": "rejected",
@@ -112,10 +113,12 @@ class AnalyticsModel(ReadModel):
         return {stage: counts.get(stage, 0) for stage in STAGES.values()}
 
     def lead_times(self) -> dict[str, dict[str, float | int | None]]:
-        """Seconds from placed to first shipped and to last delivered: p50, p95 and count."""
+        """Seconds from placed to first shipped, to first invoiced and to last delivered:
+        p50, p95, p99 and how many orders."""
         answer = {}
         for name, stage, end in (
             ("placed_to_shipped", "shipped", "first_at"),
+            ("placed_to_invoiced", "invoiced", "first_at"),
             ("placed_to_delivered", "delivered", "last_at"),
         ):
             with self.db.reading(self.tables) as cursor:
@@ -128,8 +131,7 @@ class AnalyticsModel(ReadModel):
                 seconds = sorted(_between(start, stop) for start, stop in cursor.fetchall())
             answer[name] = {
                 "count": len(seconds),
-                "p50_s": percentile(seconds, 50),
-                "p95_s": percentile(seconds, 95),
+                **{f"p{p}_s": percentile(seconds, p) for p in (50, 95, 99)},
             }
         return answer
 

@@ -106,6 +106,12 @@ class TrackingModel(ReadModel):
             rows = cursor.fetchall()
         return [{"seq": q, "order_id": o, "status": s, "at": at} for q, o, s, at in rows]
 
+    def status_counts(self) -> dict[str, int]:
+        """How many orders are in each status now."""
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute("SELECT status, COUNT(*) FROM {s}tracking_orders GROUP BY status")
+            return {status: int(n) for status, n in cursor.fetchall()}
+
     def last_change(self) -> int:
         with self.db.reading(self.tables) as cursor:
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM {s}tracking_changes")

@@ -90,8 +90,14 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
 
     @router.get("/analytics/lead-times", tags=["analytics"])
     def lead_times() -> dict[str, dict[str, float | int | None]]:
-        """Seconds from placed to first shipped and to last delivered: p50, p95, count."""
+        """Seconds from placed to first shipped, to first invoiced and to last delivered:
+        p50, p95, p99 and count."""
         return analytics().lead_times()
+
+    @router.get("/analytics/statuses", tags=["analytics"])
+    def statuses() -> dict[str, int]:
+        """How many orders are in each status now."""
+        return tracking().status_counts()
 
     @router.get("/analytics/reasons", tags=["analytics"])
     def reasons() -> list[dict[str, Any]]:

@@ -1,0 +1,222 @@
+"""The channel simulator of `orderflow up`: seeds a catalogue's stock through inventory's API,
+then places orders as sales channels do, through the public ways in only: over HTTP as the
+`web` channel and on `channel.orders` as the `marketplace` channel. The mix has plain orders,
+orders split over two warehouses, out-of-stock orders, declined payments and cancellations."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderflow.runtime.kafka import kafka_headers, new_producer
+from orderflow.schemas.codec import encode
+from orderflow.schemas.orders import OrderSubmitted
+from orderflow.schemas.topics import CHANNEL_ORDERS
+
+#: SKU -> (price, warehouses that stock it). SKU-SOLD-OUT is never stocked.
+CATALOGUE = {
+    **{f"SKU-B{n}": (f"{9 + n}.99", ("berlin",)) for n in range(1, 4)},
+    **{f"SKU-P{n}": (f"{14 + n}.50", ("paris",)) for n in range(1, 4)},
+    **{f"SKU-A{n}": (f"{4 + n}.00", ("berlin", "paris")) for n in range(1, 7)},
+    "SKU-SOLD-OUT": ("99.00", ()),
+}
+SEED_UNITS = 10_000  # per receipt: the contract's bound
+RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never runs out
+#: How often each kind of order comes, in percent.
+MIX = {"plain": 62, "split": 14, "out_of_stock": 8, "declined": 8, "cancelled": 8}
+TERMINAL = frozenset({"completed", "rejected", "cancelled"})
+EXPECTED = {  # the terminal states each kind may end in
+    "plain": {"completed"},
+    "split": {"completed"},
+    "out_of_stock": {"rejected"},
+    "declined": {"cancelled"},
+    "cancelled": {"cancelled", "completed"},  # the customer may be too late
+}
+
+
+@dataclass(frozen=True)
+class Placed:
+    channel: str
+    external_id: str
+    kind: str
+
+
+@dataclass
+class ChannelSimulator:
+    bootstrap: str
+    intake_url: str
+    inventory_url: str
+    keys: dict[str, str]
+    rate: float = 10.0  # orders per second
+    seed: int = 1
+    run_id: str = field(default_factory=lambda: f"{int(time.time()):x}")
+    placed: list[Placed] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # noqa: S311 - a repeatable mix, not secrets
+        self._producer = new_producer(self.bootstrap)
+
+    def stock_up(self, round_: int = 0) -> None:
+        """Receive SEED_UNITS of each stocked SKU in each of its warehouses (once per run and
+        round: a receipt's reference makes it count once)."""
+        for sku, (_, warehouses) in CATALOGUE.items():
+            for warehouse in warehouses:
+                reference = f"sim-{self.run_id}-{round_}-{warehouse}"
+                body = {"warehouse": warehouse, "quantity": SEED_UNITS, "reference": reference}
+                _post(f"{self.inventory_url}/stock/{sku}/receipts", body)
+
+    def run(self, stopping: threading.Event, count: int | None = None) -> None:
+        """Place orders at the rate until stopped, or until `count` are placed."""
+        started = time.monotonic()
+        while not stopping.is_set() and (count is None or len(self.placed) < count):
+            if len(self.placed) % RESTOCK_EVERY == 0:
+                self.stock_up(len(self.placed) // RESTOCK_EVERY)
+            self.place_one()
+            due = started + len(self.placed) / self.rate
+            stopping.wait(max(0.0, due - time.monotonic()))
+        self._producer.flush(30)
+
+    def place_one(self) -> Placed:
+        number = len(self.placed) + 1
+        kind = self._random.choices(list(MIX), weights=list(MIX.values()))[0]
+        channel = "web" if number % 2 else "marketplace"
+        order = Placed(channel, f"sim-{self.run_id}-{number}", kind)
+        body = self._order(order)
+        if channel == "web":
+            answer = _post(f"{self.intake_url}/orders", body, self._headers(order))
+            if kind == "cancelled":
+                cancel = {"detail": "changed my mind"}
+                _post(
+                    f"{self.intake_url}/orders/{answer['order_id']}/cancel",
+                    cancel,
+                    self._headers(order),
+                    accept=(200, 409),
+                )
+        else:
+            self._publish(order, body)
+        self.placed.append(order)
+        return order
+
+    def statuses(self) -> Counter[str]:
+        """The placed orders per status, as order intake reports them."""
+        mine = {(p.channel, p.external_id) for p in self.placed}
+        found: Counter[str] = Counter()
+        for channel in ("web", "marketplace"):
+            for order in self._orders_of(channel):
+                if (channel, order["external_id"]) in mine:
+                    found[order["status"]] += 1
+        found["not yet seen"] = len(mine) - sum(found.values())
+        return found
+
+    def outcomes(self) -> Counter[tuple[str, str]]:
+        """(kind, status) of every placed order."""
+        status = {
+            (channel, order["external_id"]): order["status"]
+            for channel in ("web", "marketplace")
+            for order in self._orders_of(channel)
+        }
+        return Counter(
+            (p.kind, status.get((p.channel, p.external_id), "unseen")) for p in self.placed
+        )
+
+    def _orders_of(self, channel: str) -> list[dict[str, Any]]:
+        orders, cursor = [], ""
+        while True:
+            page = _get(f"{self.intake_url}/orders?limit=100{cursor}", self._key(channel))
+            orders += page["orders"]
+            if not page["next_cursor"]:
+                return orders
+            cursor = f"&cursor={page['next_cursor']}"
+
+    def _order(self, order: Placed) -> dict[str, Any]:
+        pick = self._random
+        if order.kind == "split":
+            skus = [
+                pick.choice([f"SKU-B{n}" for n in range(1, 4)]),
+                pick.choice([f"SKU-P{n}" for n in range(1, 4)]),
+            ]
+        else:
+            skus = pick.sample([f"SKU-A{n}" for n in range(1, 7)], pick.randint(1, 3))
+        if order.kind == "out_of_stock":
+            skus.append("SKU-SOLD-OUT")
+        lines = [
+            {
+                "sku": sku,
+                "quantity": pick.randint(1, 3),
+                "unit_price": {"amount": CATALOGUE[sku][0], "currency": "EUR"},
+            }
+            for sku in skus
+        ]
+        return {
+            "external_id": order.external_id,
+            "customer": {
+                "id": f"c-{pick.randint(1, 500)}",
+                "email": "buyer@example.com",
+                "name": "A Buyer",
+            },
+            "shipping_address": {
+                "line1": "1 Main St",
+                "city": "Berlin",
+                "postal_code": "10115",
+                "country": "DE",
+            },
+            "lines": lines,
+            "shipping_fee": {"amount": "4.90", "currency": "EUR"},
+            "payment": {"token": "tok_decline" if order.kind == "declined" else "tok_ok"},
+        }
+
+    def _publish(self, order: Placed, body: dict[str, Any]) -> None:
+        submitted = OrderSubmitted.model_validate_json(
+            json.dumps({**body, "channel": order.channel, "correlation_id": str(_uuid(order))})
+        )
+        encoded = encode(submitted)
+        self._producer.produce(
+            CHANNEL_ORDERS, encoded.value, encoded.key, headers=kafka_headers(encoded.headers)
+        )
+        self._producer.poll(0)
+
+    def _headers(self, order: Placed) -> dict[str, str]:
+        return {**self._key(order.channel), "Idempotency-Key": order.external_id}
+
+    def _key(self, channel: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[channel]}"}
+
+
+def _uuid(order: Placed) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"simulator/{order.external_id}")
+
+
+def _post(
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    accept: tuple[int, ...] = (200, 201, 202),
+) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - our own service's URL
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
+    return _send(request, accept)
+
+
+def _get(url: str, headers: dict[str, str]) -> dict[str, Any]:
+    return _send(urllib.request.Request(url, headers=headers), (200,))  # noqa: S310
+
+
+def _send(request: urllib.request.Request, accept: tuple[int, ...]) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return dict(json.loads(answer.read() or b"{}"))
+    except urllib.error.HTTPError as error:
+        if error.code in accept:
+            return dict(json.loads(error.read() or b"{}"))
+        raise RuntimeError(
+            f"{request.full_url} answered {error.code}: {error.read()[:300]!r}"
+        ) from None
