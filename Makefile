@@ -63,5 +63,9 @@ $(CHROMIUM):
 browser: $(CHROMIUM) ## Debian's chromium for the browser tests
 	@:
 
+# The benchmarks run in a venv of their own: faust-streaming (the bench group) cannot share one
+# with the dev tools (see [tool.uv] conflicts in pyproject.toml).
 bench: $(VENV)/.synced ## benchmarks: var/bench/results.json and docs/benchmarks.md
-	$(BIN)/python tests/bench/run.py
+	UV_PROJECT_ENVIRONMENT=.venv-bench $(UV) sync --locked --all-packages --no-default-groups \
+		--group bench --python $(PYTHON) --quiet
+	.venv-bench/bin/python tests/bench/run.py

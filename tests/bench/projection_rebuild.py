@@ -39,6 +39,13 @@ def fill(bootstrap: str, topic: str, events: int) -> int:
     return published
 
 
+def rebuild_tracking(settings: Settings, topic: str, events: int, database: str) -> float:
+    """Events per second to rebuild the tracking model alone from `topic`."""
+    started = time.perf_counter()
+    rebuild("tracking", settings, database_name=database, topics=[topic])
+    return events / (time.perf_counter() - started)
+
+
 def rebuild_both(settings: Settings, topic: str, events: int, database: str) -> float:
     """Events per second to rebuild both read models from `topic` at once."""
     failures: list[BaseException] = []

@@ -163,6 +163,15 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
     assert lead["placed_to_shipped"] == {"count": 1, "p50_s": 5.0, "p95_s": 5.0, "p99_s": 5.0}
     assert lead["placed_to_invoiced"]["p99_s"] == 7.0
     assert lead["placed_to_delivered"]["p50_s"] == 10.0
+    assert client.get("/analytics/throughput").json() == [
+        {
+            "minute": "2026-11-26T10:00",
+            "channel": "web",
+            "currency": "EUR",
+            "orders": 1,
+            "revenue": "39.98",
+        }
+    ]
 
 
 def read_events(lines: Iterator[str], count: int) -> list[dict[str, object]]:

@@ -164,16 +164,29 @@ class AnalyticsModel(ReadModel):
         return {"stock_outs": outs, "low_stock": low}
 
     def throughput(self, minutes: int = 60) -> list[dict[str, Any]]:
-        """Orders placed per minute and channel, for the latest `minutes` minutes with any."""
+        """Tumbling one-minute windows (by the time each order was placed): orders and the
+        revenue they were placed for, per channel and currency, for the latest `minutes`
+        minutes that had any."""
         with self.db.reading(self.tables) as cursor:
             cursor.execute(
-                "SELECT placed_minute, channel, COUNT(*) FROM {s}analytics_orders"
-                " WHERE placed_minute IN (SELECT DISTINCT placed_minute FROM"
-                " {s}analytics_orders ORDER BY placed_minute DESC LIMIT ?)"
-                " GROUP BY placed_minute, channel ORDER BY placed_minute, channel",
+                "SELECT placed_minute, channel, currency, COUNT(*), SUM(total)"
+                " FROM {s}analytics_orders WHERE placed_minute IN (SELECT DISTINCT placed_minute"
+                " FROM {s}analytics_orders ORDER BY placed_minute DESC LIMIT ?)"
+                " GROUP BY placed_minute, channel, currency"
+                " ORDER BY placed_minute, channel, currency",
                 [minutes],
             )
-            return [{"minute": m, "channel": c, "orders": int(n)} for m, c, n in cursor.fetchall()]
+            rows = cursor.fetchall()
+        return [
+            {
+                "minute": m,
+                "channel": ch,
+                "currency": cur,
+                "orders": int(n),
+                "revenue": unscaled(int(total), cur),
+            }
+            for m, ch, cur, n, total in rows
+        ]
 
 
 def percentile(ordered: Sequence[float], p: float) -> float | None:

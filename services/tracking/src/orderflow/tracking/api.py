@@ -111,7 +111,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
 
     @router.get("/analytics/throughput", tags=["analytics"])
     def throughput(minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> list[dict[str, Any]]:
-        """Orders placed per minute and channel."""
+        """Tumbling one-minute windows: orders placed and their revenue per channel and
+        currency."""
         return analytics().throughput(minutes)
 
     @router.get("/ops/consumers", tags=["operations"])
