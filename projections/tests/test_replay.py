@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -28,8 +29,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings(store_settings: Settings, kafka_bootstrap: str) -> Settings:
-    return store_settings.model_copy(update={"kafka_bootstrap": kafka_bootstrap})
+def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """PostgreSQL, the production store: the rebuild's SQL is the models' own, which the
+    models' tests run on both stores."""
+    return Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=kafka_bootstrap)
 
 
 def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(

@@ -157,22 +157,37 @@ def up(
                 _await_services(stack)
             wanted = services and simulate and (orders is not None or not exit_after_start)
             simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
-            if exit_after_start:
-                if simulator is not None and orders is not None:
-                    raise typer.Exit(_run_to_the_end(stack, simulator, orders, rate))
-                console.print(_view(stack, simulator))
-                return
-            with Live(_view(stack, simulator), console=console, refresh_per_second=1) as live:
-                while True:
-                    time.sleep(refresh)
-                    live.update(_view(stack, simulator))
+            try:
+                _show(stack, simulator, exit_after_start, orders, rate, refresh)
+            finally:  # before the broker stops: its producer must not wait for it at exit
+                stopping.set()
+                if simulator is not None:
+                    simulator.close()
     except BrokerFailed as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("stopped")
-    finally:
-        stopping.set()
+
+
+def _show(
+    stack: LocalStack,
+    simulator: ChannelSimulator | None,
+    exit_after_start: bool,
+    orders: int | None,
+    rate: float,
+    refresh: float,
+) -> None:
+    """The live view until Ctrl-C; with --exit, one view or the run of --orders N."""
+    if exit_after_start:
+        if simulator is not None and orders is not None:
+            raise typer.Exit(_run_to_the_end(stack, simulator, orders, rate))
+        console.print(_view(stack, simulator))
+        return
+    with Live(_view(stack, simulator), console=console, refresh_per_second=1) as live:
+        while True:
+            time.sleep(refresh)
+            live.update(_view(stack, simulator))
 
 
 def _await_services(stack: LocalStack, timeout: float = 60.0) -> None:

@@ -82,7 +82,14 @@ class ChannelSimulator:
             self.place_one()
             due = started + len(self.placed) / self.rate
             stopping.wait(max(0.0, due - time.monotonic()))
-        self._producer.flush(30)
+        self._producer.flush(10)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued for the channel topic if the broker takes it in time, and
+        drop the rest: a producer left with messages makes the process wait at exit."""
+        self._producer.flush(timeout)
+        self._producer.purge()
+        self._producer.flush(0)
 
     def place_one(self) -> Placed:
         number = len(self.placed) + 1
