@@ -17,7 +17,7 @@ help: ## list the targets
 $(VENV)/.synced: uv.lock pyproject.toml $(MEMBER_PROJECTS)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --locked --all-packages --python $(PYTHON)
+	$(UV) sync --locked --all-packages --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 sync: $(VENV)/.synced ## install the locked dependencies into .venv

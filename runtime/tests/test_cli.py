@@ -90,7 +90,7 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
 
     up.send_signal(stop_signal)
 
-    assert up.wait(timeout=20) == 0
+    assert up.wait(timeout=45) == 0  # six services drain side by side, then the broker stops
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
     assert not any(ready(number) for number in ports.values()), "no service left behind"
 

@@ -84,7 +84,7 @@ class ChannelSimulator:
             stopping.wait(max(0.0, due - time.monotonic()))
         self._producer.flush(10)
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Deliver what is queued for the channel topic if the broker takes it in time, and
         drop the rest: a producer left with messages makes the process wait at exit."""
         self._producer.flush(timeout)
