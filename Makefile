@@ -18,6 +18,9 @@ $(VENV)/.synced: uv.lock pyproject.toml $(MEMBER_PROJECTS)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --locked --all-packages --compile-bytecode --python $(PYTHON)
+	@# the workspace's own sources too: orderflow up starts seven processes at once, which
+	@# would otherwise each compile the same modules on first import
+	@$(BIN)/python -m compileall -q runtime/src schemas/src projections/src services/*/src
 	@touch $@
 
 sync: $(VENV)/.synced ## install the locked dependencies into .venv

@@ -86,11 +86,17 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
     wait_for(lambda: all(store.exists() for store in stores) and answers(bootstrap))
     assert set(ALL_TOPICS) <= set(describe_topics(bootstrap))
     assert pids_with_argument(f"tcp://{bootstrap}"), "the embedded broker runs"
-    wait_for(lambda: all(ready(number) for number in ports.values()))  # every service is up
+    wait_for(lambda: all(ready(number) for number in ports.values()), timeout=120)  # all up
 
     up.send_signal(stop_signal)
 
-    assert up.wait(timeout=45) == 0  # six services drain side by side, then the broker stops
+    try:  # six services drain side by side, then the broker stops
+        code = up.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        up.kill()
+        code = None
+    output = up.stdout.read() if up.stdout else ""
+    assert code == 0, output[-4000:]
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
     assert not any(ready(number) for number in ports.values()), "no service left behind"
 
