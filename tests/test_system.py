@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 
 from orderflow.runtime.broker import free_port
-from orderflow.runtime.settings import variable_name
+from orderflow.runtime.settings import Settings, variable_name
 
 pytestmark = pytest.mark.e2e
-PORTS = (
-    "tracking_port",
-    "intake_port",
-    "inventory_port",
-    "billing_port",
-    "fulfillment_port",
-    "projections_port",
-)
+PORTS = [name for name in Settings.model_fields if name.endswith("_port")]  # every process's
 EXPECTED = {  # kind of order -> the end states it may reach
     "plain": {"completed"},
     "split": {"completed"},
