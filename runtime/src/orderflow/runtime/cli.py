@@ -47,12 +47,15 @@ def settings_or_exit() -> Settings:
 
 
 def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
+    """Turn SIGTERM into the same clean shutdown as Ctrl-C, and make Ctrl-C (SIGINT) work even
+    when the parent started us with SIGINT ignored, as a shell does for a background job:
+    Python then installs no handler of its own and SIGINT would do nothing."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 app.add_typer(dlq, name="dlq")
