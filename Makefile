@@ -9,7 +9,7 @@ export UV
 MEMBER_PROJECTS := $(wildcard */pyproject.toml services/*/pyproject.toml)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench sync schemas asyncapi-check browser
+.PHONY: help run test lint fmt bench chaos sync schemas asyncapi-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Debian's chromium for the browser tests
 	@:
+
+chaos: $(VENV)/.synced ## the full chaos suite: 30 SIGKILLs under load, then the invariants
+	@mkdir -p var/chaos
+	$(BIN)/orderflow chaos --kills 30 --every 3 --rate 20 --report var/chaos/report.json
 
 # The benchmarks run in a venv of their own: faust-streaming (the bench group) cannot share one
 # with the dev tools (see [tool.uv] conflicts in pyproject.toml).

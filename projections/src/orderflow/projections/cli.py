@@ -9,7 +9,8 @@ import typer
 
 from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.worker import PROJECTIONS
-from orderflow.runtime.ops_cli import console, load, progress_bar
+from orderflow.runtime.commands import settings_or_exit
+from orderflow.runtime.ops_cli import console, progress_bar
 
 
 def replay(
@@ -20,7 +21,7 @@ def replay(
     if projection not in PROJECTIONS:
         typer.echo(f"orderflow: no projection {projection!r} ({', '.join(PROJECTIONS)})", err=True)
         raise typer.Exit(2)
-    settings = load()
+    settings = settings_or_exit()
     try:
         with progress_bar(f"replay {projection}") as update:
             generation = rebuild(projection, settings, update)

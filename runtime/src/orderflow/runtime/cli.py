@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-import time
-from collections import Counter
 from importlib.metadata import entry_points
-from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 
-from orderflow.runtime import logs, ops_cli
+from orderflow.runtime import logs, ops_cli, system_cli
 from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker
-from orderflow.runtime.console import stack_view, topics_table
+from orderflow.runtime.commands import settings_or_exit, stop_on_signals
+from orderflow.runtime.console import topics_table
 from orderflow.runtime.dlq_cli import dlq
 from orderflow.runtime.host import ServiceHost
-from orderflow.runtime.orders_view import orders_view, summary
-from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
-from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
 from orderflow.runtime.spec import resolve
-from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.topics import describe_topics, ensure_topics
 from orderflow.runtime.watermarks import message_counts
 from orderflow.schemas.topics import ALL_TOPICS
@@ -38,27 +29,9 @@ app = typer.Typer(
 console = Console()
 
 
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsInvalid as error:
-        typer.echo(f"orderflow: {error}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into the same clean shutdown as Ctrl-C, and make Ctrl-C (SIGINT) work even
-    when the parent started us with SIGINT ignored, as a shell does for a background job:
-    Python then installs no handler of its own and SIGINT would do nothing."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-
-
 app.add_typer(dlq, name="dlq")
+app.command()(system_cli.up)
+app.command()(system_cli.chaos)
 app.command()(ops_cli.republish)
 app.command()(ops_cli.stream)
 for _command in entry_points(group="orderflow.commands"):  # commands of other packages
@@ -91,7 +64,7 @@ def broker(
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
     settings = settings_or_exit()
-    _stop_on_sigterm()
+    stop_on_signals()
     port = int(settings.kafka_bootstrap.split(",")[0].rpartition(":")[2])
     try:
         with EmbeddedBroker(port, log_path=settings.data_dir / "logs" / "broker.log") as running:
@@ -127,132 +100,6 @@ def topics(
     console.print(topics_table(states, settings.partitions, counts))
     if others:
         console.print("other topics: " + ", ".join(others))
-
-
-@app.command()
-def up(
-    exit_after_start: Annotated[
-        bool,
-        typer.Option("--exit", help="Start, show the stack once (or run --orders N), stop."),
-    ] = False,
-    refresh: Annotated[float, typer.Option(help="Seconds between screen updates.")] = 2.0,
-    services: Annotated[
-        bool, typer.Option(help="Run every service as its own process (else broker and stores).")
-    ] = True,
-    orders: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Orders the channel simulator places (default: on until stopped). With --exit: "
-            "wait until each has ended, summarise, exit 0 only if all did.",
-        ),
-    ] = None,
-    rate: Annotated[float, typer.Option(min=0.1, help="Orders per second placed.")] = 10.0,
-    simulate: Annotated[bool, typer.Option(help="Run the channel simulator.")] = True,
-) -> None:
-    """Run the local stack: broker, topics, stores, every service, and a channel simulator."""
-    settings = settings_or_exit()
-    _stop_on_sigterm()
-    stopping = threading.Event()
-    try:
-        with LocalStack(settings, with_services=services) as stack:
-            if exit_after_start:
-                _await_services(stack)
-            wanted = services and simulate and (orders is not None or not exit_after_start)
-            simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
-            try:
-                _show(stack, simulator, exit_after_start, orders, rate, refresh)
-            finally:  # before the broker stops: its producer must not wait for it at exit
-                stopping.set()
-                if simulator is not None:
-                    simulator.close()
-    except BrokerFailed as error:
-        typer.echo(f"orderflow: {error}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("stopped")
-
-
-def _show(
-    stack: LocalStack,
-    simulator: ChannelSimulator | None,
-    exit_after_start: bool,
-    orders: int | None,
-    rate: float,
-    refresh: float,
-) -> None:
-    """The live view until Ctrl-C; with --exit, one view or the run of --orders N."""
-    if exit_after_start:
-        if simulator is not None and orders is not None:
-            raise typer.Exit(_run_to_the_end(stack, simulator, orders, rate))
-        console.print(_view(stack, simulator))
-        return
-    with Live(_view(stack, simulator), console=console, refresh_per_second=1) as live:
-        while True:
-            time.sleep(refresh)
-            live.update(_view(stack, simulator))
-
-
-def _await_services(stack: LocalStack, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while any(s.state() == "starting" for s in stack.services) and time.monotonic() < deadline:
-        time.sleep(0.3)
-
-
-def _local(stack: LocalStack, port: int) -> str:
-    host = stack.settings.host
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
-
-
-def _start_simulator(
-    stack: LocalStack, rate: float, orders: int | None, stopping: threading.Event
-) -> ChannelSimulator:
-    settings = stack.settings
-    simulator = ChannelSimulator(
-        settings.kafka_bootstrap,
-        _local(stack, settings.intake_port),
-        _local(stack, settings.inventory_port),
-        stack.channel_keys,
-        rate,
-    )
-
-    def place() -> None:
-        _await_services(stack)  # the simulator places orders once the services answer
-        simulator.run(stopping, orders)
-
-    threading.Thread(target=place, name="simulator", daemon=True).start()
-    return simulator
-
-
-def _run_to_the_end(
-    stack: LocalStack, simulator: ChannelSimulator, orders: int, rate: float
-) -> int:
-    """Wait until every placed order has ended; summarise; 0 if all did, else 1."""
-    started = time.monotonic()
-    deadline = started + orders / rate + 120
-    statuses = simulator.statuses()
-    while len(simulator.placed) < orders or not _all_ended(statuses):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(1.0)
-        statuses = simulator.statuses()
-    elapsed = time.monotonic() - started
-    console.print(
-        summary(simulator, statuses, elapsed, _local(stack, stack.settings.tracking_port))
-    )
-    return 0 if len(simulator.placed) == orders and _all_ended(statuses) else 1
-
-
-def _all_ended(statuses: Counter[str]) -> bool:
-    return all(status in TERMINAL for status, count in statuses.items() if count)
-
-
-def _view(stack: LocalStack, simulator: ChannelSimulator | None = None) -> Group:
-    parts = stack_view(stack, message_counts(stack.settings.kafka_bootstrap, ALL_TOPICS))
-    if not stack.services:
-        return parts
-    tracking = _local(stack, stack.settings.tracking_port)
-    return Group(parts, orders_view(tracking, simulator))
 
 
 def main() -> None:

@@ -9,16 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from orderflow.runtime import deadletters
-from orderflow.runtime.settings import Settings
+from orderflow.runtime.commands import settings_or_exit
 
 dlq = typer.Typer(help="Dead letters: list, show, replay.", no_args_is_help=True)
 console = Console()
-
-
-def _settings() -> Settings:
-    from orderflow.runtime.cli import settings_or_exit
-
-    return settings_or_exit()
 
 
 @dlq.command("list")
@@ -26,7 +20,7 @@ def list_letters(
     group: Annotated[str | None, typer.Option(help="Only this consumer group's.")] = None,
 ) -> None:
     """Every dead letter: where it came from, for which group, and why."""
-    letters = deadletters.read_all(_settings().kafka_bootstrap)
+    letters = deadletters.read_all(settings_or_exit().kafka_bootstrap)
     table = Table(title=f"Dead letters ({len(letters)})", title_justify="left")
     for column in ("ref", "at", "group", "from", "reason", "field", "error"):
         table.add_column(column)
@@ -49,7 +43,7 @@ def show(
     ref: Annotated[str, typer.Argument(help="partition:offset, as `dlq list` shows it")],
 ) -> None:
     """One dead letter in full: reason, headers and the original bytes."""
-    [letter] = _select([ref])
+    [letter] = _select(settings_or_exit().kafka_bootstrap, [ref])
     console.print(
         f"[bold]{letter.ref}[/bold] from {letter.topic}[{letter.source_partition}]"
         f"@{letter.source_offset}, group {letter.group}, at {letter.at}"
@@ -71,14 +65,15 @@ def replay(
     if not refs and not every:
         typer.echo("orderflow: name dead letters by partition:offset, or pass --all", err=True)
         raise typer.Exit(2)
-    chosen = deadletters.read_all(_settings().kafka_bootstrap) if every else _select(refs or [])
-    count = deadletters.replay(_settings().kafka_bootstrap, chosen)
+    bootstrap = settings_or_exit().kafka_bootstrap
+    chosen = deadletters.read_all(bootstrap) if every else _select(bootstrap, refs or [])
+    count = deadletters.replay(bootstrap, chosen)
     console.print(f"replayed {count} dead letters")
 
 
-def _select(refs: list[str]) -> list[deadletters.DeadLetter]:
+def _select(bootstrap: str, refs: list[str]) -> list[deadletters.DeadLetter]:
     try:
-        return deadletters.select(deadletters.read_all(_settings().kafka_bootstrap), refs)
+        return deadletters.select(deadletters.read_all(bootstrap), refs)
     except LookupError as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None

@@ -28,7 +28,33 @@ class ServiceProcess:
     name: str
     port: int | None
     log: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
+    env: dict[str, str] = field(repr=False)
+    process: subprocess.Popen[bytes] = field(init=False, repr=False)
+    restarts: int = 0
+
+    def __post_init__(self) -> None:
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:  # the child has its own copy of the descriptor
+            return subprocess.Popen(
+                [sys.executable, "-m", "orderflow.runtime", "service", self.name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no draining, no goodbye; what a crash or the OOM killer does."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        if self.process.poll() is None:
+            raise RuntimeError(f"{self.name} is still running")
+        self.process = self._spawn()
+        self.restarts += 1
 
     def state(self) -> str:
         code = self.process.poll()
@@ -73,15 +99,7 @@ def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProc
         variable_name("data_dir"): str(settings.data_dir),
         variable_name("channel_keys"): json.dumps(keys),
     }
-    started = []
-    for name in runnable_services():
-        log = logs / f"{name}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.runtime", "service", name],
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-        started.append(ServiceProcess(name, resolve(name).port(settings), log, process))
-    return started
+    return [
+        ServiceProcess(name, resolve(name).port(settings), logs / f"{name}.log", env)
+        for name in runnable_services()
+    ]

@@ -22,9 +22,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from orderflow.runtime.commands import settings_or_exit
 from orderflow.runtime.history import order_history
 from orderflow.runtime.republish import republish as republish_events
-from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import resolve
 from orderflow.schemas.topics import (
     BILLING_EVENTS,
@@ -55,12 +55,6 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def load() -> Settings:
-    from orderflow.runtime.cli import settings_or_exit
-
-    return settings_or_exit()
-
-
 def republish(
     service: Annotated[str, typer.Argument(help="A service with an event store: intake, ...")],
     start: Annotated[int, typer.Option("--from", min=1, help="First notification id.")] = 1,
@@ -71,7 +65,7 @@ def republish(
     except LookupError as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None
-    settings = load()
+    settings = settings_or_exit()
     try:
         with progress_bar(f"republish {service}") as update:
             count = republish_events(
@@ -85,7 +79,7 @@ def republish(
 
 def stream(order_id: Annotated[str, typer.Argument(help="The order's id")]) -> None:
     """Every event of one order, across the services, in causal order."""
-    found = order_history(load().kafka_bootstrap, order_id, EVENT_TOPICS)
+    found = order_history(settings_or_exit().kafka_bootstrap, order_id, EVENT_TOPICS)
     if not found:
         typer.echo(f"orderflow: no event names order {order_id}", err=True)
         raise typer.Exit(1)

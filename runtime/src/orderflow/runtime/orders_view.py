@@ -4,22 +4,22 @@ consumer lag, dead letters). Everything comes through the tracking API, as for a
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections import Counter
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from orderflow.runtime.audit import Report
+from orderflow.runtime.chaos import ChaosMonkey
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
+from orderflow.runtime.webclient import ServiceRefused, get_json
 
 _TIMEOUT_S = 3.0
 
 
 def read(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as answer:  # noqa: S310 - our service
-        return json.loads(answer.read())
+    return get_json(url, timeout=_TIMEOUT_S)
 
 
 def orders_view(tracking_url: str, simulator: ChannelSimulator | None) -> RenderableType:
@@ -29,7 +29,7 @@ def orders_view(tracking_url: str, simulator: ChannelSimulator | None) -> Render
         per_minute = read(f"{tracking_url}/analytics/throughput?minutes=2")
         lag = read(f"{tracking_url}/ops/consumers")
         letters = read(f"{tracking_url}/ops/dead-letters")["count"]
-    except OSError as error:
+    except (OSError, ServiceRefused) as error:
         return f"[dim]orders: waiting for the tracking service ({error})[/dim]"
     table = Table(title="Orders (read models)", title_justify="left", show_header=False)
     if simulator is not None:
@@ -74,8 +74,33 @@ def summary(
     try:
         lead = read(f"{tracking_url}/analytics/lead-times")["placed_to_invoiced"]
         lines.append(f"placed → invoiced (every order in the read models): {_seconds(lead)}")
-    except OSError as error:
+    except (OSError, ServiceRefused) as error:
         lines.append(f"placed → invoiced: the tracking service did not answer ({error})")
     unfinished = {s: n for s, n in statuses.items() if s not in TERMINAL and n}
     lines.append(f"not ended: {unfinished}" if unfinished else "every order ended")
     return Group(table, *lines)
+
+
+def audit_table(report: Report) -> RenderableType:
+    """The invariants checked after a run, each with the first examples of what broke it."""
+    table = Table(title="Invariants (through the public APIs)", title_justify="left")
+    for column in ("invariant", "checked", "holds"):
+        table.add_column(column)
+    for finding in report.findings:
+        held = "yes" if finding.ok else "[red]NO[/red]: " + "; ".join(finding.violations)
+        table.add_row(finding.invariant, f"{finding.checked:,}", held)
+    verdict = "every invariant holds" if report.ok else "[red]an invariant is broken[/red]"
+    return Group(table, verdict)
+
+
+def chaos_table(report: Report, monkey: ChaosMonkey, drained_s: float) -> RenderableType:
+    table = Table(title="Chaos", title_justify="left", show_header=False)
+    kills = ", ".join(f"{name} {n}" for name, n in sorted(monkey.per_service().items()))
+    table.add_row("orders accepted", f"{report.accepted:,}")
+    table.add_row("kills (SIGKILL)", f"{len(monkey.kills)}: {kills}")
+    table.add_row("lost", f"{report.lost:,}")
+    table.add_row("duplicate effects", f"{report.duplicates:,}")
+    table.add_row("time to drain", f"{drained_s:.1f} s")
+    exits = dict(monkey.unexpected_exits) or "none"
+    table.add_row("exits not caused by a kill", str(exits))
+    return table

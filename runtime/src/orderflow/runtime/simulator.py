@@ -9,14 +9,14 @@ import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orderflow.runtime.kafka import kafka_headers, new_producer
+from orderflow.runtime.webclient import get_json, post_json
 from orderflow.schemas.codec import encode
 from orderflow.schemas.orders import OrderSubmitted
 from orderflow.schemas.topics import CHANNEL_ORDERS
@@ -58,11 +58,15 @@ class ChannelSimulator:
     rate: float = 10.0  # orders per second
     seed: int = 1
     run_id: str = field(default_factory=lambda: f"{int(time.time()):x}")
+    patience: float = 60.0  # seconds to wait for a service that is restarting
     placed: list[Placed] = field(default_factory=list)
+    received: Counter[tuple[str, str]] = field(default_factory=Counter)  # (sku, warehouse)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 - a repeatable mix, not secrets
         self._producer = new_producer(self.bootstrap)
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def stock_up(self, round_: int = 0) -> None:
         """Receive SEED_UNITS of each stocked SKU in each of its warehouses (once per run and
@@ -71,7 +75,8 @@ class ChannelSimulator:
             for warehouse in warehouses:
                 reference = f"sim-{self.run_id}-{round_}-{warehouse}"
                 body = {"warehouse": warehouse, "quantity": SEED_UNITS, "reference": reference}
-                _post(f"{self.inventory_url}/stock/{sku}/receipts", body)
+                self._post(f"{self.inventory_url}/stock/{sku}/receipts", body)
+                self.received[sku, warehouse] += SEED_UNITS
 
     def run(self, stopping: threading.Event, count: int | None = None) -> None:
         """Place orders at the rate until stopped, or until `count` are placed."""
@@ -84,12 +89,35 @@ class ChannelSimulator:
             stopping.wait(max(0.0, due - time.monotonic()))
         self._producer.flush(10)
 
+    def start(
+        self,
+        stopping: threading.Event,
+        count: int | None = None,
+        first: Callable[[], object] = lambda: None,
+    ) -> None:
+        """`run` in a thread of its own, after `first` (say, waiting for the services)."""
+
+        def go() -> None:
+            first()
+            self.run(stopping, count)
+
+        self._thread = threading.Thread(target=go, name="simulator", daemon=True)
+        self._thread.start()
+
     def close(self, timeout: float = 2.0) -> None:
-        """Deliver what is queued for the channel topic if the broker takes it in time, and
-        drop the rest: a producer left with messages makes the process wait at exit."""
+        """Once the stopped thread has finished, deliver what is queued for the channel topic
+        if the broker takes it in time and drop the rest (a producer left with messages makes
+        the process wait at exit), then close the producer before the broker goes away."""
+        if self._closed:
+            return
+        if self._thread is not None:
+            self._thread.join(timeout)
         self._producer.flush(timeout)
         self._producer.purge()
         self._producer.flush(0)
+        if self._thread is None or not self._thread.is_alive():
+            self._producer.close()
+            self._closed = True
 
     def place_one(self) -> Placed:
         number = len(self.placed) + 1
@@ -98,10 +126,10 @@ class ChannelSimulator:
         order = Placed(channel, f"sim-{self.run_id}-{number}", kind)
         body = self._order(order)
         if channel == "web":
-            answer = _post(f"{self.intake_url}/orders", body, self._headers(order))
+            answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
             if kind == "cancelled":
                 cancel = {"detail": "changed my mind"}
-                _post(
+                self._post(
                     f"{self.intake_url}/orders/{answer['order_id']}/cancel",
                     cancel,
                     self._headers(order),
@@ -117,7 +145,7 @@ class ChannelSimulator:
         mine = {(p.channel, p.external_id) for p in self.placed}
         found: Counter[str] = Counter()
         for channel in ("web", "marketplace"):
-            for order in self._orders_of(channel):
+            for order in self.orders_of(channel):
                 if (channel, order["external_id"]) in mine:
                     found[order["status"]] += 1
         found["not yet seen"] = len(mine) - sum(found.values())
@@ -128,16 +156,17 @@ class ChannelSimulator:
         status = {
             (channel, order["external_id"]): order["status"]
             for channel in ("web", "marketplace")
-            for order in self._orders_of(channel)
+            for order in self.orders_of(channel)
         }
         return Counter(
             (p.kind, status.get((p.channel, p.external_id), "unseen")) for p in self.placed
         )
 
-    def _orders_of(self, channel: str) -> list[dict[str, Any]]:
+    def orders_of(self, channel: str) -> list[dict[str, Any]]:
         orders, cursor = [], ""
         while True:
-            page = _get(f"{self.intake_url}/orders?limit=100{cursor}", self._key(channel))
+            url = f"{self.intake_url}/orders?limit=100{cursor}"
+            page = get_json(url, self.auth(channel), patience=self.patience)
             orders += page["orders"]
             if not page["next_cursor"]:
                 return orders
@@ -190,40 +219,22 @@ class ChannelSimulator:
         )
         self._producer.poll(0)
 
-    def _headers(self, order: Placed) -> dict[str, str]:
-        return {**self._key(order.channel), "Idempotency-Key": order.external_id}
+    def _post(
+        self,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        accept: tuple[int, ...] = (200, 201, 202),
+    ) -> Any:
+        """Safe to repeat: orders carry an idempotency key, receipts a reference."""
+        return post_json(url, body, headers, accept, patience=self.patience)
 
-    def _key(self, channel: str) -> dict[str, str]:
+    def _headers(self, order: Placed) -> dict[str, str]:
+        return {**self.auth(order.channel), "Idempotency-Key": order.external_id}
+
+    def auth(self, channel: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[channel]}"}
 
 
 def _uuid(order: Placed) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"simulator/{order.external_id}")
-
-
-def _post(
-    url: str,
-    body: dict[str, Any],
-    headers: dict[str, str] | None = None,
-    accept: tuple[int, ...] = (200, 201, 202),
-) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - our own service's URL
-        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
-    )
-    return _send(request, accept)
-
-
-def _get(url: str, headers: dict[str, str]) -> dict[str, Any]:
-    return _send(urllib.request.Request(url, headers=headers), (200,))  # noqa: S310
-
-
-def _send(request: urllib.request.Request, accept: tuple[int, ...]) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            return dict(json.loads(answer.read() or b"{}"))
-    except urllib.error.HTTPError as error:
-        if error.code in accept:
-            return dict(json.loads(error.read() or b"{}"))
-        raise RuntimeError(
-            f"{request.full_url} answered {error.code}: {error.read()[:300]!r}"
-        ) from None

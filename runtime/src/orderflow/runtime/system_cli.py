@@ -1,0 +1,252 @@
+"""The whole system from one command: `orderflow up` (the local stack, the channel simulator
+and the live view; with `--orders N --exit --check`, the end-to-end suite's run) and
+`orderflow chaos` (the same under SIGKILLs, then the invariants)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+
+from orderflow.runtime.audit import Audit, Endpoints, Report, stock_levels
+from orderflow.runtime.broker import BrokerFailed
+from orderflow.runtime.chaos import ChaosMonkey
+from orderflow.runtime.commands import settings_or_exit, stop_on_signals
+from orderflow.runtime.console import stack_view
+from orderflow.runtime.orders_view import audit_table, chaos_table, orders_view, summary
+from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
+from orderflow.runtime.stack import LocalStack
+from orderflow.runtime.watermarks import message_counts
+from orderflow.schemas.topics import ALL_TOPICS
+
+console = Console()
+READ_MODELS = ("tracking", "analytics")  # what `orderflow replay` rebuilds
+_DRAIN_TIMEOUT_S = 180.0
+_PATIENCE_S = 60.0  # the simulator's, for a restarting service
+
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Also write the figures and the checks here, as JSON.")
+]
+
+
+def up(
+    exit_after_start: Annotated[
+        bool,
+        typer.Option("--exit", help="Start, show the stack once (or run --orders N), stop."),
+    ] = False,
+    refresh: Annotated[float, typer.Option(help="Seconds between screen updates.")] = 2.0,
+    services: Annotated[
+        bool, typer.Option(help="Run every service as its own process (else broker and stores).")
+    ] = True,
+    orders: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Orders the channel simulator places (default: on until stopped). With --exit: "
+            "wait until each has ended, summarise, exit 0 only if all did.",
+        ),
+    ] = None,
+    rate: Annotated[float, typer.Option(min=0.1, help="Orders per second placed.")] = 10.0,
+    simulate: Annotated[bool, typer.Option(help="Run the channel simulator.")] = True,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="With --orders N --exit: then check the invariants through the public APIs "
+            "(and rebuild the read models to compare); exit 0 only if they hold."
+        ),
+    ] = False,
+    report: ReportOption = None,
+) -> None:
+    """Run the local stack: broker, topics, stores, every service, and a channel simulator."""
+    if check and not (exit_after_start and orders and services and simulate):
+        typer.echo("orderflow: --check needs --orders N --exit", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    stop_on_signals()
+    stopping = threading.Event()
+    try:
+        with LocalStack(settings, with_services=services) as stack:
+            if exit_after_start:
+                _await_services(stack)
+            before = stock_levels(Endpoints.local(settings)) if check else {}
+            wanted = services and simulate and (orders is not None or not exit_after_start)
+            simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
+            try:
+                if exit_after_start and simulator is not None and orders is not None:
+                    outcome = _run_to_the_end(stack, simulator, orders, before if check else None)
+                    raise typer.Exit(_reported(*outcome, path=report))
+                _show(stack, simulator, exit_after_start, refresh)
+            finally:  # before the broker stops: its producer must not wait for it at exit
+                stopping.set()
+                if simulator is not None:
+                    simulator.close()
+    except BrokerFailed as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def chaos(
+    kills: Annotated[int, typer.Option(min=1, help="SIGKILLs to send.")] = 20,
+    every: Annotated[float, typer.Option(min=0.1, help="Seconds between two kills.")] = 3.0,
+    rate: Annotated[float, typer.Option(min=0.1, help="Orders per second placed.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Which services are killed, and when.")] = 7,
+    report: ReportOption = None,
+) -> None:
+    """Place orders while SIGKILLing a random service or projection worker every few seconds
+    (and restarting it); then wait for every order to end and check the invariants. Exit 0
+    only if nothing was lost, nothing had a double effect and every invariant holds."""
+    settings = settings_or_exit()
+    stop_on_signals()
+    stopping = threading.Event()
+    try:
+        with LocalStack(settings) as stack:
+            _await_services(stack)
+            endpoints = Endpoints.local(settings)
+            before = stock_levels(endpoints)
+            simulator = _start_simulator(stack, rate, None, stopping)
+            monkey = ChaosMonkey(stack.services, seed)
+            try:
+                for number in range(1, kills + 1):
+                    time.sleep(every)
+                    kill = monkey.strike()
+                    console.print(f"kill {number}/{kills}: {kill.service} (pid {kill.pid})")
+                stopping.set()
+                simulator.close(timeout=_PATIENCE_S)  # its last order placed
+                console.print(f"{len(simulator.placed):,} orders placed; draining")
+                drain_started = time.monotonic()
+                _await_the_end(simulator, _DRAIN_TIMEOUT_S, monkey)
+                drained_s = time.monotonic() - drain_started
+                audited = Audit(simulator, endpoints, before).run(rebuild=_rebuild_read_models)
+            finally:
+                stopping.set()
+                simulator.close()
+            console.print(chaos_table(audited, monkey, drained_s), audit_table(audited))
+            figures = {"kills": len(monkey.kills), "drain_s": round(drained_s, 1)}
+            code = 0 if audited.ok and not monkey.unexpected_exits else 1
+            raise typer.Exit(_reported(code, figures, audited, path=report))
+    except BrokerFailed as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _reported(code: int, figures: dict[str, Any], audited: Report | None, path: Path | None) -> int:
+    """`code`, after writing the figures and the audit to `path` if one is given."""
+    if path is not None:
+        content = {"ok": code == 0, **figures}
+        if audited is not None:
+            content["audit"] = audited.as_dict()
+        path.write_text(json.dumps(content, indent=2))
+    return code
+
+
+def _show(
+    stack: LocalStack, simulator: ChannelSimulator | None, exit_after_start: bool, refresh: float
+) -> None:
+    """The live view until Ctrl-C; with --exit, one view."""
+    if exit_after_start:
+        console.print(_view(stack, simulator))
+        return
+    with Live(_view(stack, simulator), console=console, refresh_per_second=1) as live:
+        while True:
+            time.sleep(refresh)
+            live.update(_view(stack, simulator))
+
+
+def _await_services(stack: LocalStack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(s.state() == "starting" for s in stack.services) and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def _start_simulator(
+    stack: LocalStack, rate: float, orders: int | None, stopping: threading.Event
+) -> ChannelSimulator:
+    endpoints = Endpoints.local(stack.settings)
+    simulator = ChannelSimulator(
+        stack.settings.kafka_bootstrap,
+        endpoints.intake,
+        endpoints.inventory,
+        stack.channel_keys,
+        rate,
+    )
+
+    # the simulator places orders once the services answer
+    simulator.start(stopping, orders, first=lambda: _await_services(stack))
+    return simulator
+
+
+def _run_to_the_end(
+    stack: LocalStack,
+    simulator: ChannelSimulator,
+    orders: int,
+    stock_before: dict[tuple[str, str], tuple[int, int]] | None,
+) -> tuple[int, dict[str, Any], Report | None]:
+    """Wait until every order is placed and has ended; summarise; with `stock_before`, check
+    the invariants too. Exit code 0 if all ended (and the invariants hold), else 1."""
+    started = time.monotonic()
+    deadline = started + orders / simulator.rate + 60
+    while len(simulator.placed) < orders and time.monotonic() < deadline:
+        time.sleep(0.5)
+    statuses = _await_the_end(simulator, _DRAIN_TIMEOUT_S)
+    elapsed = time.monotonic() - started
+    endpoints = Endpoints.local(stack.settings)
+    console.print(summary(simulator, statuses, elapsed, endpoints.tracking))
+    ended = len(simulator.placed) == orders and _all_ended(statuses)
+    figures = {"orders": len(simulator.placed), "elapsed_s": round(elapsed, 2)}
+    if stock_before is None or not ended:
+        return (0 if ended else 1), figures, None
+    audited = Audit(simulator, endpoints, stock_before).run(rebuild=_rebuild_read_models)
+    console.print(audit_table(audited))
+    return (0 if audited.ok else 1), figures, audited
+
+
+def _await_the_end(
+    simulator: ChannelSimulator, timeout: float, monkey: ChaosMonkey | None = None
+) -> Counter[str]:
+    """Order intake's statuses of the placed orders, once all have ended or time is up."""
+    deadline = time.monotonic() + timeout
+    statuses = simulator.statuses()
+    while not _all_ended(statuses) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        if monkey is not None:
+            monkey.revive()
+        statuses = simulator.statuses()
+    return statuses
+
+
+def _all_ended(statuses: Counter[str]) -> bool:
+    return all(status in TERMINAL for status, count in statuses.items() if count)
+
+
+def _rebuild_read_models() -> None:
+    """`orderflow replay` of each read model, as an operator runs it."""
+    for projection in READ_MODELS:
+        done = subprocess.run(
+            [sys.executable, "-m", "orderflow.runtime", "replay", projection],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"orderflow replay {projection} failed: {done.stderr[-500:]}")
+
+
+def _view(stack: LocalStack, simulator: ChannelSimulator | None = None) -> Group:
+    parts = stack_view(stack, message_counts(stack.settings.kafka_bootstrap, ALL_TOPICS))
+    if not stack.services:
+        return parts
+    return Group(parts, orders_view(Endpoints.local(stack.settings).tracking, simulator))

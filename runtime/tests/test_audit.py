@@ -1,0 +1,176 @@
+"""The audit's checks on facts as the services would tell them: each invariant notices what
+breaks it, and says so; a clean run passes all of them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from orderflow.runtime.audit import (
+    OrderFacts,
+    Report,
+    every_order_ended_once,
+    invoice_numbers_are_gap_free,
+    one_invoice_per_shipment,
+    stock_is_conserved,
+    tracking_agrees_with_the_services,
+    unshipped_orders_have_no_invoice,
+)
+from orderflow.runtime.simulator import Placed
+
+pytestmark = pytest.mark.unit
+
+
+def completed_order(number: int = 1) -> OrderFacts:
+    """A completed order of 2 x SKU-A1 at 5.00 plus 4.90 shipping, shipped and invoiced once."""
+    shipment = {
+        "shipment_id": f"s-{number}",
+        "warehouse": "berlin",
+        "state": "delivered",
+        "lines": {"SKU-A1": 2},
+    }
+    invoice = {
+        "number": f"INV-2026-{number:06d}",
+        "body": {"shipment_id": f"s-{number}", "gross": {"amount": "14.90", "currency": "EUR"}},
+    }
+    order = {
+        "order_id": f"o-{number}",
+        "status": "completed",
+        "total": {"amount": "14.90", "currency": "EUR"},
+        "lines": [{"sku": "SKU-A1", "quantity": 2}],
+    }
+    tracking = {
+        "status": "completed",
+        "shipments": [{"shipment_id": f"s-{number}", "state": "delivered"}],
+        "invoices": [{"number": invoice["number"]}],
+        "timeline": [
+            {"type": kind}
+            for kind in (
+                "OrderPlaced",
+                "ShipmentCreated",
+                "Shipped",
+                "Delivered",
+                "Invoiced",
+                "OrderCompleted",
+            )
+        ],
+    }
+    return OrderFacts(
+        Placed("web", f"sim-{number}", "plain"), order, 1, [shipment], [invoice], tracking
+    )
+
+
+def all_checks(facts: list[OrderFacts], on_hand: int = 98) -> Report:
+    before = {("SKU-A1", "berlin"): (0, 0)}
+    after = {("SKU-A1", "berlin"): (on_hand, 0)}
+    received = Counter({("SKU-A1", "berlin"): 100})
+    findings = [
+        every_order_ended_once(facts),
+        stock_is_conserved(facts, before, after, received),
+        one_invoice_per_shipment(facts),
+        unshipped_orders_have_no_invoice(facts),
+        invoice_numbers_are_gap_free(facts),
+        tracking_agrees_with_the_services(facts),
+    ]
+    lost = sum(1 for f in facts if f.order is None or f.order["status"] != "completed")
+    return Report(len(facts), lost, findings)
+
+
+def broken(report: Report) -> dict[str, list[str]]:
+    return {f.invariant: f.violations for f in report.findings if not f.ok}
+
+
+def test_a_clean_run_passes_every_check() -> None:
+    # given one completed order whose services and read model agree, and 100 - 2 units left
+    # when audited
+    report = all_checks([completed_order()])
+
+    # then every invariant holds, nothing lost, nothing twice
+    assert report.ok, broken(report)
+    assert (report.lost, report.duplicates) == (0, 0)
+
+
+def test_a_second_invoice_for_a_shipment_is_a_duplicate_effect() -> None:
+    # given the order's shipment invoiced twice (a redelivered event applied again)
+    facts = completed_order()
+    second: dict[str, Any] = {**facts.invoices[0], "number": "INV-2026-000002"}
+    facts.invoices.append(second)
+
+    # when audited
+    report = all_checks([facts])
+
+    # then the invoice check fails and counts one duplicate effect
+    assert "one invoice per shipment, adding up to the order total" in broken(report)
+    assert report.duplicates >= 1
+    assert not report.ok
+
+
+def test_stock_taken_twice_breaks_conservation() -> None:
+    # given 4 units gone from stock while 2 were shipped
+    # when audited
+    report = all_checks([completed_order()], on_hand=96)
+
+    # then conservation fails with the SKU, the warehouse and the arithmetic
+    [violation] = broken(report)["stock is conserved per SKU and warehouse"]
+    assert "SKU-A1 in berlin: 96 on hand, expected 0 + 100 received - 2 shipped" in violation
+    assert report.duplicates == 1
+
+
+def test_a_gap_in_the_invoice_numbers_is_reported() -> None:
+    # given invoices 1 and 3 of the series, but not 2
+    facts = [completed_order(1), completed_order(3)]
+
+    # when audited (stock: 4 units shipped in all)
+    report = all_checks(facts, on_hand=96)
+
+    # then the missing number is named
+    assert broken(report) == {"invoice numbers are gap-free": ["INV-2026-000002 missing"]}
+
+
+def test_an_order_unknown_to_intake_is_lost() -> None:
+    # given a placed order that order intake does not know
+    lost = OrderFacts(Placed("marketplace", "sim-9", "plain"), None, 0)
+
+    # when audited
+    report = all_checks([completed_order(), lost])
+
+    # then it is lost and the first invariant says which
+    assert report.lost == 1
+    assert broken(report)["every accepted order is in exactly one terminal state"] == [
+        "plain order sim-9: unknown to order intake"
+    ]
+
+
+def test_tracking_behind_or_doubled_disagrees_with_the_services() -> None:
+    # given tracking that still says shipped and shows one step twice
+    facts = completed_order()
+    assert facts.tracking is not None
+    facts.tracking["status"] = "shipped"
+    facts.tracking["timeline"].append({"type": "Shipped"})
+
+    # when audited
+    report = all_checks([facts])
+
+    # then both disagreements are named, and the doubled step counts as a duplicate
+    violations = broken(report)["the tracking timeline agrees with the services"]
+    assert any("status shipped in tracking, completed in the services" in v for v in violations)
+    assert any("2 Shipped steps, expected 1" in v for v in violations)
+    assert report.duplicates == 1
+
+
+def test_a_rejected_order_with_an_invoice_is_reported() -> None:
+    # given a rejected order that was nevertheless invoiced
+    facts = completed_order()
+    assert facts.order is not None
+    facts.order["status"] = "rejected"
+    facts.shipments.clear()
+
+    # when audited
+    report = all_checks([facts], on_hand=100)
+
+    # then the no-invoice invariant names it
+    assert broken(report)["rejected or unshipped cancelled orders have no invoice"] == [
+        "rejected order sim-1 has invoices ['INV-2026-000001']"
+    ]
