@@ -23,6 +23,7 @@ from kafka_hop import raw_hop
 from projection_rebuild import fill, rebuild_both, rebuild_tracking
 from psycopg import sql
 from runtime_hop import hop, relay_drain
+from system import system_run
 
 from orderflow.runtime import logs
 from orderflow.runtime.broker import EmbeddedBroker
@@ -33,6 +34,9 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 PROJECTION_EVENTS = int(os.environ.get("BENCH_PROJECTION_EVENTS", "1000000"))
+SYSTEM_SECONDS = float(os.environ.get("BENCH_SYSTEM_SECONDS", "60"))
+SATURATION_RATE = 5000.0  # orders/s asked of the simulator: more than the system takes
+LATENCY_RATE = 100.0
 POSTGRES = os.environ.get("ORDERFLOW_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -98,6 +102,44 @@ def run_all(bootstrap: str) -> dict[str, Result]:
             ),
         )
         results.update(projections(bootstrap, url))
+    results.update(system())
+    return results
+
+
+def system() -> dict[str, Result]:
+    """The whole system (its own broker, six processes, the simulator) on this machine: at
+    saturation for SYSTEM_SECONDS on each store, then at a fixed 100 orders/s on PostgreSQL."""
+    results, peaks = {}, {}
+    for store in ("postgres", "sqlite"):
+        with scratch_database() as url:
+            run = system_run(SYSTEM_SECONDS, SATURATION_RATE, url if store == "postgres" else None)
+        peaks[f"saturation on {store}"] = run["rss_mb_max"]
+        results[f"e2e_orders_per_s_{store}"] = Result(
+            run["orders_per_s"],
+            "orders/s",
+            f"{run['ended']} orders placed for {SYSTEM_SECONDS:.0f} s as fast as the simulator "
+            f"could, all ended {run['elapsed_s']} s after the first; {store}; one run",
+        )
+    with scratch_database() as url:
+        run = system_run(SYSTEM_SECONDS, LATENCY_RATE, url)
+    peaks["100 orders/s on postgres"] = run["rss_mb_max"]
+    lead = run["placed_to_invoiced"]
+    note = (
+        f"placed -> invoiced (first invoice), from the tracking read model, over {lead['count']} "
+        f"invoiced orders of {run['orders']} placed at {LATENCY_RATE:.0f}/s for "
+        f"{SYSTEM_SECONDS:.0f} s on PostgreSQL ({run['orders_per_s']} orders/s ended)"
+    )
+    results["e2e_latency_ms_p50"] = Result(round(lead["p50_s"] * 1000), "ms", note)
+    results["e2e_latency_ms_p99"] = Result(round(lead["p99_s"] * 1000), "ms", note)
+    worst = max(
+        (mb, f"{name} ({run_name})") for run_name, by in peaks.items() for name, mb in by.items()
+    )
+    results["service_rss_mb_max"] = Result(
+        worst[0],
+        "MB",
+        f"peak resident memory of any service process (sampled every 0.5 s): {worst[1]}; "
+        f"per run {peaks}",
+    )
     return results
 
 

@@ -31,6 +31,17 @@ class ServiceProcess:
     env: dict[str, str] = field(repr=False)
     process: subprocess.Popen[bytes] = field(init=False, repr=False)
     restarts: int = 0
+    peak_rss_mb: float = 0.0  # the most seen by `sample_rss`
+
+    def sample_rss(self) -> None:
+        """Note the process's resident memory (Linux /proc), keeping the peak."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return  # gone, or not Linux
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
 
     def __post_init__(self) -> None:
         self.process = self._spawn()

@@ -104,6 +104,11 @@ class ChannelSimulator:
         self._thread = threading.Thread(target=go, name="simulator", daemon=True)
         self._thread.start()
 
+    @property
+    def placing(self) -> bool:
+        """Whether the thread of `start` is still placing orders."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self, timeout: float = 2.0) -> None:
         """Once the stopped thread has finished, deliver what is queued for the channel topic
         if the broker takes it in time and drop the rest (a producer left with messages makes

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from orderflow.runtime.orders_view import audit_table, chaos_table, orders_view,
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
 from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.watermarks import message_counts
+from orderflow.runtime.webclient import ServiceRefused, get_json
 from orderflow.schemas.topics import ALL_TOPICS
 
 console = Console()
@@ -55,6 +57,10 @@ def up(
             "wait until each has ended, summarise, exit 0 only if all did.",
         ),
     ] = None,
+    seconds: Annotated[
+        float | None,
+        typer.Option(min=1, help="Like --orders, but place orders for this many seconds."),
+    ] = None,
     rate: Annotated[float, typer.Option(min=0.1, help="Orders per second placed.")] = 10.0,
     simulate: Annotated[bool, typer.Option(help="Run the channel simulator.")] = True,
     check: Annotated[
@@ -67,23 +73,24 @@ def up(
     report: ReportOption = None,
 ) -> None:
     """Run the local stack: broker, topics, stores, every service, and a channel simulator."""
-    if check and not (exit_after_start and orders and services and simulate):
-        typer.echo("orderflow: --check needs --orders N --exit", err=True)
+    batch = orders is not None or seconds is not None
+    if (check or seconds) and not (exit_after_start and batch and services and simulate):
+        typer.echo("orderflow: --check and --seconds go with --exit (and --orders N)", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
     stop_on_signals()
     stopping = threading.Event()
     try:
         with LocalStack(settings, with_services=services) as stack:
+            if exit_after_start and batch and services and simulate:
+                _await_services(stack)
+                code = _batch(stack, stopping, rate, orders, seconds, check, report)
+                raise typer.Exit(code)
             if exit_after_start:
                 _await_services(stack)
-            before = stock_levels(Endpoints.local(settings)) if check else {}
-            wanted = services and simulate and (orders is not None or not exit_after_start)
+            wanted = services and simulate and not exit_after_start
             simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
             try:
-                if exit_after_start and simulator is not None and orders is not None:
-                    outcome = _run_to_the_end(stack, simulator, orders, before if check else None)
-                    raise typer.Exit(_reported(*outcome, path=report))
                 _show(stack, simulator, exit_after_start, refresh)
             finally:  # before the broker stops: its producer must not wait for it at exit
                 stopping.set()
@@ -125,7 +132,8 @@ def chaos(
                 simulator.close(timeout=_PATIENCE_S)  # its last order placed
                 console.print(f"{len(simulator.placed):,} orders placed; draining")
                 drain_started = time.monotonic()
-                _await_the_end(simulator, _DRAIN_TIMEOUT_S, monkey)
+                progress = lambda: _ended_in_read_models(endpoints.tracking) or 0  # noqa: E731
+                _await_the_end(simulator, _DRAIN_TIMEOUT_S, stack, progress, monkey)
                 drained_s = time.monotonic() - drain_started
                 audited = Audit(simulator, endpoints, before).run(rebuild=_rebuild_read_models)
             finally:
@@ -188,24 +196,51 @@ def _start_simulator(
     return simulator
 
 
+def _batch(
+    stack: LocalStack,
+    stopping: threading.Event,
+    rate: float,
+    orders: int | None,
+    seconds: float | None,
+    check: bool,
+    report: Path | None,
+) -> int:
+    """`up --orders N --exit` (or `--seconds S`): place the orders, wait until each has ended,
+    summarise, and with `check` audit the run. 0 if all ended (and the invariants hold)."""
+    endpoints = Endpoints.local(stack.settings)
+    before = stock_levels(endpoints) if check else None
+    baseline = _ended_in_read_models(endpoints.tracking) or 0
+    simulator = _start_simulator(stack, rate, orders, stopping)
+    if seconds is not None:
+        timer = threading.Timer(seconds, stopping.set)
+        timer.daemon = True
+        timer.start()
+    try:
+        code, figures, audited = _run_to_the_end(stack, simulator, before, baseline)
+    finally:
+        stopping.set()
+        simulator.close()
+    return _reported(code, figures, audited, report)
+
+
 def _run_to_the_end(
     stack: LocalStack,
     simulator: ChannelSimulator,
-    orders: int,
     stock_before: dict[tuple[str, str], tuple[int, int]] | None,
+    baseline: int,
 ) -> tuple[int, dict[str, Any], Report | None]:
-    """Wait until every order is placed and has ended; summarise; with `stock_before`, check
-    the invariants too. Exit code 0 if all ended (and the invariants hold), else 1."""
-    started = time.monotonic()
-    deadline = started + orders / simulator.rate + 60
-    while len(simulator.placed) < orders and time.monotonic() < deadline:
+    """Wait until the simulator is done placing and every order has ended; summarise; with
+    `stock_before`, check the invariants too."""
+    endpoints, started = Endpoints.local(stack.settings), time.monotonic()
+    while simulator.placing:
+        _sample_memory(stack)
         time.sleep(0.5)
-    statuses = _await_the_end(simulator, _DRAIN_TIMEOUT_S)
+    progress = lambda: (_ended_in_read_models(endpoints.tracking) or 0) - baseline  # noqa: E731
+    statuses = _await_the_end(simulator, _DRAIN_TIMEOUT_S, stack, progress)
     elapsed = time.monotonic() - started
-    endpoints = Endpoints.local(stack.settings)
     console.print(summary(simulator, statuses, elapsed, endpoints.tracking))
-    ended = len(simulator.placed) == orders and _all_ended(statuses)
-    figures = {"orders": len(simulator.placed), "elapsed_s": round(elapsed, 2)}
+    ended = _all_ended(statuses)
+    figures = _figures(stack, simulator, statuses, elapsed)
     if stock_before is None or not ended:
         return (0 if ended else 1), figures, None
     audited = Audit(simulator, endpoints, stock_before).run(rebuild=_rebuild_read_models)
@@ -213,18 +248,60 @@ def _run_to_the_end(
     return (0 if audited.ok else 1), figures, audited
 
 
+def _figures(
+    stack: LocalStack, simulator: ChannelSimulator, statuses: Counter[str], elapsed: float
+) -> dict[str, Any]:
+    ended = sum(n for status, n in statuses.items() if status in TERMINAL)
+    try:
+        lead = get_json(f"{Endpoints.local(stack.settings).tracking}/analytics/lead-times")
+        invoiced = dict(lead["placed_to_invoiced"])
+    except (OSError, ServiceRefused):
+        invoiced = {}
+    return {
+        "orders": len(simulator.placed),
+        "ended": ended,
+        "elapsed_s": round(elapsed, 2),
+        "orders_per_s": round(ended / max(elapsed, 1e-9), 1),
+        "placed_to_invoiced": invoiced,
+        "rss_mb_max": {s.name: round(s.peak_rss_mb, 1) for s in stack.services},
+    }
+
+
+def _sample_memory(stack: LocalStack) -> None:
+    for service in stack.services:
+        service.sample_rss()
+
+
+def _ended_in_read_models(tracking_url: str) -> int | None:
+    """Orders in a terminal state as the read models count them (one cheap request)."""
+    try:
+        counts = get_json(f"{tracking_url}/analytics/statuses", timeout=5)
+    except (OSError, ServiceRefused):
+        return None
+    return sum(int(n) for status, n in counts.items() if status in TERMINAL)
+
+
 def _await_the_end(
-    simulator: ChannelSimulator, timeout: float, monkey: ChaosMonkey | None = None
+    simulator: ChannelSimulator,
+    timeout: float,
+    stack: LocalStack,
+    progress: Callable[[], int],
+    monkey: ChaosMonkey | None = None,
 ) -> Counter[str]:
-    """Order intake's statuses of the placed orders, once all have ended or time is up."""
+    """Order intake's statuses of the placed orders, once all have ended or time is up. Until
+    the read models (`progress`) count as many ended orders as were placed, intake, whose
+    listing costs more, is not asked."""
     deadline = time.monotonic() + timeout
-    statuses = simulator.statuses()
-    while not _all_ended(statuses) and time.monotonic() < deadline:
-        time.sleep(1.0)
+    while time.monotonic() < deadline:
+        _sample_memory(stack)
         if monkey is not None:
             monkey.revive()
-        statuses = simulator.statuses()
-    return statuses
+        if progress() >= len(simulator.placed):
+            statuses = simulator.statuses()
+            if _all_ended(statuses):
+                return statuses
+        time.sleep(0.5)
+    return simulator.statuses()
 
 
 def _all_ended(statuses: Counter[str]) -> bool:
