@@ -24,6 +24,7 @@ from projection_rebuild import fill, rebuild_both, rebuild_tracking
 from psycopg import sql
 from runtime_hop import hop, relay_drain
 from system import system_run
+from targets import FAUST, verdicts
 
 from orderflow.runtime import logs
 from orderflow.runtime.broker import EmbeddedBroker
@@ -189,16 +190,26 @@ def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
     out.write_text(
         json.dumps({"meta": meta, **{k: asdict(v) for k, v in results.items()}}, indent=2) + "\n"
     )
+    judged = verdicts({k: v.value for k, v in results.items()})
     rows = "\n".join(
-        f"| `{k}` | {v.value:,.0f} | {v.unit} | {v.notes} |" for k, v in results.items()
+        f"| `{k}` | {_shown(v.value)} | {v.unit} | {judged.get(k, '')} | {v.notes} |"
+        for k, v in results.items()
     )
     (ROOT / "docs" / "benchmarks.md").write_text(
         "# Benchmarks\n\nWritten by `make bench` (raw figures in `var/bench/results.json`). "
         "Medians of one run on one machine: compare ratios within a run, not across machines.\n\n"
-        f"Last run: {meta['at']}, {meta['cpus']} CPUs, Python {meta['python']}, {broker}.\n\n"
-        "| benchmark | value | unit | notes |\n|---|---:|---|---|\n" + rows + "\n"
+        f"Last run: {meta['at']}, {meta['cpus']} CPUs, Python {meta['python']}, {broker}; "
+        "broker, PostgreSQL, every service and the simulator share the machine.\n\n"
+        "| benchmark | value | unit | target | notes |\n|---|---:|---|---|---|\n"
+        + rows
+        + "\n"
+        + FAUST
     )
     print(json.dumps({k: asdict(v) for k, v in results.items()}, indent=2))
+
+
+def _shown(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
 def main() -> int:
