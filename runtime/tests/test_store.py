@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from uuid import UUID
 
 import psycopg
@@ -76,3 +80,22 @@ def _tables_in_schema(database_url: str, schema: str) -> list[str]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema]
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def test_a_store_file_held_by_another_instance_is_waited_for(tmp_path: Path) -> None:
+    # given a new store file that another instance holds locked, before its switch to WAL
+    # (sqlite refuses that switch at once, whatever the busy timeout)
+    path = tmp_path / "racing.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+
+    # when this instance opens the store
+    store = store_for("racing", Settings(data_dir=tmp_path, database_url=None))
+
+    # then it waited for the lock and the file is in WAL mode
+    with contextlib.closing(sqlite3.connect(store.location)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    other.close()

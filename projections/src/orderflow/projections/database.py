@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 import psycopg
 
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.store import ensure_schema
+from orderflow.runtime.store import ensure_schema, write_ahead_log
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -53,7 +52,7 @@ class ReadDatabase:
             self._sqlite = sqlite3.connect(
                 path, timeout=10, check_same_thread=False, isolation_level=None
             )
-            _write_ahead_log(self._sqlite)
+            write_ahead_log(self._sqlite)
             self.prefix = ""
 
     def sql(self, text: str, tables: str = "") -> str:
@@ -104,20 +103,6 @@ class ReadDatabase:
             self._pg.close()
         else:
             self._sqlite.close()
-
-
-def _write_ahead_log(connection: sqlite3.Connection, within_s: float = 10.0) -> None:
-    """Switch a (maybe new) file to WAL. The switch fails at once, busy timeout or not, while
-    another process or thread opening the same new file holds it: try again for a while."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 _SERIAL = {

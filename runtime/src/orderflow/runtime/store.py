@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -75,7 +76,22 @@ def _postgres_store(service: str, database_url: str) -> Store:
 def _ensure_sqlite_file(path: Path) -> None:
     # WAL lets the relay read the log while the consumer writes; setting it creates the file.
     with contextlib.closing(sqlite3.connect(path)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
+        write_ahead_log(connection)
+
+
+def write_ahead_log(connection: sqlite3.Connection, within_s: float = 10.0) -> None:
+    """Switch a (maybe new) file to WAL. The switch fails at once, busy timeout or not, while
+    another process or thread opening the same new file holds it (two instances of a service
+    starting together): try again for a while."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def ensure_schema(database_url: str, schema: str) -> None:
