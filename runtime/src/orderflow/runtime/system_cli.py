@@ -119,26 +119,8 @@ def chaos(
     try:
         with LocalStack(settings) as stack:
             _await_services(stack)
-            endpoints = Endpoints.local(settings)
-            before = stock_levels(endpoints)
-            simulator = _start_simulator(stack, rate, None, stopping)
             monkey = ChaosMonkey(stack.services, seed)
-            try:
-                for number in range(1, kills + 1):
-                    time.sleep(every)
-                    kill = monkey.strike()
-                    console.print(f"kill {number}/{kills}: {kill.service} (pid {kill.pid})")
-                stopping.set()
-                simulator.close(timeout=_PATIENCE_S)  # its last order placed
-                console.print(f"{len(simulator.placed):,} orders placed; draining")
-                drain_started = time.monotonic()
-                progress = lambda: _ended_in_read_models(endpoints.tracking) or 0  # noqa: E731
-                _await_the_end(simulator, _DRAIN_TIMEOUT_S, stack, progress, monkey)
-                drained_s = time.monotonic() - drain_started
-                audited = Audit(simulator, endpoints, before).run(rebuild=_rebuild_read_models)
-            finally:
-                stopping.set()
-                simulator.close()
+            audited, drained_s = _under_fire(stack, monkey, stopping, rate, kills, every)
             console.print(chaos_table(audited, monkey, drained_s), audit_table(audited))
             figures = {"kills": len(monkey.kills), "drain_s": round(drained_s, 1)}
             code = 0 if audited.ok and not monkey.unexpected_exits else 1
@@ -148,6 +130,37 @@ def chaos(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _under_fire(
+    stack: LocalStack,
+    monkey: ChaosMonkey,
+    stopping: threading.Event,
+    rate: float,
+    kills: int,
+    every: float,
+) -> tuple[Report, float]:
+    """Orders placed while the monkey strikes `kills` times, `every` seconds; then the drain
+    and the audit. The audit's report, and the seconds it took to drain."""
+    endpoints = Endpoints.local(stack.settings)
+    before = stock_levels(endpoints)
+    simulator = _start_simulator(stack, rate, None, stopping)
+    try:
+        for number in range(1, kills + 1):
+            time.sleep(every)
+            kill = monkey.strike()
+            console.print(f"kill {number}/{kills}: {kill.service} (pid {kill.pid})")
+        stopping.set()
+        simulator.close(timeout=_PATIENCE_S)  # its last order placed
+        console.print(f"{len(simulator.placed):,} orders placed; draining")
+        drain_started = time.monotonic()
+        progress = lambda: _ended_in_read_models(endpoints.tracking) or 0  # noqa: E731
+        _await_the_end(simulator, _DRAIN_TIMEOUT_S, stack, progress, monkey)
+        drained_s = time.monotonic() - drain_started
+        return Audit(simulator, endpoints, before).run(rebuild=_rebuild_read_models), drained_s
+    finally:
+        stopping.set()
+        simulator.close()
 
 
 def _reported(code: int, figures: dict[str, Any], audited: Report | None, path: Path | None) -> int:
