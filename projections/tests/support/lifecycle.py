@@ -12,6 +12,7 @@ from orderflow.schemas.envelope import Message
 from orderflow.schemas.registry import LATEST
 
 _positions = itertools.count(1)
+_invoice_numbers = itertools.count(1)  # one series, as billing's: never two orders' invoices alike
 
 
 def lifecycle(order_id: UUID, start: datetime | None = None) -> list[Message]:
@@ -100,10 +101,10 @@ def lifecycle(order_id: UUID, start: datetime | None = None) -> list[Message]:
                     **document,
                     "invoice_id": uuid4(),
                     "shipment_id": s,
-                    "invoice_number": f"INV-2026-{n:06d}",
+                    "invoice_number": f"INV-2026-{next(_invoice_numbers) % 1_000_000:06d}",
                 },
             )
-            for n, s in enumerate((berlin, paris), start=1)
+            for s in (berlin, paris)
         ],
         *[("Delivered", "fulfillment", {"shipment_id": s}) for s in (berlin, paris)],
         ("OrderCompleted", "intake", {}),
