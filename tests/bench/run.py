@@ -119,7 +119,8 @@ def system() -> dict[str, Result]:
             run["orders_per_s"],
             "orders/s",
             f"{run['ended']} orders placed for {SYSTEM_SECONDS:.0f} s as fast as the simulator "
-            f"could, all ended {run['elapsed_s']} s after the first; {store}; one run",
+            f"could, all ended {run['elapsed_s']} s after the first; {store}; one run; "
+            f"CPU seconds per process {run['cpu_s']}",
         )
     with scratch_database() as url:
         run = system_run(SYSTEM_SECONDS, LATENCY_RATE, url)

@@ -31,17 +31,22 @@ class ServiceProcess:
     env: dict[str, str] = field(repr=False)
     process: subprocess.Popen[bytes] = field(init=False, repr=False)
     restarts: int = 0
-    peak_rss_mb: float = 0.0  # the most seen by `sample_rss`
+    peak_rss_mb: float = 0.0  # the most seen by `sample`
+    cpu_s: float = 0.0  # CPU time (user + system) of the current process, as last sampled
 
-    def sample_rss(self) -> None:
-        """Note the process's resident memory (Linux /proc), keeping the peak."""
+    def sample(self) -> None:
+        """Note the process's resident memory, keeping the peak, and its CPU time (Linux
+        /proc; elsewhere nothing is noted)."""
+        proc = Path(f"/proc/{self.process.pid}")
         try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
+            status, stat = (proc / "status").read_text(), (proc / "stat").read_text()
         except OSError:
             return  # gone, or not Linux
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
+        user, system = stat.rsplit(")", 1)[1].split()[11:13]  # fields 14 and 15 of stat
+        self.cpu_s = (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
     def __post_init__(self) -> None:
         self.process = self._spawn()

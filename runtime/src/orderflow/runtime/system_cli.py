@@ -277,12 +277,13 @@ def _figures(
         "orders_per_s": round(ended / max(elapsed, 1e-9), 1),
         "placed_to_invoiced": invoiced,
         "rss_mb_max": {s.name: round(s.peak_rss_mb, 1) for s in stack.services},
+        "cpu_s": {s.name: round(s.cpu_s, 1) for s in stack.services},
     }
 
 
 def _sample_memory(stack: LocalStack) -> None:
     for service in stack.services:
-        service.sample_rss()
+        service.sample()
 
 
 def _ended_in_read_models(tracking_url: str) -> int | None:
