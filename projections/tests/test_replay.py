@@ -71,6 +71,26 @@ def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
     database.close()
 
 
+def test_two_read_databases_each_rebuild_from_the_whole_topic(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # given orders on a topic, and a first read database rebuilt from it
+    topic = unique("events")
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    orders = publish_orders(settings, topic, 4)
+    first, second = unique("first")[:40], unique("second")[:40]
+    rebuild("tracking", settings, database_name=first, topics=[topic])
+
+    # when a second read database (another deployment on the same cluster) is rebuilt
+    rebuild("tracking", settings, database_name=second, topics=[topic])
+
+    # then it read the topic from the beginning too, in consumer groups of its own
+    for name in (first, second):
+        database = ReadDatabase(settings, name)
+        assert all(completed(database, order) for order in orders), name
+        database.close()
+
+
 def publish_orders(settings: Settings, topic: str, count: int) -> list[UUID]:
     orders = [uuid4() for _ in range(count)]
     publish(

@@ -48,7 +48,8 @@ def rebuild(
         prepare(database)
         generation = new_generation(database, projection)
         model = model_type(database, generation)
-        _fill(model.apply, settings, group_of(projection, generation), topics, on_progress)
+        group = group_of(projection, generation, database_name)
+        _fill(model.apply, settings, group, topics, on_progress)
         swap(database, projection, generation, model_type.all_tables())
         return generation
     finally:

@@ -37,8 +37,12 @@ PROJECTIONS: dict[str, type[ReadModel]] = {
 }
 
 
-def group_of(projection: str, generation: int) -> str:
-    return f"orderflow.projection.{projection}.g{generation}"
+def group_of(projection: str, generation: int, database: str = DATABASE) -> str:
+    """A generation's consumer group. Another read database on the same cluster (a second
+    deployment, a benchmark) has groups of its own: sharing one would start its rebuild at the
+    other's offsets, reading nothing."""
+    scope = "" if database == DATABASE else f"{database}."
+    return f"orderflow.projection.{scope}{projection}.g{generation}"
 
 
 def projection_loop(
@@ -93,7 +97,7 @@ def _run_generation(
         daemon=True,
     )
     watcher.start()
-    group = group_of(projection.name, generation)
+    group = group_of(projection.name, generation, database.name)
     projection_loop(model.apply, settings.kafka_bootstrap, topics, group, done).run()
     done.set()
     watcher.join()

@@ -41,7 +41,7 @@ class Operations:
                 found[spec.consumer_group] = spec.consumes
         for projection in PROJECTIONS:
             generation = live_generation(self.models.database, projection)
-            found[group_of(projection, generation)] = EVENT_TOPICS
+            found[group_of(projection, generation, self.models.database.name)] = EVENT_TOPICS
         return found
 
     def lag(self) -> list[dict[str, Any]]:
