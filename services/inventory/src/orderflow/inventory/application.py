@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from orderflow.inventory.domain import Reservation, SkuStock, reservation_id, sku_id
 from orderflow.runtime.conflicts import retry_on_conflict
@@ -26,15 +27,38 @@ class UnknownWarehouse(ValueError):
     pass
 
 
+class SetAsList(Transcoding):
+    """A set in a snapshot, stored as a sorted list (the same state gives the same bytes)."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
 def micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
 class Inventory(Application[UUID]):
+    # a SKU's stock grows by a few events per order that takes it: load it from a recent
+    # snapshot, else every reservation replays the SKU's whole history
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
+        SkuStock: 200
+    }
+
     def __init__(self, env: Mapping[str, str], settings: Settings) -> None:
         super().__init__(env=dict(env))
         self.settings = settings
         self.warehouses = {warehouse.id: warehouse for warehouse in settings.warehouses}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())  # a snapshot of SkuStock holds sets
 
     def index_row(self, aggregate: Any) -> IndexRow | None:
         if isinstance(aggregate, SkuStock):
