@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from orderflow.runtime import logs, ops_cli, system_cli
-from orderflow.runtime.broker import BrokerFailed, EmbeddedBroker
-from orderflow.runtime.commands import settings_or_exit, stop_on_signals
+from orderflow.runtime.broker import EmbeddedBroker
+from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import topics_table
 from orderflow.runtime.dlq_cli import dlq
 from orderflow.runtime.host import ServiceHost
@@ -66,19 +66,12 @@ def broker(
     settings = settings_or_exit()
     stop_on_signals()
     port = int(settings.kafka_bootstrap.split(",")[0].rpartition(":")[2])
-    try:
-        with EmbeddedBroker(port, log_path=settings.data_dir / "logs" / "broker.log") as running:
-            if topics:
-                ensure_topics(running.bootstrap, ALL_TOPICS, settings.partitions)
-            console.print(
-                f"broker ready on {running.bootstrap} (pid {running.pid}); Ctrl-C stops it"
-            )
-            running.wait()
-    except BrokerFailed as error:
-        typer.echo(f"orderflow: {error}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("broker stopped")
+    log_path = settings.data_dir / "logs" / "broker.log"
+    with stopped_cleanly("broker stopped"), EmbeddedBroker(port, log_path=log_path) as running:
+        if topics:
+            ensure_topics(running.bootstrap, ALL_TOPICS, settings.partitions)
+        console.print(f"broker ready on {running.bootstrap} (pid {running.pid}); Ctrl-C stops it")
+        running.wait()
 
 
 @app.command()

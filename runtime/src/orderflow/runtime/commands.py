@@ -1,13 +1,17 @@
 """What every `orderflow` command shares: settings validated first (a bad one is one line and
-exit 2), and Ctrl-C and SIGTERM as the same clean stop."""
+exit 2), Ctrl-C and SIGTERM as the same clean stop, and a broker that cannot start as one line
+and exit 1."""
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import typer
 
+from orderflow.runtime.broker import BrokerFailed
 from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
 
 
@@ -29,3 +33,16 @@ def stop_on_signals() -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
+
+
+@contextmanager
+def stopped_cleanly(farewell: str = "stopped") -> Iterator[None]:
+    """Around a long-running command: Ctrl-C or SIGTERM (see `stop_on_signals`) ends it with
+    `farewell`, and a broker that cannot start with one line and exit 1."""
+    try:
+        yield
+    except BrokerFailed as error:
+        typer.echo(f"orderflow: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo(farewell)

@@ -19,9 +19,8 @@ from rich.console import Console, Group
 from rich.live import Live
 
 from orderflow.runtime.audit import Audit, Endpoints, Report, stock_levels
-from orderflow.runtime.broker import BrokerFailed
 from orderflow.runtime.chaos import ChaosMonkey
-from orderflow.runtime.commands import settings_or_exit, stop_on_signals
+from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import stack_view
 from orderflow.runtime.orders_view import audit_table, chaos_table, orders_view, summary
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
@@ -80,27 +79,21 @@ def up(
     settings = settings_or_exit()
     stop_on_signals()
     stopping = threading.Event()
-    try:
-        with LocalStack(settings, with_services=services) as stack:
-            if exit_after_start and batch and services and simulate:
-                _await_services(stack)
-                code = _batch(stack, stopping, rate, orders, seconds, check, report)
-                raise typer.Exit(code)
-            if exit_after_start:
-                _await_services(stack)
-            wanted = services and simulate and not exit_after_start
-            simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
-            try:
-                _show(stack, simulator, exit_after_start, refresh)
-            finally:  # before the broker stops: its producer must not wait for it at exit
-                stopping.set()
-                if simulator is not None:
-                    simulator.close()
-    except BrokerFailed as error:
-        typer.echo(f"orderflow: {error}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("stopped")
+    with stopped_cleanly(), LocalStack(settings, with_services=services) as stack:
+        if exit_after_start and batch and services and simulate:
+            _await_services(stack)
+            code = _batch(stack, stopping, rate, orders, seconds, check, report)
+            raise typer.Exit(code)
+        if exit_after_start:
+            _await_services(stack)
+        wanted = services and simulate and not exit_after_start
+        simulator = _start_simulator(stack, rate, orders, stopping) if wanted else None
+        try:
+            _show(stack, simulator, exit_after_start, refresh)
+        finally:  # before the broker stops: its producer must not wait for it at exit
+            stopping.set()
+            if simulator is not None:
+                simulator.close()
 
 
 def chaos(
@@ -116,20 +109,14 @@ def chaos(
     settings = settings_or_exit()
     stop_on_signals()
     stopping = threading.Event()
-    try:
-        with LocalStack(settings) as stack:
-            _await_services(stack)
-            monkey = ChaosMonkey(stack.services, seed)
-            audited, drained_s = _under_fire(stack, monkey, stopping, rate, kills, every)
-            console.print(chaos_table(audited, monkey, drained_s), audit_table(audited))
-            figures = {"kills": len(monkey.kills), "drain_s": round(drained_s, 1)}
-            code = 0 if audited.ok and not monkey.unexpected_exits else 1
-            raise typer.Exit(_reported(code, figures, audited, path=report))
-    except BrokerFailed as error:
-        typer.echo(f"orderflow: {error}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("stopped")
+    with stopped_cleanly(), LocalStack(settings) as stack:
+        _await_services(stack)
+        monkey = ChaosMonkey(stack.services, seed)
+        audited, drained_s = _under_fire(stack, monkey, stopping, rate, kills, every)
+        console.print(chaos_table(audited, monkey, drained_s), audit_table(audited))
+        figures = {"kills": len(monkey.kills), "drain_s": round(drained_s, 1)}
+        code = 0 if audited.ok and not monkey.unexpected_exits else 1
+        raise typer.Exit(_reported(code, figures, audited, path=report))
 
 
 def _under_fire(
