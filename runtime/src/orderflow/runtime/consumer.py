@@ -21,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from orderflow.runtime import faults
+from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.deadletters import DeadLetterPublisher
 from orderflow.runtime.inbox import Applied, Handlers, apply_batch
 from orderflow.runtime.kafka import message_headers, where
@@ -76,7 +77,8 @@ class ConsumerLoop:
         rescue: Rescue | None = None,
     ) -> ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
-        apply = functools.partial(apply_batch, app, handlers)
+        # the cache is this loop's alone: it runs on this loop's thread only
+        apply = functools.partial(apply_batch, app, handlers, cache=AggregateCache())
         return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue)
 
     def run(self) -> None:

@@ -15,10 +15,11 @@ from eventsourcing.application import Application
 from prometheus_client import Histogram
 
 from orderflow.runtime import faults
+from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.metrics import HANDLER_SECONDS
 from orderflow.runtime.recorders import InboxKey, InboxRecorder
 from orderflow.runtime.retry import is_transient
-from orderflow.runtime.uow import UnitOfWork
+from orderflow.runtime.uow import StaleAggregates, UnitOfWork
 from orderflow.schemas.envelope import IntegrationEvent, Message
 
 log = structlog.get_logger("orderflow.inbox")
@@ -50,23 +51,36 @@ def inbox_key(message: Message) -> InboxKey | None:
     return None
 
 
-def apply_batch(app: Application[UUID], handlers: Handlers, events: Sequence[Message]) -> Applied:
+def apply_batch(
+    app: Application[UUID],
+    handlers: Handlers,
+    events: Sequence[Message],
+    cache: AggregateCache | None = None,
+) -> Applied:
     """Apply `events` in order. A handler that fails for good has its event excluded and the
-    batch re-run without it, so no partial effect of a failed event is ever saved."""
+    batch re-run without it, so no partial effect of a failed event is ever saved; so is a batch
+    that the cache gave a stale aggregate, which the re-run loads from the store."""
     recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
     keys = [inbox_key(event) for event in events]
     done = recorder.processed(key for key in keys if key)
     outcome = Applied()
     while True:
+        uow = UnitOfWork(app, cache)
         try:
-            _apply(app, handlers, events, keys, done, outcome)
+            _apply(uow, handlers, events, keys, done, outcome)
             return outcome
-        except HandlerFailed as failure:
-            outcome.failed.append(failure)
+        except BaseException as error:
+            uow.discard()
+            if isinstance(error, HandlerFailed):
+                outcome.failed.append(error)
+            elif isinstance(error, StaleAggregates):
+                log.info("cached aggregates changed elsewhere; batch re-run", error=str(error))
+            else:
+                raise
 
 
 def _apply(
-    app: Application[UUID],
+    uow: UnitOfWork,
     handlers: Handlers,
     events: Sequence[Message],
     keys: Sequence[InboxKey | None],
@@ -74,7 +88,7 @@ def _apply(
     outcome: Applied,
 ) -> None:
     excluded = {failure.index for failure in outcome.failed}
-    uow, inbox, seen = UnitOfWork(app), [], set(done)
+    inbox, seen = list[InboxKey](), set(done)
     outcome.applied, outcome.skipped = 0, []
     for index, (event, key) in enumerate(zip(events, keys, strict=True)):
         if index in excluded:

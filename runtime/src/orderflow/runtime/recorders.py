@@ -101,6 +101,20 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
                 found |= {(row[0], row[1]) for row in c.fetchall()}
         return found
 
+    def latest_versions(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Each stored aggregate's last version (absent: none stored)."""
+        found: dict[UUID, int] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(aggregate_ids), _SQLITE_CHUNK):
+                chunk = [id_.hex for id_ in aggregate_ids[start : start + _SQLITE_CHUNK]]
+                c.execute(
+                    f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "  # noqa: S608 - the table's name and placeholders
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                    chunk,
+                )
+                found |= {UUID(row[0]): int(row[1]) for row in c.fetchall()}
+        return found
+
     def relay_position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT position FROM orderflow_relay WHERE name = ?", [name])
@@ -155,6 +169,10 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             "SELECT source, position FROM {0}.orderflow_inbox "
             "JOIN unnest(%s::text[], %s::bigint[]) AS k(source, position) USING (source, position)"
         ).format(schema)
+        self._select_versions = SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s::{2}[]) GROUP BY originator_id"
+        ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self._select_relay = SQL("SELECT position FROM {0}.orderflow_relay WHERE name = %s").format(
             schema
         )
@@ -229,6 +247,13 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_processed, [sources, positions])
             return {(row["source"], row["position"]) for row in curs.fetchall()}
+
+    def latest_versions(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Each stored aggregate's last version (absent: none stored)."""
+        ids = [str(id_) for id_ in aggregate_ids]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_versions, [ids])
+            return {UUID(str(row["originator_id"])): int(row["version"]) for row in curs.fetchall()}
 
     def relay_position(self, name: str) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

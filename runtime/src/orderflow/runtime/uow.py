@@ -1,6 +1,7 @@
 """The unit of work of one batch: the aggregates its handlers touched, saved in one transaction
 together with the inbox rows of the events that touched them, and their index rows when the
-application lists its aggregates (see `index_rows`)."""
+application lists its aggregates (see `index_rows`). Given the consumer's cache, it takes
+aggregates from there and checks them against the store before committing (see `cache`)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,38 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 
-from orderflow.runtime.recorders import InboxKey, IndexRow
+from orderflow.runtime.cache import AggregateCache
+from orderflow.runtime.recorders import InboxKey, InboxRecorder, IndexRow
 
 Aggregate = MutableOrImmutableAggregate[UUID]
 
 
+class StaleAggregates(Exception):
+    """Aggregates the cache gave this batch were changed in the store by another writer."""
+
+    def __init__(self, aggregate_ids: list[UUID]) -> None:
+        super().__init__(f"{len(aggregate_ids)} cached aggregates changed in the store")
+        self.aggregate_ids = aggregate_ids
+
+
 class UnitOfWork:
-    def __init__(self, app: Application[UUID]) -> None:
-        self.app = app
+    def __init__(self, app: Application[UUID], cache: AggregateCache | None = None) -> None:
+        self.app, self.cache = app, cache
         self._touched: dict[UUID, Any] = {}
+        self._cached_versions: dict[UUID, int] = {}  # as the cache gave them, before any change
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as this batch left it (a second event of the batch sees the first's)."""
         if aggregate_id not in self._touched:
-            self._touched[aggregate_id] = self.app.repository.get(aggregate_id)
+            self._touched[aggregate_id] = self._load(aggregate_id)
         return self._touched[aggregate_id]
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        cached = self.cache.get(aggregate_id) if self.cache is not None else None
+        if cached is None:
+            return self.app.repository.get(aggregate_id)
+        self._cached_versions[aggregate_id] = cached.version
+        return cached
 
     def find(self, aggregate_id: UUID) -> Any | None:
         try:
@@ -41,11 +59,33 @@ class UnitOfWork:
 
         `Application.save` would do the same, but checks each object against runtime protocols,
         which costs more than the rest of a small event's handling on Python 3.11."""
+        self._check_cached()
         events = [
             event for aggregate in self._touched.values() for event in aggregate.collect_events()
         ]
         self.app.events.put(events, inbox=inbox, index=index_rows(self.app, self._touched.values()))
+        if self.cache is not None:
+            self.cache.keep(self._touched.values())
         self._snapshot(events)
+
+    def discard(self) -> None:
+        """The batch will not commit: its aggregates may be half changed, so the cache drops
+        them and the next attempt loads them from the store."""
+        if self.cache is not None:
+            self.cache.forget(self._touched)
+
+    def _check_cached(self) -> None:
+        """One query for every aggregate the cache gave: each must still be the latest version.
+        (A stale one that is also written would be refused by the store anyway; this covers the
+        ones a handler only read to decide.)"""
+        if not self._cached_versions:
+            return
+        recorder: InboxRecorder = self.app.recorder  # type: ignore[assignment]
+        stored = recorder.latest_versions(list(self._cached_versions))
+        cached = self._cached_versions.items()
+        stale = [id_ for id_, version in cached if stored.get(id_) != version]
+        if stale:
+            raise StaleAggregates(stale)
 
     def _snapshot(self, events: list[Any]) -> None:
         intervals = self.app.snapshotting_intervals
