@@ -12,6 +12,7 @@ from fulfillment_data import order_placed, payment_authorized, stock_reserved
 from orderflow.fulfillment.application import Fulfillment
 from orderflow.fulfillment.domain import shipment_id_for
 from orderflow.fulfillment.policies import HANDLERS
+from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store
@@ -34,4 +35,29 @@ def test_a_step_is_due_only_a_delay_after_the_previous_step(
 
     assert app.due("picked", older_than=1.0) == [], "picked just now: not yet"
     assert app.due("picked", older_than=0) == [berlin]
+    app.close()
+
+
+def test_a_round_moves_each_due_shipment_once_even_if_a_person_moved_one(
+    store: Store, store_settings: Settings
+) -> None:
+    # Given two shipments the simulator's round has picked (and so holds in its cache)
+    app, cache = Fulfillment(store.env, store_settings), AggregateCache()
+    orders = [uuid4(), uuid4()]
+    for order in orders:
+        apply_batch(
+            app, HANDLERS, [order_placed(order), stock_reserved(order), payment_authorized(order)]
+        )
+    shipments = [shipment_id_for(order, "berlin") for order in orders]
+    assert app.move_all(shipments, "picked", cache) == 2
+
+    # when a person packs the first before the round packs both
+    app.move(shipments[0], "packed")
+    moved = app.move_all(shipments, "packed", cache)
+
+    # then the round packed only the second, and the first was packed once
+    assert moved == 1
+    packed = [app.shipment(shipment) for shipment in shipments]
+    assert [shipment.state for shipment in packed if shipment] == ["packed", "packed"]
+    assert [shipment.version for shipment in packed if shipment] == [3, 3]
     app.close()

@@ -3,12 +3,13 @@ the simulator or the carrier, and found by id or by order."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 
 from orderflow.fulfillment.carrier import Carrier, CarrierRefused, SandboxCarrier
 from orderflow.fulfillment.domain import (
@@ -18,10 +19,11 @@ from orderflow.fulfillment.domain import (
     dispatch_id,
     shipment_id_for,
 )
+from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.recorders import InboxRecorder, IndexRow
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.uow import UnitOfWork
+from orderflow.runtime.uow import StaleAggregates, UnitOfWork
 
 
 class Fulfillment(Application[UUID]):
@@ -66,12 +68,42 @@ class Fulfillment(Application[UUID]):
 
         return retry_on_conflict(attempt)
 
+    def move_all(
+        self, shipment_ids: Sequence[UUID], to: str, cache: AggregateCache | None = None
+    ) -> int:
+        """Move shipments one step each in one transaction (the warehouse simulator's round);
+        those that cannot take the step are left as they are. When another writer moved one
+        meanwhile, the round is done again one shipment at a time, as `move` does it."""
+        uow = UnitOfWork(self, cache)
+        try:
+            moved = sum(_step_if_legal(self.carrier, uow.get(id_), to) for id_ in shipment_ids)
+            uow.commit([])
+            return moved
+        except (IntegrityError, StaleAggregates):
+            uow.discard()
+        return sum(self._move_if_legal(id_, to) for id_ in shipment_ids)
+
+    def _move_if_legal(self, shipment_id: UUID, to: str) -> bool:
+        try:
+            self.move(shipment_id, to)
+            return True
+        except IllegalTransition:
+            return False
+
     def due(self, state: str, older_than: float, limit: int = 200) -> list[UUID]:
         """Shipments in `state` whose last step is at least `older_than` seconds old."""
         recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
         rows = recorder.select_index("shipments", state, None, limit, oldest_first=True)
         cutoff = int((datetime.now(UTC).timestamp() - older_than) * 1_000_000)
         return [UUID(aggregate_id) for moved, aggregate_id in rows if moved <= cutoff]
+
+
+def _step_if_legal(carrier: Carrier, shipment: Shipment, to: str) -> bool:
+    try:
+        step(carrier, shipment, to)
+        return True
+    except IllegalTransition:
+        return False  # moved meanwhile (by a person, a webhook, another process)
 
 
 def step(carrier: Carrier, shipment: Shipment, to: str) -> None:

@@ -12,7 +12,8 @@ import structlog
 from eventsourcing.application import Application
 
 from orderflow.fulfillment.application import Fulfillment
-from orderflow.fulfillment.domain import NEXT, IllegalTransition
+from orderflow.fulfillment.domain import NEXT
+from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.retry import is_transient
 
 log = structlog.get_logger("orderflow.fulfillment.simulator")
@@ -24,22 +25,21 @@ def simulate_warehouse(app: Application[UUID], stopping: threading.Event) -> Non
     if not app.settings.simulate_warehouse:
         stopping.wait()  # a worker that ends early reads as a dead thread to the host
         return
+    cache = AggregateCache()  # this thread's own: a shipment is loaded once for its four steps
     while not stopping.wait(TICK_S):
         try:
-            advance_all(app)
+            advance_all(app, cache)
         except Exception as error:
             if not is_transient(error):
                 raise
             log.warning("simulator waits for the store", error=str(error))
 
 
-def advance_all(app: Fulfillment) -> int:
+def advance_all(app: Fulfillment, cache: AggregateCache | None = None) -> int:
+    """One round: every shipment due for its next step takes it, one transaction a step."""
     moved = 0
     for state, to in NEXT.items():
-        for shipment_id in app.due(state, app.settings.warehouse_delay_s):
-            try:
-                app.move(shipment_id, to)
-                moved += 1
-            except IllegalTransition:
-                pass  # moved meanwhile (by a person, a webhook, another process)
+        due = app.due(state, app.settings.warehouse_delay_s)
+        if due:
+            moved += app.move_all(due, to, cache)
     return moved
