@@ -166,6 +166,32 @@ def test_a_declined_payment_after_shipping_is_refused() -> None:
         order.decline("late decline", cause())
 
 
+def test_a_reservation_that_arrives_after_completion_is_recorded() -> None:
+    """Inventory's topic can lag billing's and fulfillment's: the order was paid, shipped,
+    invoiced and delivered before its reservation arrived."""
+    order = place(submission())
+    order.authorize(PAYMENT, cause())
+    order.ship(FIRST, BOTH_LINES, cause())
+    order.invoice("INV-2026-000001", FIRST, cause())
+    order.deliver(FIRST, cause())
+    order.collect_events()
+
+    order.reserve(RESERVATION, cause())
+
+    then(order, ["StockReserved"], Status.COMPLETED)
+    assert order.reservation_id == RESERVATION
+
+
+def test_a_reservation_that_arrives_after_a_cancellation_changes_nothing() -> None:
+    order = given_placed()
+    order.cancel("changed my mind")
+    order.collect_events()
+
+    order.reserve(RESERVATION, cause())
+
+    then(order, [], Status.CANCELLED)
+
+
 @pytest.mark.parametrize(
     "late_event",
     [

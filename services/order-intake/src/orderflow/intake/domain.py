@@ -87,7 +87,13 @@ class Order(Aggregate):
     # Reactions to other services' events ------------------------------------------------------
 
     def reserve(self, reservation_id: UUID, caused_by: UUID) -> None:
-        self._require_open("a reservation")
+        """Topics are not consumed in step, so the reservation can arrive after the order has
+        ended: a completed order records it (it shipped, so stock was reserved); a cancelled
+        one has nothing to do (inventory releases what it holds for a cancelled order)."""
+        if self.ended is Status.CANCELLED:
+            return
+        if self.ended is not Status.COMPLETED:
+            self._require_open("a reservation")
         if self.reservation_id is not None:
             raise IllegalTransition(f"order already holds reservation {self.reservation_id}")
         self._reserved(reservation_id=reservation_id, caused_by=caused_by)
