@@ -21,7 +21,7 @@ from orderflow.runtime.kafka import kafka_headers, new_consumer, new_producer
 from orderflow.runtime.store import Store
 from orderflow.runtime.topics import ensure_topics
 from orderflow.runtime.uow import UnitOfWork
-from orderflow.schemas.codec import encode
+from orderflow.schemas.codec import contract_type, encode
 from orderflow.schemas.inventory import StockReceived
 
 pytestmark = pytest.mark.integration
@@ -172,3 +172,41 @@ def test_a_transient_failure_waits_and_retries_without_dropping(
     applied = sorted(ref for refs in app.references().values() for ref in refs)
     assert applied == sorted(f"in-{n}" for n in range(1, 101))
     assert deadletters.read_all(kafka_bootstrap, dlq) == []
+
+
+def test_messages_of_contracts_no_handler_takes_are_passed_unread(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given a topic that also carries another contract's messages, bodies not even JSON: a
+    # service reacts to some types of the topics it reads and needs not validate the rest
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
+    producer, delivered = new_producer(kafka_bootstrap), Delivered()
+    for n in range(1, 61):
+        encoded = encode(stock_received(n))
+        headers = encoded.headers
+        if n % 3 == 0:
+            headers = [
+                (k, b"orderflow.OrderCancelled.v1" if k == "ce_type" else v) for k, v in headers
+            ]
+            assert contract_type(headers) == "OrderCancelled"
+        body = b"not read" if n % 3 == 0 else encoded.value
+        producer.produce(
+            topic, body, encoded.key, headers=kafka_headers(headers), on_delivery=delivered
+        )
+    assert producer.flush(30) == 0
+    app = Ledgers(env=store.env)
+
+    # when a loop with a handler for StockReceived only catches up
+    run_until_caught_up(
+        app,
+        {StockReceived: on_stock_received},
+        kafka_bootstrap,
+        (topic, dlq, group),
+        delivered.ends,
+    )
+
+    # then the others were passed: nothing dead-lettered, every StockReceived applied
+    assert deadletters.read_all(kafka_bootstrap, dlq) == []
+    applied = sorted(ref for refs in app.references().values() for ref in refs)
+    assert applied == sorted(f"in-{n}" for n in range(1, 61) if n % 3)

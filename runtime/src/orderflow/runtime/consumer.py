@@ -27,7 +27,7 @@ from orderflow.runtime.inbox import Applied, Handlers, apply_batch
 from orderflow.runtime.kafka import message_headers, where
 from orderflow.runtime.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, RETRIES, SKIPPED
 from orderflow.runtime.retry import Backoff, is_transient
-from orderflow.schemas.codec import decode
+from orderflow.schemas.codec import contract_type, decode
 from orderflow.schemas.envelope import Message
 from orderflow.schemas.errors import DecodeError
 from orderflow.schemas.topics import DEAD_LETTERS
@@ -42,6 +42,8 @@ Rescue = Callable[[DecodeError], Message | None]
 #: Applies a batch of decoded messages in one transaction, exactly once (an event store's
 #: handlers through the inbox, or a read model's writes with its tracking rows).
 Apply = Callable[[Sequence[Message]], Applied]
+#: Whether the loop can pass a message by unread: it names a valid contract no handler takes.
+Ignored = Callable[[KafkaMessage], bool]
 
 
 class ConsumerLoop:
@@ -54,10 +56,11 @@ class ConsumerLoop:
         stopping: threading.Event,
         batch_size: int = 500,
         rescue: Rescue | None = None,
+        ignored: Ignored | None = None,
     ) -> None:
         self.apply, self.consumer = apply, consumer
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
-        self.batch_size, self.rescue = batch_size, rescue
+        self.batch_size, self.rescue, self.ignored = batch_size, rescue, ignored
         self.assigned: set[tuple[str, int]] = set()
         self._stash: list[KafkaMessage] = []
         self._lag_at = 0.0
@@ -79,7 +82,8 @@ class ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
         # the cache is this loop's alone: it runs on this loop's thread only
         apply = functools.partial(apply_batch, app, handlers, cache=AggregateCache())
-        return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue)
+        ignored = functools.partial(_not_handled, {cls.event_type() for cls in handlers})
+        return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue, ignored)
 
     def run(self) -> None:
         self.consumer.subscribe(
@@ -115,8 +119,13 @@ class ConsumerLoop:
         BATCH_SECONDS.labels(self.dead_letters.group).observe(time.perf_counter() - started)
 
     def _decode(self, messages: list[KafkaMessage]) -> list[Decoded]:
-        decoded = []
+        """Decode what a handler takes; a service's topics carry more types than it reacts to,
+        and those (having no effect) need neither validating nor an inbox row."""
+        decoded, passed = [], Counter[str]()
         for message in messages:
+            if self.ignored is not None and self.ignored(message):
+                passed[message.topic() or ""] += 1
+                continue
             try:
                 decoded.append((message, decode(message.value(), message_headers(message))))
             except DecodeError as error:
@@ -125,6 +134,8 @@ class ConsumerLoop:
                     self.dead_letters.send(message, error.reason, error.detail, error.field)
                 else:
                     decoded.append((message, rescued))
+        for topic, count in passed.items():
+            CONSUMED.labels(topic).inc(count)
         return decoded
 
     def _apply_until_done(self, decoded: list[Decoded]) -> None:
@@ -221,3 +232,8 @@ class ConsumerLoop:
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if tp.offset >= 0 and high >= 0:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+
+
+def _not_handled(handled: set[str], message: KafkaMessage) -> bool:
+    named = contract_type(message_headers(message))
+    return named is not None and named not in handled

@@ -65,6 +65,17 @@ def encode(message: Message, traceparent: str | None = None) -> Encoded:
     return Encoded(topic_of(message), key.encode(), message.model_dump_json().encode(), headers)
 
 
+def contract_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str | None:
+    """The contract a message's ce_type header names (`StockReserved`), read without parsing
+    the body; None when the header is missing or names no known contract and version."""
+    for name, data in headers or ():
+        if name.lower() == "ce_type":
+            match = _CE_TYPE.match((data or b"").decode("utf-8", "replace"))
+            known = match is not None and (match[1], int(match[2])) in BY_TYPE_AND_VERSION
+            return match[1] if known and match is not None else None
+    return None
+
+
 def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None) -> Message:
     """The latest version of the message, or a typed `DecodeError` that says why not."""
     raw_headers = [(name, data or b"") for name, data in headers or ()]
