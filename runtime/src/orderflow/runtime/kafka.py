@@ -34,6 +34,9 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 20_000,
         "fetch.wait.max.ms": 50,
+        # what librdkafka fetches ahead of the loop: its 64 MB default would hold a backlog in
+        # memory; a few batches ahead keeps the loop busy just as well
+        "queued.max.messages.kbytes": 8192,
         **overrides,
     }
 
