@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ CATALOGUE = {
     **{f"SKU-A{n}": (f"{4 + n}.00", ("berlin", "paris")) for n in range(1, 7)},
     "SKU-SOLD-OUT": ("99.00", ()),
 }
+#: Web orders awaiting intake's answer at once: a shop has many customers, and one request at a
+#: time would measure intake's response time rather than what the system can take.
+WEB_CUSTOMERS = 8
 SEED_UNITS = 10_000  # per receipt: the contract's bound
 RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never runs out
 #: How often each kind of order comes, in percent.
@@ -67,6 +71,8 @@ class ChannelSimulator:
         self._producer = new_producer(self.bootstrap)
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._placing = threading.Lock()
+        self._failures: list[BaseException] = []
 
     def stock_up(self, round_: int = 0) -> None:
         """Receive SEED_UNITS of each stocked SKU in each of its warehouses (once per run and
@@ -79,15 +85,37 @@ class ChannelSimulator:
                 self.received[sku, warehouse] += SEED_UNITS
 
     def run(self, stopping: threading.Event, count: int | None = None) -> None:
-        """Place orders at the rate until stopped, or until `count` are placed."""
-        started = time.monotonic()
-        while not stopping.is_set() and (count is None or len(self.placed) < count):
-            if len(self.placed) % RESTOCK_EVERY == 0:
-                self.stock_up(len(self.placed) // RESTOCK_EVERY)
-            self.place_one()
-            due = started + len(self.placed) / self.rate
-            stopping.wait(max(0.0, due - time.monotonic()))
+        """Place orders at the rate until stopped, or until `count` are placed. Web orders go
+        out from several customers at once; a failed one stops the run and is raised here."""
+        started, number = time.monotonic(), 0
+        customers = threading.BoundedSemaphore(WEB_CUSTOMERS)
+        with ThreadPoolExecutor(WEB_CUSTOMERS, thread_name_prefix="web-customer") as web:
+            while not stopping.is_set() and not self._failures and number != count:
+                if number % RESTOCK_EVERY == 0:
+                    self.stock_up(number // RESTOCK_EVERY)
+                number += 1
+                order, body = self._next_order(number)
+                if order.channel == "web":
+                    customers.acquire()
+                    posted = web.submit(self._place_on_the_web, order, body)
+                    posted.add_done_callback(lambda done: self._settled(done, customers))
+                else:
+                    self._publish(order, body)
+                    self._record(order)
+                stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
         self._producer.flush(10)
+        if self._failures:
+            raise self._failures[0]
+
+    def _settled(self, posted: Future[None], customers: threading.BoundedSemaphore) -> None:
+        customers.release()
+        failure = posted.exception()
+        if failure is not None:
+            self._failures.append(failure)
+
+    def _record(self, order: Placed) -> None:
+        with self._placing:
+            self.placed.append(order)
 
     def start(
         self,
@@ -124,26 +152,23 @@ class ChannelSimulator:
             self._producer.close()
             self._closed = True
 
-    def place_one(self) -> Placed:
-        number = len(self.placed) + 1
+    def _next_order(self, number: int) -> tuple[Placed, dict[str, Any]]:
         kind = self._random.choices(list(MIX), weights=list(MIX.values()))[0]
         channel = "web" if number % 2 else "marketplace"
         order = Placed(channel, f"sim-{self.run_id}-{number}", kind)
-        body = self._order(order)
-        if channel == "web":
-            answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
-            if kind == "cancelled":
-                cancel = {"detail": "changed my mind"}
-                self._post(
-                    f"{self.intake_url}/orders/{answer['order_id']}/cancel",
-                    cancel,
-                    self._headers(order),
-                    accept=(200, 409),
-                )
-        else:
-            self._publish(order, body)
-        self.placed.append(order)
-        return order
+        return order, self._order(order)
+
+    def _place_on_the_web(self, order: Placed, body: dict[str, Any]) -> None:
+        answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
+        self._record(order)
+        if order.kind == "cancelled":
+            cancel = {"detail": "changed my mind"}
+            self._post(
+                f"{self.intake_url}/orders/{answer['order_id']}/cancel",
+                cancel,
+                self._headers(order),
+                accept=(200, 409),
+            )
 
     def statuses(self) -> Counter[str]:
         """The placed orders per status, as order intake reports them."""
