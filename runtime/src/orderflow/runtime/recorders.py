@@ -169,6 +169,12 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             "SELECT source, position FROM {0}.orderflow_inbox "
             "JOIN unnest(%s::text[], %s::bigint[]) AS k(source, position) USING (source, position)"
         ).format(schema)
+        self._upsert_index = SQL(
+            "INSERT INTO {0}.orderflow_index (aggregate_id, scope, tag, created) "
+            "VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (aggregate_id) "
+            "DO UPDATE SET tag = excluded.tag, created = excluded.created"
+        ).format(schema)
         self._select_versions = SQL(
             "SELECT originator_id, max(originator_version) AS version FROM {0}.{1} "
             "WHERE originator_id = ANY(%s::{2}[]) GROUP BY originator_id"
@@ -200,12 +206,7 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         index: list[IndexRow] = kwargs.get("index") or []
         if index:
             curs.executemany(
-                SQL(
-                    "INSERT INTO {0}.orderflow_index (aggregate_id, scope, tag, created) "
-                    "VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (aggregate_id) "
-                    "DO UPDATE SET tag = excluded.tag, created = excluded.created"
-                ).format(self._schema),
+                self._upsert_index,
                 [(str(row.aggregate_id), row.scope, row.tag, row.created) for row in index],
             )
         super()._insert_events(curs, stored_events, **kwargs)

@@ -88,14 +88,22 @@ class UnitOfWork:
             raise StaleAggregates(stale)
 
     def _snapshot(self, events: list[Any]) -> None:
+        """Snapshot each aggregate whose events crossed its interval, from the state in hand
+        (just saved, so the stored history gives the same), not by loading it again."""
         intervals = self.app.snapshotting_intervals
         if not (self.app.snapshots and intervals):
             return
+        due: dict[UUID, Any] = {}
         for event in events:
             aggregate = self._touched[event.originator_id]
             interval = intervals.get(type(aggregate))
             if interval and event.originator_version % interval == 0:
-                self.app.take_snapshot(event.originator_id, version=event.originator_version)
+                due[aggregate.id] = aggregate
+        if due:
+            self.app.snapshots.put([self._snapshot_class(a).take(a) for a in due.values()])
+
+    def _snapshot_class(self, aggregate: Any) -> Any:
+        return getattr(type(aggregate), "Snapshot", type(self.app).snapshot_class)
 
 
 def index_rows(app: Application[UUID], aggregates: Iterable[Any]) -> list[IndexRow]:
