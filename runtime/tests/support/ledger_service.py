@@ -17,6 +17,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from orderflow.runtime.spec import ServiceSpec
+from orderflow.runtime.translation import Translator, translator
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.inventory import StockReceived
 
@@ -63,21 +64,19 @@ def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
     uow.add(ledger)
 
 
-def make_translate(name: str) -> Any:
-    def translate(domain_event: Any, position: int) -> StockReceived | None:
-        if not isinstance(domain_event, Ledger.Received):
-            return None
+def make_translate(name: str) -> Translator:
+    """Publishes each entry as a StockReceived; the ledger's opening stays private."""
+
+    def received(domain_event: Any, envelope: dict[str, Any]) -> StockReceived:
         return StockReceived(
-            source=name,
-            source_position=position,
-            correlation_id=domain_event.correlation_id,
+            **envelope,
             sku=domain_event.sku,
             warehouse="ledger",
             quantity=domain_event.quantity,
             reference=domain_event.reference,
         )
 
-    return translate
+    return translator(name, {"Ledger.Received": received})
 
 
 def spec(name: str, consumes: str, group: str, publishes_to: str | None = None) -> ServiceSpec:

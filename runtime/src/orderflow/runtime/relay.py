@@ -75,6 +75,8 @@ class Relay:
         self.name, self.batch_size, self.topic_for = name, batch_size, topic_for
         self.recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
         self.max_in_flight = in_flight
+        # a translator that tells which stored events it publishes spares mapping the others
+        self._publishes: Callable[[str], bool] = getattr(translate, "publishes", lambda _: True)
         self._in_flight: deque[_Batch] = deque()
         self._read: int | None = None  # last notification produced; None: ask the store
 
@@ -108,6 +110,8 @@ class Relay:
     def _produce_all(self, notifications: Sequence[Notification]) -> _Batch:
         batch, produced = _Batch(last=notifications[-1].id), Counter[str]()
         for notification in notifications:
+            if not self._publishes(notification.topic):
+                continue
             event = self.translate(self.app.mapper.to_domain_event(notification), notification.id)
             if event is None:
                 continue

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from orderflow.runtime.relay import Translate
 from orderflow.schemas.envelope import IntegrationEvent
 
 #: Domain event and its envelope in, integration event out.
@@ -31,12 +30,22 @@ def envelope(source: str, domain_event: Any, position: int) -> dict[str, Any]:
     }
 
 
-def translator(source: str, builders: Mapping[str, Builder]) -> Translate:
+class Translator:
     """`builders` by the domain event's qualified name (`"Order.Placed"`: the library makes one
     class per `@event` method, named after the event); other events stay private."""
 
-    def translate(domain_event: Any, position: int) -> IntegrationEvent | None:
-        build = builders.get(type(domain_event).__qualname__)
-        return build(domain_event, envelope(source, domain_event, position)) if build else None
+    def __init__(self, source: str, builders: Mapping[str, Builder]) -> None:
+        self.source, self.builders = source, dict(builders)
 
-    return translate
+    def __call__(self, domain_event: Any, position: int) -> IntegrationEvent | None:
+        build = self.builders.get(type(domain_event).__qualname__)
+        return build(domain_event, envelope(self.source, domain_event, position)) if build else None
+
+    def publishes(self, topic: str) -> bool:
+        """Whether a stored event of this topic (`module:Order.Placed`) is published: the relay
+        leaves the others, most of a service's events, unread."""
+        return topic.rpartition(":")[2] in self.builders
+
+
+def translator(source: str, builders: Mapping[str, Builder]) -> Translator:
+    return Translator(source, builders)
