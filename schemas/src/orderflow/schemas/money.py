@@ -32,10 +32,12 @@ def _decimal_string(value: Any) -> Any:
 
 
 #: A non-negative decimal amount; in JSON a string.
+# The bounds before the validator: so they are checked by pydantic-core with the decimal itself,
+# not by a Python function after it (a third of decoding an order event).
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
     Field(ge=0, le=MAX_AMOUNT),
+    BeforeValidator(_decimal_string),
     WithJsonSchema({"type": "string", "pattern": _AMOUNT_PATTERN, "examples": ["19.99"]}),
 ]
 
