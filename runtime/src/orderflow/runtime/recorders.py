@@ -23,6 +23,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from orderflow.runtime.writes import Writes
+
 InboxKey = tuple[str, int]
 
 
@@ -44,6 +46,17 @@ _SQLITE_CHUNK = 400  # pairs per query, well below SQLite's host-parameter limit
 
 
 class SQLiteInboxRecorder(SQLiteApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes = Writes()
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super().insert_events(stored_events, **kwargs)
+        self.writes.announce()  # committed: the relay can read them now
+        return notification_ids
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -133,6 +146,7 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
 class PostgresInboxRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.writes = Writes()
         schema = Identifier(datastore.schema)
         self.sql_create_statements += [
             SQL(
@@ -186,6 +200,13 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             "INSERT INTO {0}.orderflow_relay AS r (name, position) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET position = GREATEST(r.position, excluded.position)"
         ).format(schema)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        self.writes.announce()  # committed: the relay can read them now
+        return notification_ids
 
     def create_table(self) -> None:
         """Create the schema's tables once, however many instances start at the same moment:

@@ -164,11 +164,12 @@ class Relay:
 
     def run(self, stopping: threading.Event, idle_wait: float = 0.05) -> None:
         """Publish until stopped; transient failures wait and retry from the saved position."""
-        backoff = Backoff()
+        backoff, writes = Backoff(), self.recorder.writes
         while not stopping.is_set():
             try:
+                seen = writes.count  # before reading: a write after this wakes the wait below
                 if self.publish_next() == 0:
-                    stopping.wait(idle_wait)
+                    writes.wait_after(seen, idle_wait)  # this process's writes wake it at once
                 backoff.reset()
             except Exception as error:
                 if not is_transient(error):

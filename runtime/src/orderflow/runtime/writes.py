@@ -1,0 +1,31 @@
+"""Tells the threads of a service process that its event store was written to, so the relay and
+the workers that follow the store start at once rather than at their next poll. A write by
+another process is not announced here: they still poll, only less often than they would need
+to without this."""
+
+from __future__ import annotations
+
+import threading
+
+
+class Writes:
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    @property
+    def count(self) -> int:
+        """Writes so far: what a waiter passes to `wait_after` to hear of the next one."""
+        return self._count
+
+    def announce(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait_after(self, seen: int, timeout: float) -> int:
+        """Wait until there was a write after the `seen`-th (at once if there was one) or the
+        timeout is over; the count now."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count != seen, timeout)
+            return self._count
