@@ -18,7 +18,7 @@ from orderflow.runtime.retry import is_transient
 
 log = structlog.get_logger("orderflow.fulfillment.simulator")
 TICK_S = 0.2  # the longest wait for a round (a step's delay running out announces nothing)
-ROUND_GAP_S = 0.02  # the shortest time between rounds, so that busy rounds still batch
+ROUND_GAP_S = 0.05  # the shortest time between rounds, so that busy rounds still batch
 
 
 def simulate_warehouse(app: Application[UUID], stopping: threading.Event) -> None:
