@@ -15,7 +15,7 @@ from feed import Delivered, publish, stock_received
 from ledger_service import Ledgers, on_stock_received
 
 from orderflow.runtime import deadletters
-from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.consumer import ConsumerLoop, passes_unread
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.kafka import kafka_headers, new_consumer, new_producer
 from orderflow.runtime.store import Store
@@ -210,3 +210,19 @@ def test_messages_of_contracts_no_handler_takes_are_passed_unread(
     assert deadletters.read_all(kafka_bootstrap, dlq) == []
     applied = sorted(ref for refs in app.references().values() for ref in refs)
     assert applied == sorted(f"in-{n}" for n in range(1, 61) if n % 3)
+
+
+@pytest.mark.parametrize(
+    ("contract", "topic", "passed"),
+    [
+        ("OrderCancelled", "orders.events", True),  # a relay's topic: no handler, no effect
+        ("StockReceived", "inventory.events", False),  # handled: read and applied
+        (None, "orders.events", False),  # no known contract named: read, and dead-lettered
+        ("OrderPlaced", "channel.orders", False),  # channels write here: read in full
+        ("LowStockDetected", "erp.stock", False),  # so does the ERP
+    ],
+)
+def test_only_unhandled_contracts_on_our_own_topics_pass_unread(
+    contract: str | None, topic: str, passed: bool
+) -> None:
+    assert passes_unread({"StockReceived", "OrderSubmitted"}, contract, topic) is passed

@@ -30,7 +30,7 @@ from orderflow.runtime.retry import Backoff, is_transient
 from orderflow.schemas.codec import contract_type, decode
 from orderflow.schemas.envelope import Message
 from orderflow.schemas.errors import DecodeError
-from orderflow.schemas.topics import DEAD_LETTERS
+from orderflow.schemas.topics import DEAD_LETTERS, INBOUND_TOPICS
 
 log = structlog.get_logger("orderflow.consumer")
 _CONFLICT_RETRIES = 3
@@ -235,5 +235,11 @@ class ConsumerLoop:
 
 
 def _not_handled(handled: set[str], message: KafkaMessage) -> bool:
-    named = contract_type(message_headers(message))
-    return named is not None and named not in handled
+    return passes_unread(handled, contract_type(message_headers(message)), message.topic())
+
+
+def passes_unread(handled: set[str], contract: str | None, topic: str | None) -> bool:
+    """A message naming a contract no handler takes, on a topic only our relays write to: it
+    has no effect here. Topics other systems write to are read in full, so that a mislabelled
+    message there is dead-lettered, never passed by."""
+    return contract is not None and contract not in handled and topic not in INBOUND_TOPICS

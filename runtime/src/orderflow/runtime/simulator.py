@@ -6,13 +6,13 @@ orders split over two warehouses, out-of-stock orders, declined payments and can
 from __future__ import annotations
 
 import json
+import queue
 import random
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,30 +88,22 @@ class ChannelSimulator:
         """Place orders at the rate until stopped, or until `count` are placed. Web orders go
         out from several customers at once; a failed one stops the run and is raised here."""
         started, number = time.monotonic(), 0
-        customers = threading.BoundedSemaphore(WEB_CUSTOMERS)
-        with ThreadPoolExecutor(WEB_CUSTOMERS, thread_name_prefix="web-customer") as web:
-            while not stopping.is_set() and not self._failures and number != count:
-                if number % RESTOCK_EVERY == 0:
-                    self.stock_up(number // RESTOCK_EVERY)
-                number += 1
-                order, body = self._next_order(number)
-                if order.channel == "web":
-                    customers.acquire()
-                    posted = web.submit(self._place_on_the_web, order, body)
-                    posted.add_done_callback(lambda done: self._settled(done, customers))
-                else:
-                    self._publish(order, body)
-                    self._record(order)
-                stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
+        web = _Customers(WEB_CUSTOMERS, self._place_on_the_web, self._failures)
+        while not stopping.is_set() and not self._failures and number != count:
+            if number % RESTOCK_EVERY == 0:
+                self.stock_up(number // RESTOCK_EVERY)
+            number += 1
+            order, body = self._next_order(number)
+            if order.channel == "web":
+                web.place(order, body, stopping)
+            else:
+                self._publish(order, body)
+                self._record(order)
+            stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
+        web.finish()
         self._producer.flush(10)
         if self._failures:
             raise self._failures[0]
-
-    def _settled(self, posted: Future[None], customers: threading.BoundedSemaphore) -> None:
-        customers.release()
-        failure = posted.exception()
-        if failure is not None:
-            self._failures.append(failure)
 
     def _record(self, order: Placed) -> None:
         with self._placing:
@@ -264,6 +256,47 @@ class ChannelSimulator:
 
     def auth(self, channel: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[channel]}"}
+
+
+class _Customers:
+    """Web customers placing orders at once, each in a daemon thread: no order is handed out
+    once stopped, and a process that exits does not wait for one still waiting out intake."""
+
+    def __init__(
+        self,
+        count: int,
+        place: Callable[[Placed, dict[str, Any]], None],
+        failures: list[BaseException],
+    ) -> None:
+        self._count, self._place, self._failures = count, place, failures
+        self._idle = threading.Semaphore(count)
+        self._orders: queue.SimpleQueue[tuple[Placed, dict[str, Any]]] = queue.SimpleQueue()
+        for number in range(count):
+            name = f"web-customer-{number}"
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def place(self, order: Placed, body: dict[str, Any], stopping: threading.Event) -> None:
+        """Hand the order to an idle customer, waiting for one; not once stopped."""
+        while not self._idle.acquire(timeout=0.1):
+            if stopping.is_set():
+                return
+        self._orders.put((order, body))
+
+    def finish(self) -> None:
+        """Wait until every customer has the answer to its order (each waits out a restarting
+        intake for the simulator's patience), so that every order accepted is counted."""
+        for _ in range(self._count):
+            self._idle.acquire()
+
+    def _serve(self) -> None:
+        while True:
+            order, body = self._orders.get()
+            try:
+                self._place(order, body)
+            except Exception as failure:
+                self._failures.append(failure)
+            finally:
+                self._idle.release()
 
 
 def _uuid(order: Placed) -> uuid.UUID:

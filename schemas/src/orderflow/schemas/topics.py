@@ -49,6 +49,8 @@ PUBLISHED_ON: dict[str, str] = {
 }
 #: Messages that other systems publish to us: an ERP posts receipts as StockReceived.
 INBOUND_ON: dict[str, tuple[str, ...]] = {ERP_STOCK: ("StockReceived",)}
+#: The topics other systems write to (our relays write the rest, contract-checked).
+INBOUND_TOPICS: frozenset[str] = frozenset({CHANNEL_ORDERS, *INBOUND_ON})
 
 
 def topic_of(message: Message) -> str:

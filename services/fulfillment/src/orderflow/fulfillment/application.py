@@ -81,6 +81,9 @@ class Fulfillment(Application[UUID]):
             return moved
         except (IntegrityError, StaleAggregates):
             uow.discard()
+        except BaseException:
+            uow.discard()  # the shipments in the cache may be half moved
+            raise
         return sum(self._move_if_legal(id_, to) for id_ in shipment_ids)
 
     def _move_if_legal(self, shipment_id: UUID, to: str) -> bool:
