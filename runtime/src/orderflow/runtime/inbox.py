@@ -62,6 +62,8 @@ def apply_batch(
     that the cache gave a stale aggregate, which the re-run loads from the store."""
     recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
     keys = [inbox_key(event) for event in events]
+    # read once for every attempt: should another instance apply some of these meanwhile, the
+    # inbox rows' primary key refuses this batch's commit (a conflict the consumer retries)
     done = recorder.processed(key for key in keys if key)
     outcome = Applied()
     while True:
