@@ -13,6 +13,8 @@ import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
 
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
@@ -99,3 +101,30 @@ def test_a_store_file_held_by_another_instance_is_waited_for(tmp_path: Path) -> 
     with contextlib.closing(sqlite3.connect(store.location)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
+
+
+def test_instances_starting_at_once_create_the_snapshot_table_once(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given a store no instance has opened yet, and eight instances starting at the same moment
+    store = store_for(unique("billing"), store_settings)
+    start, failures = threading.Barrier(8), list[BaseException]()
+
+    def open_snapshots() -> None:
+        start.wait()
+        try:
+            InfrastructureFactory.construct(Environment("Tallies", store.env)).aggregate_recorder(
+                "snapshots"
+            )
+        except BaseException as failure:  # a racing CREATE answered with a unique violation
+            failures.append(failure)
+
+    # when each creates the snapshot table
+    instances = [threading.Thread(target=open_snapshots) for _ in range(8)]
+    for instance in instances:
+        instance.start()
+    for instance in instances:
+        instance.join()
+
+    # then none of them failed
+    assert failures == []

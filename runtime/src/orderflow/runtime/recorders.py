@@ -11,13 +11,19 @@ the transaction that writes the aggregate's events, so a listing never disagrees
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -166,7 +172,7 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
                 "ON {0}.orderflow_index (scope, created DESC, aggregate_id DESC)"
             ).format(schema),
         ]
-        self._schema, self._schema_name = schema, f"orderflow-create:{datastore.schema}"
+        self._schema = schema
         self._schema_ident = '"' + datastore.schema.replace('"', '""') + '"'
         # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
         # C, where the library's array of composite values is dumped value by value in Python.
@@ -209,14 +215,8 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
         return notification_ids
 
     def create_table(self) -> None:
-        """Create the schema's tables once, however many instances start at the same moment:
-        PostgreSQL answers racing `CREATE ... IF NOT EXISTS` with a unique violation."""
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [self._schema_name])
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self._schema_name])
+        with one_creator(self.datastore):
+            super().create_table()
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -289,6 +289,33 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
 
 
 InboxRecorder = SQLiteInboxRecorder | PostgresInboxRecorder
+
+
+@contextmanager
+def one_creator(datastore: PostgresDatastore) -> Iterator[None]:
+    """Create a schema's tables once, however many instances start at the same moment:
+    PostgreSQL answers racing `CREATE ... IF NOT EXISTS` with a unique violation."""
+    name = f"orderflow-create:{datastore.schema}"
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [name])
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
+
+
+class PostgresSnapshotRecorder(PostgresAggregateRecorder):
+    """The snapshot table's recorder, created under the same lock as the events' tables."""
+
+    def create_table(self) -> None:
+        with one_creator(self.datastore):
+            super().create_table()
+
+
+class PostgresStoreFactory(PostgresFactory):
+    """The library's PostgreSQL persistence with our recorders (`PERSISTENCE_MODULE`)."""
+
+    aggregate_recorder_class = PostgresSnapshotRecorder
 
 
 def _index_page(

@@ -58,7 +58,7 @@ def _postgres_store(service: str, database_url: str) -> Store:
     ensure_schema(database_url, service)
     parts = conninfo_to_dict(database_url)
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "orderflow.runtime.recorders:PostgresStoreFactory",
         "APPLICATION_RECORDER_TOPIC": "orderflow.runtime.recorders:PostgresInboxRecorder",
         "POSTGRES_DBNAME": str(parts.get("dbname") or parts.get("user") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
