@@ -18,6 +18,7 @@ from eventsourcing.utils import Environment
 
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
+from orderflow.runtime.testing import failures_at_once
 
 pytestmark = pytest.mark.integration
 
@@ -106,25 +107,12 @@ def test_a_store_file_held_by_another_instance_is_waited_for(tmp_path: Path) -> 
 def test_instances_starting_at_once_create_the_snapshot_table_once(
     store_settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    # Given a store no instance has opened yet, and eight instances starting at the same moment
+    # Given a store no instance has opened yet
     store = store_for(unique("billing"), store_settings)
-    start, failures = threading.Barrier(8), list[BaseException]()
+    factory = lambda: InfrastructureFactory.construct(Environment("Tallies", store.env))  # noqa: E731
 
-    def open_snapshots() -> None:
-        start.wait()
-        try:
-            InfrastructureFactory.construct(Environment("Tallies", store.env)).aggregate_recorder(
-                "snapshots"
-            )
-        except BaseException as failure:  # a racing CREATE answered with a unique violation
-            failures.append(failure)
+    # when eight instances create the snapshot table at the same moment
+    failures = failures_at_once(lambda: factory().aggregate_recorder("snapshots"))
 
-    # when each creates the snapshot table
-    instances = [threading.Thread(target=open_snapshots) for _ in range(8)]
-    for instance in instances:
-        instance.start()
-    for instance in instances:
-        instance.join()
-
-    # then none of them failed
+    # then none of them failed (a racing CREATE is answered with a unique violation)
     assert failures == []

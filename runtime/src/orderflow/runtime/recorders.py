@@ -51,7 +51,9 @@ IndexCursor = tuple[int, str]
 _SQLITE_CHUNK = 400  # pairs per query, well below SQLite's host-parameter limit
 
 
-class SQLiteInboxRecorder(SQLiteApplicationRecorder):
+class _AnnouncesWrites:
+    """Tells the process's threads of each committed write (see `writes`)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writes = Writes()
@@ -59,10 +61,14 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super().insert_events(stored_events, **kwargs)
+        notification_ids: Sequence[int] | None = super().insert_events(  # type: ignore[misc]
+            stored_events, **kwargs
+        )
         self.writes.announce()  # committed: the relay can read them now
         return notification_ids
 
+
+class SQLiteInboxRecorder(_AnnouncesWrites, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -149,10 +155,9 @@ class SQLiteInboxRecorder(SQLiteApplicationRecorder):
             )
 
 
-class PostgresInboxRecorder(PostgresApplicationRecorder):
+class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.writes = Writes()
         schema = Identifier(datastore.schema)
         self.sql_create_statements += [
             SQL(
@@ -206,13 +211,6 @@ class PostgresInboxRecorder(PostgresApplicationRecorder):
             "INSERT INTO {0}.orderflow_relay AS r (name, position) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET position = GREATEST(r.position, excluded.position)"
         ).format(schema)
-
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-        self.writes.announce()  # committed: the relay can read them now
-        return notification_ids
 
     def create_table(self) -> None:
         with one_creator(self.datastore):

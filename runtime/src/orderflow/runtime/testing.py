@@ -13,6 +13,7 @@ In CI (`CI=true`) a missing broker or database fails the test; elsewhere it skip
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,3 +161,23 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def store(store_settings: Settings, unique: Callable[[str], str]) -> Store:
     """A fresh store for a service of this test, on each store kind."""
     return store_for(unique("svc"), store_settings)
+
+
+def failures_at_once(action: Callable[[], object], count: int = 8) -> list[BaseException]:
+    """Run `action` in `count` threads released at the same moment (a start-up race, say);
+    what any of them raised."""
+    start, failures = threading.Barrier(count), list[BaseException]()
+
+    def run() -> None:
+        start.wait()
+        try:
+            action()
+        except BaseException as failure:
+            failures.append(failure)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
