@@ -26,7 +26,7 @@ from runtime_hop import hop, relay_drain
 from system import system_run
 from targets import FAUST, verdicts
 
-from orderflow.runtime import logs
+from orderflow.runtime import collector, logs
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.settings import Settings
 
@@ -215,6 +215,7 @@ def _shown(value: float) -> str:
 
 def main() -> int:
     logs.configure("WARNING")
+    collector.settle()  # as the orderflow command does: the in-process rebuilds run as they would
     configured = os.environ.get("ORDERFLOW_KAFKA_BOOTSTRAP")
     if configured:
         write(run_all(configured), configured, "configured cluster")

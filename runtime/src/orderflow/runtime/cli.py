@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orderflow.runtime import logs, ops_cli, system_cli
+from orderflow.runtime import collector, logs, ops_cli, system_cli
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import topics_table
@@ -53,7 +53,9 @@ def service(
     except LookupError as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None
-    raise typer.Exit(ServiceHost(spec, settings, port=port).run())
+    host = ServiceHost(spec, settings, port=port)
+    collector.settle()  # again: the service's own modules and application are loaded now
+    raise typer.Exit(host.run())
 
 
 @app.command()
@@ -96,5 +98,6 @@ def topics(
 
 
 def main() -> None:
+    collector.settle()
     app()
     sys.exit(0)
