@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from uuid import UUID, uuid4
 
 import pytest
-from lifecycle import lifecycle
+from read_models import analytics, completed, publish_orders, tracking
 
 from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.database import ReadDatabase
@@ -20,9 +19,7 @@ from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.replay import rebuild
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import follow
-from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.testkit import publish
 from orderflow.runtime.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -91,14 +88,6 @@ def test_two_read_databases_each_rebuild_from_the_whole_topic(
         database.close()
 
 
-def publish_orders(settings: Settings, topic: str, count: int) -> list[UUID]:
-    orders = [uuid4() for _ in range(count)]
-    publish(
-        new_producer(settings.kafka_bootstrap), topic, [e for o in orders for e in lifecycle(o)]
-    )
-    return orders
-
-
 @contextmanager
 def following(settings: Settings, name: str, topic: str) -> Iterator[None]:
     """The projections process's two workers, in threads, on the test's topic and tables."""
@@ -117,19 +106,6 @@ def following(settings: Settings, name: str, topic: str) -> Iterator[None]:
         stopping.set()
         for worker in workers:
             worker.join(20)
-
-
-def tracking(database: ReadDatabase) -> TrackingModel:
-    return TrackingModel(database, live_generation(database, "tracking"))
-
-
-def analytics(database: ReadDatabase) -> AnalyticsModel:
-    return AnalyticsModel(database, live_generation(database, "analytics"))
-
-
-def completed(database: ReadDatabase, order: UUID) -> bool:
-    found = tracking(database).tracking(str(order))
-    return found is not None and found["status"] == "completed"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:

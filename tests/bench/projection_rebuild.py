@@ -1,16 +1,17 @@
 """Rebuilding the read models (`orderflow replay`) from a topic pre-filled with whole order
-lifecycles: the tracking and analytics rebuilds run side by side, as the projections process
-runs its workers, and the figure is topic events per second of wall time until both swapped."""
+lifecycles: the tracking and analytics rebuilds run side by side, as
+`orderflow replay tracking analytics` runs them, and the figure is topic events per second of
+wall time until both swapped."""
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from pathlib import Path
 from uuid import uuid4
 
 from orderflow.projections.replay import rebuild
+from orderflow.projections.side_by_side import rebuild_side_by_side
 from orderflow.runtime.kafka import kafka_headers, new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
@@ -47,21 +48,12 @@ def rebuild_tracking(settings: Settings, topic: str, events: int, database: str)
 
 
 def rebuild_both(settings: Settings, topic: str, events: int, database: str) -> float:
-    """Events per second to rebuild both read models from `topic` at once."""
-    failures: list[BaseException] = []
-
-    def run(projection: str) -> None:
-        try:
-            rebuild(projection, settings, database_name=database, topics=[topic])
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in ("tracking", "analytics")]
+    """Events per second to rebuild both read models from `topic` at once, as
+    `orderflow replay tracking analytics` does: each in a process of its own."""
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    outcome = rebuild_side_by_side(
+        ["tracking", "analytics"], settings, database_name=database, topics=[topic]
+    )
+    if outcome.failures:
+        raise RuntimeError(f"rebuild failed: {outcome.failures}")
     return events / (time.perf_counter() - started)

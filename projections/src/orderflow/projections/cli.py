@@ -1,4 +1,4 @@
-"""`orderflow replay <projection>`, added to the `orderflow` command by this package's
+"""`orderflow replay <projection>...`, added to the `orderflow` command by this package's
 `orderflow.commands` entry point."""
 
 from __future__ import annotations
@@ -8,20 +8,44 @@ from typing import Annotated
 import typer
 
 from orderflow.projections.replay import RebuildFailed, rebuild
+from orderflow.projections.side_by_side import rebuild_side_by_side
 from orderflow.projections.worker import PROJECTIONS
 from orderflow.runtime.commands import settings_or_exit
-from orderflow.runtime.ops_cli import console, progress_bar
+from orderflow.runtime.ops_cli import console, progress_bar, progress_bars
+from orderflow.runtime.settings import Settings
 
 
 def replay(
-    projection: Annotated[str, typer.Argument(help="tracking or analytics")],
+    projections: Annotated[
+        list[str], typer.Argument(help="tracking, analytics, or both (each in its own process)")
+    ],
 ) -> None:
-    """Rebuild a read model from the beginning of the topics into new tables; the old ones
+    """Rebuild read models from the beginning of the topics into new tables; the old ones
     serve reads until the new ones have caught up and are swapped in."""
-    if projection not in PROJECTIONS:
-        typer.echo(f"orderflow: no projection {projection!r} ({', '.join(PROJECTIONS)})", err=True)
+    unknown = [name for name in projections if name not in PROJECTIONS]
+    if unknown:
+        typer.echo(f"orderflow: no projection {unknown[0]!r} ({', '.join(PROJECTIONS)})", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
+    names = list(dict.fromkeys(projections))  # each once, in the order asked
+    if len(names) == 1:
+        _replay_one(names[0], settings)
+        return
+    with progress_bars([f"replay {name}" for name in names]) as update:
+        outcome = rebuild_side_by_side(
+            names, settings, lambda name, read, total: update(f"replay {name}", read, total)
+        )
+    for name in names:
+        if name in outcome.generations:
+            console.print(f"{name}: generation {outcome.generations[name]} is live")
+        else:
+            why = outcome.failures[name]
+            typer.echo(f"orderflow: {name}: {why}; its live read model is unchanged", err=True)
+    if outcome.failures:
+        raise typer.Exit(1)
+
+
+def _replay_one(projection: str, settings: Settings) -> None:
     try:
         with progress_bar(f"replay {projection}") as update:
             generation = rebuild(projection, settings, update)

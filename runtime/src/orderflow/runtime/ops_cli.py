@@ -4,7 +4,7 @@ projections). Long runs show a rich progress bar with events per second and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -45,12 +45,19 @@ class _Rate(ProgressColumn):
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar; yields update(done, total)."""
+    with progress_bars([description]) as update:
+        yield lambda done, total: update(description, done, total)
+
+
+@contextmanager
+def progress_bars(descriptions: Sequence[str]) -> Iterator[Callable[[str, int, int], None]]:
+    """One progress bar per description; yields update(description, done, total)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate())
     with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task(description, total=None)
+        tasks = {text: progress.add_task(text, total=None) for text in descriptions}
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=max(total, done))
+        def update(description: str, done: int, total: int) -> None:
+            progress.update(tasks[description], completed=done, total=max(total, done))
 
         yield update
 

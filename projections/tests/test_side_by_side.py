@@ -1,0 +1,75 @@
+"""`orderflow replay tracking analytics`: each rebuild in a process of its own, at once; each
+swaps in its own generation, and one that fails leaves the others' swaps standing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from read_models import analytics, completed, publish_orders
+
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import live_generation, prepare
+from orderflow.projections.side_by_side import rebuild_side_by_side
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=kafka_bootstrap)
+
+
+def test_both_read_models_rebuild_at_once_in_processes_of_their_own(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # given orders on a topic and a read database never built
+    topic, name = unique("events"), unique("sbs")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    orders = publish_orders(settings, topic, 5)
+    progress: dict[str, list[int]] = defaultdict(list)
+
+    # when both read models are rebuilt side by side
+    outcome = rebuild_side_by_side(
+        ["tracking", "analytics"],
+        settings,
+        lambda projection, read, _total: progress[projection].append(read),
+        database_name=name,
+        topics=[topic],
+    )
+
+    # then each swapped in a generation of its own, built from the whole topic
+    assert outcome.failures == {}
+    assert outcome.generations == {"tracking": 2, "analytics": 2}
+    database = ReadDatabase(settings, name)
+    prepare(database)
+    assert live_generation(database, "analytics") == 2
+    assert all(completed(database, order) for order in orders)
+    assert analytics(database).funnel()["completed"] == len(orders)
+    database.close()
+    assert set(progress) == {"tracking", "analytics"}, "each reported its progress"
+
+
+def test_a_rebuild_whose_process_dies_is_reported_and_the_others_still_swap(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # given orders on a topic, and a rebuild asked for one projection that cannot start
+    topic, name = unique("events"), unique("sbs")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    orders = publish_orders(settings, topic, 2)
+
+    # when it runs beside a good one
+    outcome = rebuild_side_by_side(
+        ["tracking", "no-such-model"], settings, database_name=name, topics=[topic]
+    )
+
+    # then the dead one is a failure with its exit code, and the good one is live
+    assert outcome.failures == {"no-such-model": "its process ended with 1"}
+    assert outcome.generations == {"tracking": 2}
+    database = ReadDatabase(settings, name)
+    assert all(completed(database, order) for order in orders)
+    database.close()
