@@ -19,6 +19,7 @@ from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import store_for
 from orderflow.runtime.topics import ensure_topics
+from orderflow.runtime.translation import translator
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.codec import encode
 from orderflow.schemas.inventory import StockReceived
@@ -36,16 +37,18 @@ def record(received: StockReceived, uow: UnitOfWork) -> None:
     )
 
 
-def translate(domain_event: Any, position: int) -> StockReceived | None:
+def _received(domain_event: Any, head: dict[str, Any]) -> StockReceived:
     return StockReceived(
-        source="bench",
-        source_position=position,
-        correlation_id=domain_event.correlation_id,
+        **head,
         sku=domain_event.sku,
         warehouse="bench",
         quantity=domain_event.quantity,
         reference=domain_event.reference,
     )
+
+
+# as the services translate: the envelope's event id derived from the stored event
+translate = translator("bench", {"Receipt.Recorded": _received})
 
 
 def _input(position: int) -> StockReceived:
