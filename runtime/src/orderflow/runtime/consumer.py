@@ -3,7 +3,8 @@
 One thread polls a batch, decodes it, applies it through the inbox (one database transaction),
 dead-letters what can never be applied, and only then commits the Kafka offsets. A crash at any
 point replays at most the uncommitted batch, which the inbox then skips. Rebalance callbacks run
-inside `consume()` on this same thread, so a partition never moves while its batch is half done."""
+inside `poll()` and `consume()` on this same thread, so a partition never moves while its batch is
+half done."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ from orderflow.schemas.topics import DEAD_LETTERS, INBOUND_TOPICS
 log = structlog.get_logger("orderflow.consumer")
 _CONFLICT_RETRIES = 3
 _LAG_EVERY_S = 5.0
+#: How long a batch waits to fill once its first message is here. `consume(n, timeout)` alone
+#: would hold a lone message until n came or the whole timeout passed (200 ms: 100 ms per hop
+#: on average); not waiting at all makes batches so small that their fixed costs (transaction,
+#: inbox lookup, offset commit, relay wake-up) nearly double the CPU per order at moderate load.
+#: Measured with `orderflow up --orders 1500 --rate 60` on PostgreSQL: placed -> invoiced p50
+#: 0.61 s -> 0.36-0.40 s for about a third more CPU; at saturation the batches fill anyway.
+LINGER_S = 0.05
 Decoded = tuple[KafkaMessage, Message]
 #: Turns a message the contracts refuse into one a handler answers (order intake turns an invalid
 #: submission into its rejection); None dead-letters it as usual.
@@ -101,12 +109,21 @@ class ConsumerLoop:
     def poll_once(self, timeout: float = 0.2) -> int:
         messages, self._stash = self._stash, []
         if not messages:
-            messages = self.consumer.consume(self.batch_size, timeout=timeout)
+            messages = self._consume(timeout)
         messages = [m for m in messages if m.error() is None]
         if messages:
             self.process(messages)
         self._report_lag()
         return len(messages)
+
+    def _consume(self, timeout: float) -> list[KafkaMessage]:
+        """Wait for the first message, then at most LINGER_S for the batch to fill."""
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return []
+        if self.batch_size == 1:
+            return [first]
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=LINGER_S)]
 
     def process(self, messages: list[KafkaMessage]) -> None:
         started = time.perf_counter()
