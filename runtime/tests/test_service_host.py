@@ -12,12 +12,15 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import ledger_service as ledger
 import pytest
+from fastapi.testclient import TestClient
 from feed import publish, publish_events, stock_received
 from processes import ledger_process, references, wait_for
 
 from orderflow.runtime import deadletters
 from orderflow.runtime.broker import free_port
+from orderflow.runtime.host import ServiceHost
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
@@ -33,6 +36,23 @@ def get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError:
         return 0, ""
+
+
+def test_a_service_is_not_ready_until_its_consumer_has_joined_the_group(
+    store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # given a service that consumes, its API up but its consumer loop not started
+    settings = store_settings.model_copy(update={"kafka_bootstrap": kafka_bootstrap})
+    host = ServiceHost(ledger.spec(unique("ledger"), unique("in"), unique("group")), settings)
+
+    # when a probe asks whether it is ready
+    answer = TestClient(host.http_app()).get("/readyz")
+
+    # then it is not, and the answer names the consumer (orders placed now would wait)
+    assert answer.status_code == 503
+    checks = answer.json()["checks"]
+    assert (checks["broker"], checks["store"]) == ("ok", "ok")
+    assert checks["consumer"] == "RuntimeError: the consumer has not joined its group yet"
 
 
 def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
@@ -61,7 +81,10 @@ def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
         stopped_in = time.monotonic() - started
 
     assert ready_status == 200
-    assert json.loads(ready) == {"status": "ready", "checks": {"store": "ok", "broker": "ok"}}
+    assert json.loads(ready) == {
+        "status": "ready",
+        "checks": {"store": "ok", "broker": "ok", "consumer": "ok"},
+    }
     assert f'orderflow_events_consumed_total{{topic="{topic}"}} 301.0' in metrics
     assert (
         f'orderflow_events_dead_lettered_total{{reason="handler_failed",topic="{topic}"}} 1.0'

@@ -44,12 +44,22 @@ def test_the_api_keeps_its_documented_contract(
             operation = found.ok()
             fuzzed.append(operation.label)
 
+            wanted = checks_for(operation.label)
+
             @given(case=operation.as_strategy())
             @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
             def keeps_contract(case: schemathesis.Case) -> None:
-                case.call_and_validate(headers=WEB, checks=CHECKS)
+                case.call_and_validate(headers=WEB, checks=wanted)  # noqa: B023 - run at once
 
             keeps_contract()
     finally:
         app.close()
     assert "POST /orders" in fuzzed
+
+
+def checks_for(label: str) -> list[Callable[..., object]]:
+    """Every check, but a 503 from /readyz is its documented answer here: the host under test
+    serves its API without running its consumer, which so never joins a group."""
+    if label == "GET /readyz":
+        return [check for check in CHECKS if check is not checks.not_a_server_error]
+    return CHECKS

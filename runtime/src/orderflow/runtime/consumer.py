@@ -70,6 +70,7 @@ class ConsumerLoop:
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
         self.batch_size, self.rescue, self.ignored = batch_size, rescue, ignored
         self.assigned: set[tuple[str, int]] = set()
+        self.joined = threading.Event()  # the group has given this member its share (maybe none)
         self._stash: list[KafkaMessage] = []
         self._lag_at = 0.0
 
@@ -231,6 +232,7 @@ class ConsumerLoop:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.joined.set()
         log.info("partitions assigned", partitions=sorted(self.assigned))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -32,9 +32,11 @@ class CachedCheck:
         return self._error
 
 
-def health_routes(checks: dict[str, Check]) -> APIRouter:
+def health_routes(checks: dict[str, Check], fresh: dict[str, Check] | None = None) -> APIRouter:
+    """`checks` are asked at most every few seconds; `fresh` ones (cheap) at every probe."""
     router = APIRouter(tags=["operations"])
     cached = {name: CachedCheck(check) for name, check in checks.items()}
+    cached |= {name: CachedCheck(check, ttl=0.0) for name, check in (fresh or {}).items()}
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -46,7 +48,8 @@ def health_routes(checks: dict[str, Check]) -> APIRouter:
         responses={503: {"description": "Unready: the checks name what does not answer."}},
     )
     def readyz() -> JSONResponse:
-        """The broker and the store answer; 503 names what does not."""
+        """The broker and the store answer and the consumer has joined its group; 503 names
+        what is not so."""
         results = {name: check() for name, check in cached.items()}
         ready = all(error is None for error in results.values())
         body = {

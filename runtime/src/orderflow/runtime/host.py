@@ -42,6 +42,7 @@ class ServiceHost:
             self.app = spec.application(store_for(spec.name, settings).env, settings)
         self._threads: list[threading.Thread] = []
         self._server: uvicorn.Server | None = None
+        self._loop: ConsumerLoop | None = None
 
     def run(self) -> int:
         self._on_signals(self.stop)
@@ -92,7 +93,7 @@ class ServiceHost:
     def _run_consumer(self) -> None:
         assert self.app is not None
         bootstrap = self.settings.kafka_bootstrap
-        loop = ConsumerLoop.build(
+        self._loop = ConsumerLoop.build(
             self.app,
             self.spec.handlers,
             new_consumer(bootstrap, self.spec.consumer_group),
@@ -102,7 +103,7 @@ class ServiceHost:
             self.stopping,
             rescue=self.spec.rescue,
         )
-        loop.run()
+        self._loop.run()
 
     def _run_relay(self) -> None:
         assert self.app is not None
@@ -132,7 +133,7 @@ class ServiceHost:
 
     def http_app(self) -> FastAPI:
         api = harden(FastAPI(title=f"orderflow {self.spec.name}", version="0.1.0"))
-        api.include_router(health_routes(self._checks()))
+        api.include_router(health_routes(self._checks(), self._fresh_checks()))
         if self.spec.routes is not None:
             api.include_router(self.spec.routes(self.app, self.settings))
         return api
@@ -144,6 +145,18 @@ class ServiceHost:
         if self.spec.checks is not None:
             checks.update(self.spec.checks(self.settings))
         return checks
+
+    def _fresh_checks(self) -> dict[str, Callable[[], None]]:
+        """Checks cheap enough to ask at every probe."""
+        consumes = self.app is not None and bool(self.spec.consumes)
+        return {"consumer": self._check_consumer} if consumes else {}
+
+    def _check_consumer(self) -> None:
+        """Ready once the consumer group has given this member its share of the partitions:
+        until then (a few seconds after start) events would wait, and an order placed then
+        with them."""
+        if self._loop is None or not self._loop.joined.is_set():
+            raise RuntimeError("the consumer has not joined its group yet")
 
     def _check_store(self) -> None:
         assert self.app is not None
