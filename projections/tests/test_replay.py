@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from read_models import analytics, completed, publish_orders, tracking
@@ -23,13 +22,6 @@ from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    """PostgreSQL, the production store: the rebuild's SQL is the models' own, which the
-    models' tests run on both stores."""
-    return Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=kafka_bootstrap)
 
 
 def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from read_models import analytics, completed, publish_orders
@@ -17,11 +16,6 @@ from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=kafka_bootstrap)
 
 
 def test_both_read_models_rebuild_at_once_in_processes_of_their_own(
