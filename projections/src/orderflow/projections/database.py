@@ -129,8 +129,8 @@ class _Adapted:
         statement)."""
         if not rows:
             return
-        if self.postgres:
-            arrays = ", ".join(f"?::{kind}[]" for kind in types)
+        if self.postgres:  # arrays in binary (%b): psycopg dumps them in C, text in Python
+            arrays = ", ".join(f"%b::{kind}[]" for kind in types)
             columns = [list(column) for column in zip(*rows, strict=True)]
             self.execute(f"{head} SELECT * FROM unnest({arrays}) {conflict}", columns)  # noqa: S608 - our SQL
         else:

@@ -75,7 +75,7 @@ class ReadModel:
             sources, positions = zip(*keys, strict=True)
             cursor.execute(
                 f"SELECT source, position FROM {{s}}{self.name}_inbox WHERE (source, position)"  # noqa: S608 - our name
-                " IN (SELECT * FROM unnest(?::text[], ?::bigint[]))",
+                " IN (SELECT * FROM unnest(%b::text[], %b::bigint[]))",  # binary: see insert
                 [list(sources), list(positions)],
             )
             return {(str(source), int(position)) for source, position in cursor.fetchall()}

@@ -179,20 +179,22 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
         ]
         self._schema = schema
         self._schema_ident = '"' + datastore.schema.replace('"', '""') + '"'
-        # Whole batches in one statement each, as arrays of plain types: psycopg dumps those in
-        # C, where the library's array of composite values is dumped value by value in Python.
+        # Whole batches in one statement each, as arrays of plain types sent in binary (`%b`):
+        # psycopg dumps those element by element in C, where an array in text format is quoted
+        # and escaped in Python (10 us per row of events, against 0.8) and the library's array
+        # of composite values is dumped value by value in Python.
         self._insert_inbox = SQL(
             "INSERT INTO {0}.orderflow_inbox (source, position) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[])"
+            "SELECT * FROM unnest(%b::text[], %b::bigint[])"
         ).format(schema)
         self._insert_stored = SQL(
             "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::{2}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self._select_processed = SQL(
             "SELECT source, position FROM {0}.orderflow_inbox "
-            "JOIN unnest(%s::text[], %s::bigint[]) AS k(source, position) USING (source, position)"
+            "JOIN unnest(%b::text[], %b::bigint[]) AS k(source, position) USING (source, position)"
         ).format(schema)
         self._upsert_index = SQL(
             "INSERT INTO {0}.orderflow_index (aggregate_id, scope, tag, created) "
@@ -202,7 +204,7 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
         ).format(schema)
         self._select_versions = SQL(
             "SELECT originator_id, max(originator_version) AS version FROM {0}.{1} "
-            "WHERE originator_id = ANY(%s::{2}[]) GROUP BY originator_id"
+            "WHERE originator_id = ANY(%b::{2}[]) GROUP BY originator_id"
         ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self._select_relay = SQL("SELECT position FROM {0}.orderflow_relay WHERE name = %s").format(
             schema
