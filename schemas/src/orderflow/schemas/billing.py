@@ -14,11 +14,12 @@ from orderflow.schemas.envelope import IntegrationEvent
 from orderflow.schemas.model import Model
 from orderflow.schemas.money import Money, _decimal_string, require_same_currency
 
-#: A tax rate as a fraction ("0.19" for 19 %); in JSON a string.
+#: A tax rate as a fraction ("0.19" for 19 %); in JSON a string. Bounds before the validator,
+#: so pydantic-core checks them (see Amount).
 TaxRate = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
     Field(ge=0, le=1),
+    BeforeValidator(_decimal_string),
     WithJsonSchema({"type": "string", "pattern": r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$"}),
 ]
 InvoiceNumber = Annotated[str, StringConstraints(pattern=r"^INV-\d{4}-\d{6}$", max_length=15)]

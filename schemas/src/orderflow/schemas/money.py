@@ -65,10 +65,12 @@ def _currency(value: Any) -> Any:
     return value
 
 
+# The constraints before the validator, as for Amount: after it, pydantic checks them in Python
+# and leaves the pattern out of the JSON schema.
 Currency = Annotated[
     str,
-    BeforeValidator(_currency),
     Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["EUR"]),
+    BeforeValidator(_currency),
 ]
 
 
