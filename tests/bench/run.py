@@ -89,7 +89,9 @@ def run_all(bootstrap: str) -> dict[str, Result]:
                 "events/s",
                 (
                     f"consume, decode, handler writes 1 event + inbox row, relay publishes it; "
-                    f"{EVENTS} events, batches of 2000, one process; median of {RUNS} {samples}; "
+                    f"{EVENTS} events, batches of 2000, one process, from the group's join to "
+                    f"the last event seen on the output topic (relay producer connected "
+                    f"beforehand); median of {RUNS} {samples}; "
                     f"{value / raw:.1%} of the bare loop"
                 ),
             )
