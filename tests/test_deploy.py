@@ -48,7 +48,7 @@ KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "dev", K8S / "overlays" / "pr
 DEPLOYED = ("intake", "inventory", "billing", "fulfillment", "tracking", "projections")
 HEADLESS = {"projections"}  # health and metrics only: no Service
 KNOWN = {variable_name(field) for field in Settings.model_fields}
-SECRET = {"database_url", "channel_keys", "carrier_webhook_secret"}
+SECRET = {"database_url", "channel_keys", "carrier_webhook_secret", "kafka_options"}
 # compose reaches Kafka as `kafka`, Kubernetes through Strimzi's bootstrap Service; secrets are
 # development values in one and placeholders in the other.
 MAY_DIFFER = {"kafka_bootstrap", *SECRET}
@@ -197,7 +197,9 @@ def test_the_image_runs_as_the_user_the_pods_require() -> None:
 
 def test_prod_never_applies_the_placeholder_secret() -> None:
     base_secret = _named(render(K8S / "base"), "Secret", "orderflow-secrets")
-    assert all("REPLACE-ME" in value for value in base_secret["stringData"].values())
+    values = dict(base_secret["stringData"])
+    assert values.pop("ORDERFLOW_KAFKA_OPTIONS") == "{}"  # none: the dev cluster is plaintext
+    assert all("REPLACE-ME" in value for value in values.values())
     assert not [m for m in render(K8S / "overlays" / "prod") if m["kind"] == "Secret"]
 
 

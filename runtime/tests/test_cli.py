@@ -77,6 +77,23 @@ def test_topics_creates_the_missing_project_topics(kafka_bootstrap: str) -> None
     assert all(topic in result.stdout for topic in ALL_TOPICS)
 
 
+def test_the_kafka_options_reach_the_commands_clients(kafka_bootstrap: str) -> None:
+    broker = {"ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap}
+
+    plain = run_cli("topics", env={**broker, "ORDERFLOW_KAFKA_OPTIONS": '{"client.id": "ops"}'})
+    # TLS to a broker that speaks plain TCP: no answer, and one line that says where to look
+    tls = run_cli(
+        "topics", env={**broker, "ORDERFLOW_KAFKA_OPTIONS": '{"security.protocol": "ssl"}'}
+    )
+
+    assert plain.returncode == 0, plain.stderr
+    assert tls.returncode == 1
+    last_line = tls.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("orderflow: Kafka: ")
+    assert "ORDERFLOW_KAFKA_OPTIONS" in last_line
+    assert "Traceback" not in tls.stderr
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -> None:
     port, ports = free_port(), {name: free_port() for name in SERVICE_PORTS}

@@ -1,5 +1,7 @@
 """Settings: valid values load, a bad one is one line naming the variable."""
 
+import json
+
 import pytest
 
 from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
@@ -44,6 +46,9 @@ def test_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ORDERFLOW_DATABASE_URL", "mysql://db/orders"),
         ("ORDERFLOW_CHANNEL_KEYS", "{not json"),
         ("ORDERFLOW_LOG_LEVEL", "LOUD"),
+        ("ORDERFLOW_KAFKA_OPTIONS", '{"enable.auto.commit": "true"}'),
+        ("ORDERFLOW_KAFKA_OPTIONS", '{"no.such.property": "1"}'),
+        ("ORDERFLOW_KAFKA_OPTIONS", '{"security.protocol": "carrier-pigeon"}'),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -69,6 +74,32 @@ def test_secrets_are_never_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> 
     assert "hunter22" not in str(raised.value)
     assert "short" not in str(raised.value)
     assert "ORDERFLOW_CHANNEL_KEYS (at web)" in str(raised.value)
+
+
+def test_kafka_options_for_tls_and_sasl_are_checked_by_librdkafka_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "orderflow",
+        "sasl.password": "hunter22",
+    }
+    monkeypatch.setenv("ORDERFLOW_KAFKA_OPTIONS", json.dumps(options))
+
+    assert load_settings().kafka_options == options
+
+
+def test_kafka_options_never_echo_their_values_nor_change_our_guarantees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_KAFKA_OPTIONS", '{"sasl.password": "hunter22", "acks": "1"}')
+
+    with pytest.raises(SettingsInvalid) as raised:
+        load_settings()
+
+    assert "hunter22" not in str(raised.value)
+    assert "acks cannot be changed" in str(raised.value)
 
 
 def test_a_service_subclass_adds_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from multiprocessing.context import SpawnProcess
 
 from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS
-from orderflow.runtime import collector
+from orderflow.runtime import collector, kafka
 from orderflow.runtime.settings import Settings
 
 #: (projection, events read, events on the topics at the start)
@@ -115,6 +115,7 @@ def _child(
     reports: multiprocessing.Queue[Report],
 ) -> None:
     collector.settle()
+    kafka.use_options(settings.kafka_options)  # a spawned process starts with none
     reported_at = 0.0
 
     def progress(read: int, total: int) -> None:

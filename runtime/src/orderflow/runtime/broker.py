@@ -19,6 +19,8 @@ from typing import IO, Self
 
 from confluent_kafka.admin import AdminClient
 
+from orderflow.runtime.kafka import client_config
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -58,7 +60,7 @@ def answers(bootstrap: str, timeout: float = 1.0) -> bool:
     """True when a Kafka broker at `bootstrap` returns cluster metadata."""
     # log_level 0: a probe that fails is expected, not worth librdkafka's stderr lines.
     admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
+        client_config(bootstrap, **{"socket.connection.setup.timeout.ms": 1000, "log_level": 0})
     )
     try:
         admin.list_topics(timeout=timeout)

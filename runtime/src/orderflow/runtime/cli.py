@@ -7,9 +7,10 @@ from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console
 
-from orderflow.runtime import collector, logs, ops_cli, system_cli
+from orderflow.runtime import collector, kafka, logs, ops_cli, system_cli
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import topics_table
@@ -97,7 +98,14 @@ def topics(
         console.print("other topics: " + ", ".join(others))
 
 
+_KAFKA_SETTINGS = "ORDERFLOW_KAFKA_BOOTSTRAP and ORDERFLOW_KAFKA_OPTIONS"
+
+
 def main() -> None:
     collector.settle()
-    app()
+    try:
+        app()
+    except KafkaException as error:  # the broker did not answer, or refused our client
+        typer.echo(f"orderflow: Kafka: {kafka.reason_of(error)} (see {_KAFKA_SETTINGS})", err=True)
+        sys.exit(1)
     sys.exit(0)

@@ -11,16 +11,20 @@ from types import FrameType
 
 import typer
 
+from orderflow.runtime import kafka
 from orderflow.runtime.broker import BrokerFailed
 from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
 
 
 def settings_or_exit() -> Settings:
+    """The process's settings; from here on its Kafka clients carry the Kafka options."""
     try:
-        return load_settings()
+        settings = load_settings(Settings)
     except SettingsInvalid as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None
+    kafka.use_options(settings.kafka_options)
+    return settings
 
 
 def stop_on_signals() -> None:

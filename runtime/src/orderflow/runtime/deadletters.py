@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from orderflow.runtime.kafka import kafka_headers, message_headers
+from orderflow.runtime.kafka import client_config, kafka_headers, message_headers, new_producer
 from orderflow.runtime.metrics import DEAD_LETTERED
 from orderflow.schemas.topics import DEAD_LETTERS
 
@@ -83,11 +83,9 @@ class DeadLetterPublisher:
 def read_all(bootstrap: str, topic: str = DEAD_LETTERS, timeout: float = 10.0) -> list[DeadLetter]:
     """Every dead letter in the topic, oldest first per partition; joins no consumer group."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"dlq-reader-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            bootstrap, **{"group.id": f"dlq-reader-{uuid.uuid4()}", "enable.auto.commit": False}
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
@@ -151,7 +149,7 @@ def select(letters: Sequence[DeadLetter], refs: Iterable[str]) -> list[DeadLette
 
 def replay(bootstrap: str, letters: Iterable[DeadLetter], producer: Producer | None = None) -> int:
     """Publish each letter's original message to its original topic again."""
-    producer = producer or Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = producer or new_producer(bootstrap)
     count = 0
     for letter in letters:
         producer.produce(

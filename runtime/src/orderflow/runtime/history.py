@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from orderflow.runtime.kafka import message_headers
+from orderflow.runtime.kafka import client_config, message_headers
 from orderflow.schemas.codec import decode
 from orderflow.schemas.envelope import Message
 from orderflow.schemas.errors import DecodeError
@@ -71,12 +71,14 @@ def causal_order(found: Iterable[Found]) -> list[Found]:
 def read_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) -> list[KafkaMessage]:
     """Every message now on `topics`, from their beginning; joins no consumer group."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"history-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        client_config(
+            bootstrap,
+            **{
+                "group.id": f"history-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            },
+        )
     )
     try:
         metadata = consumer.list_topics(timeout=timeout)

@@ -15,14 +15,13 @@ from uuid import UUID
 
 import structlog
 import uvicorn
-from confluent_kafka.admin import AdminClient
 from eventsourcing.application import Application
 from fastapi import FastAPI
 
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import health_routes
 from orderflow.runtime.http import harden
-from orderflow.runtime.kafka import new_consumer, new_producer
+from orderflow.runtime.kafka import new_admin, new_consumer, new_producer
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
@@ -163,7 +162,7 @@ class ServiceHost:
         self.app.recorder.max_notification_id()
 
     def _check_broker(self) -> None:
-        AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap}).list_topics(timeout=2)
+        new_admin(self.settings.kafka_bootstrap).list_topics(timeout=2)
 
     @staticmethod
     def _on_signals(stop: Callable[[], None]) -> None:

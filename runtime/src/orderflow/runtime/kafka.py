@@ -1,32 +1,50 @@
 """Client settings for confluent-kafka that hold on any Kafka-compatible broker.
 
 Session and poll-interval timeouts are short on purpose: a group join waits up to the poll
-interval for members to rejoin, and the embedded broker would otherwise take ~25 s per join."""
+interval for members to rejoin, and the embedded broker would otherwise take ~25 s per join.
+
+Every client a process creates starts from `client_config`, which adds the process's Kafka
+options (TLS, SASL: the `kafka_options` setting, see `use_options`), so none is left without
+them; the properties our guarantees rest on are never among them (`OWNED_KAFKA_PROPERTIES`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+_options: dict[str, str] = {}
+
+
+def use_options(options: Mapping[str, str]) -> None:
+    """The Kafka options every client of this process adds from now on (set once at start,
+    from the settings, before any client is made)."""
+    _options.clear()
+    _options.update(options)
+
+
+def client_config(bootstrap: str, **properties: Any) -> dict[str, Any]:
+    """A client's configuration: the broker, `properties`, then this process's Kafka options,
+    which may tune any property but those our guarantees rest on (they cannot name them)."""
+    return {"bootstrap.servers": bootstrap, **properties, **_options}
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+    defaults = {
         "enable.idempotence": True,  # retries never duplicate or reorder within a session
         "acks": "all",
         "linger.ms": 5,
         "batch.num.messages": 10_000,
         "queue.buffering.max.messages": 200_000,
         "message.timeout.ms": 30_000,
-        **overrides,
     }
+    return client_config(bootstrap, **{**defaults, **overrides})
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+    defaults = {
         "group.id": group,
         "enable.auto.commit": False,  # offsets follow the database commit, never lead it
         "auto.offset.reset": "earliest",
@@ -37,8 +55,8 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         # what librdkafka fetches ahead of the loop: its 64 MB default would hold a backlog in
         # memory; a few batches ahead keeps the loop busy just as well
         "queued.max.messages.kbytes": 8192,
-        **overrides,
     }
+    return client_config(bootstrap, **{**defaults, **overrides})
 
 
 KafkaHeaders = list[tuple[str, str | bytes | None]]
@@ -69,3 +87,13 @@ def new_producer(bootstrap: str, **overrides: Any) -> Producer:
 
 def new_consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
     return Consumer(consumer_config(bootstrap, group, **overrides))
+
+
+def reason_of(error: KafkaException) -> str:
+    """librdkafka's own words for a failure, without the KafkaError{code=...} wrapping."""
+    first = error.args[0] if error.args else error
+    return first.str() if isinstance(first, KafkaError) else str(first)
+
+
+def new_admin(bootstrap: str) -> AdminClient:
+    return AdminClient(client_config(bootstrap))

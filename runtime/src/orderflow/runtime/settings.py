@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
+from confluent_kafka import KafkaException, Producer
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,6 +20,8 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from orderflow.runtime.kafka import reason_of
 
 ENV_PREFIX = "ORDERFLOW_"
 
@@ -38,6 +41,42 @@ def _postgres_url(value: str) -> str:
     if scheme not in ("postgresql", "postgres"):
         raise ValueError("expected a postgresql://user:password@host:port/dbname URL")
     return value
+
+
+#: librdkafka properties that carry our guarantees (or have a setting of their own): the
+#: Kafka options may add to a client's configuration, never change these.
+OWNED_KAFKA_PROPERTIES = frozenset(
+    {
+        "bootstrap.servers",  # ORDERFLOW_KAFKA_BOOTSTRAP
+        "group.id",  # one group per service or projection
+        "enable.auto.commit",  # offsets follow the database commit
+        "enable.idempotence",  # the relay never duplicates or reorders within a session
+        "acks",
+        "auto.offset.reset",  # a new group reads a topic from its beginning
+    }
+)
+_KAFKA_PROPERTY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+
+def _kafka_options(options: dict[str, str]) -> dict[str, str]:
+    malformed = sorted(name for name in options if not _KAFKA_PROPERTY.match(name))
+    if malformed:
+        raise ValueError(f"not librdkafka property names: {', '.join(malformed)}")
+    owned = sorted(OWNED_KAFKA_PROPERTIES.intersection(options))
+    if owned:
+        raise ValueError(f"{', '.join(owned)} cannot be changed: orderflow sets them")
+    if options:
+        _librdkafka_accepts(options)
+    return options
+
+
+def _librdkafka_accepts(options: dict[str, str]) -> None:
+    """librdkafka's own check of names and values, at start rather than at the first client:
+    a client made with no broker to reach (so it connects nowhere) and dropped."""
+    try:
+        Producer({**options, "log_level": 0})  # silent: consumer properties warn a producer
+    except KafkaException as error:
+        raise ValueError(reason_of(error)) from None
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -78,6 +117,11 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: Annotated[str, AfterValidator(_bootstrap_list)] = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers; the embedded broker binds here."
+    )
+    kafka_options: Annotated[dict[str, str], AfterValidator(_kafka_options)] = Field(
+        default_factory=dict,
+        description="More librdkafka properties for every Kafka client, such as TLS and SASL,"
+        ' JSON: {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", ...}.',
     )
     database_url: Annotated[str, AfterValidator(_postgres_url)] | None = Field(
         None, description="PostgreSQL URL; unset means one SQLite file per service in the data dir."
@@ -145,7 +189,9 @@ def variable_name(field: str) -> str:
 
 
 # Values never echoed back: they may hold credentials.
-_SECRET_FIELDS = frozenset({"database_url", "channel_keys", "carrier_webhook_secret"})
+_SECRET_FIELDS = frozenset(
+    {"database_url", "channel_keys", "carrier_webhook_secret", "kafka_options"}
+)
 
 
 def _describe_validation(error: ValidationError) -> str:

@@ -26,7 +26,13 @@ from fastapi import FastAPI
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import is_ready
-from orderflow.runtime.kafka import kafka_headers, message_headers, new_consumer, new_producer
+from orderflow.runtime.kafka import (
+    client_config,
+    kafka_headers,
+    message_headers,
+    new_consumer,
+    new_producer,
+)
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.runtime.topics import ensure_topics
@@ -86,12 +92,14 @@ class Outbox:
 
     def wait_for(self, done: Callable[[list[Message]], bool], timeout: float = 60) -> list[Message]:
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"outbox-{uuid.uuid4()}",
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 6000,
-            }
+            client_config(
+                self.bootstrap,
+                **{
+                    "group.id": f"outbox-{uuid.uuid4()}",
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": 6000,
+                },
+            )
         )
         consumer.subscribe([self.topic])
         deadline, self.seen = time.monotonic() + timeout, []

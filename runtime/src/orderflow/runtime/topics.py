@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from orderflow.runtime.kafka import new_admin
+
 _TIMEOUT_S = 10.0
 
 
@@ -59,4 +61,4 @@ def _created(error: BaseException | None) -> bool:
 
 
 def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return new_admin(bootstrap)

@@ -7,10 +7,12 @@ from collections.abc import Iterable
 
 from confluent_kafka import Consumer, TopicPartition
 
+from orderflow.runtime.kafka import client_config
+
 
 def message_counts(bootstrap: str, topics: Iterable[str], timeout: float = 5.0) -> dict[str, int]:
     # A throw-away group id: reading watermarks joins no group and commits nothing.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watermarks-{uuid.uuid4()}"})
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"watermarks-{uuid.uuid4()}"}))
     try:
         metadata = consumer.list_topics(timeout=timeout)
         counts = {}

@@ -17,6 +17,7 @@ from orderflow.projections.generations import live_generation
 from orderflow.projections.worker import EVENT_TOPICS, PROJECTIONS, group_of
 from orderflow.runtime import deadletters
 from orderflow.runtime.fleet import stored_services
+from orderflow.runtime.kafka import client_config
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import resolve
 from orderflow.tracking.readers import ReadModels
@@ -82,7 +83,7 @@ class Operations:
 def consumer_lag(bootstrap: str, groups: dict[str, Sequence[str]]) -> list[dict[str, Any]]:
     """Per group: messages on its topics after its committed offsets (all of a partition's
     messages where it has committed none)."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lag-{uuid.uuid4()}"})
+    probe = Consumer(client_config(bootstrap, **{"group.id": f"lag-{uuid.uuid4()}"}))
     try:
         metadata = probe.list_topics(timeout=_TIMEOUT_S)
         ends: dict[tuple[str, int], tuple[int, int]] = {}
@@ -103,7 +104,7 @@ def _group_lag(
     ends: dict[tuple[str, int], tuple[int, int]],
 ) -> dict[str, Any]:
     partitions = [TopicPartition(t, p) for (t, p) in ends if t in topics]
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    reader = Consumer(client_config(bootstrap, **{"group.id": group}))
     try:
         committed = reader.committed(partitions, timeout=_TIMEOUT_S) if partitions else []
     finally:

@@ -1,0 +1,52 @@
+"""The Kafka options (TLS, SASL, tuning) reach every client the process makes, and never the
+properties our guarantees rest on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orderflow.runtime import kafka
+
+pytestmark = pytest.mark.unit
+
+SASL = {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "fetch.wait.max.ms": "500"}
+
+
+@pytest.fixture(autouse=True)
+def no_options_after() -> Iterator[None]:
+    yield
+    kafka.use_options({})
+
+
+def test_every_kind_of_client_carries_the_options() -> None:
+    kafka.use_options(SASL)
+
+    configs = [
+        kafka.producer_config("kafka-1:9092"),
+        kafka.consumer_config("kafka-1:9092", "orderflow.billing"),
+        kafka.client_config("kafka-1:9092", **{"group.id": "watermarks"}),
+    ]
+
+    for config in configs:
+        assert SASL.items() <= config.items()
+        assert config["bootstrap.servers"] == "kafka-1:9092"
+
+
+def test_the_guarantees_properties_stay_ours() -> None:
+    kafka.use_options(SASL)
+
+    producer = kafka.producer_config("kafka-1:9092")
+    consumer = kafka.consumer_config("kafka-1:9092", "orderflow.billing")
+
+    assert (producer["enable.idempotence"], producer["acks"]) == (True, "all")
+    assert (consumer["enable.auto.commit"], consumer["group.id"]) == (False, "orderflow.billing")
+    assert consumer["auto.offset.reset"] == "earliest"
+
+
+def test_without_options_a_client_is_as_before() -> None:
+    config = kafka.consumer_config("127.0.0.1:9092", "orderflow.inventory")
+
+    assert "security.protocol" not in config
+    assert config["fetch.wait.max.ms"] == 50
