@@ -37,6 +37,9 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS {g}tracking_invoices_order ON {s}tracking_invoices (order_id)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_changes (seq {serial}, order_id TEXT NOT NULL,"
     " status TEXT NOT NULL, at TEXT NOT NULL)",
+    # a customer's page follows one order: without it, each poll (twice a second) would scan
+    # every change since that order's last one
+    "CREATE INDEX IF NOT EXISTS {g}tracking_changes_order ON {s}tracking_changes (order_id, seq)",
 ]
 
 
