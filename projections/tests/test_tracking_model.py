@@ -9,14 +9,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from lifecycle import lifecycle
 
 from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.tracking import TrackingModel
-from orderflow.projections.worker import projection_loop
+from orderflow.projections.worker import DATABASE, projection_loop, prune_feed
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import publish
@@ -149,3 +151,52 @@ def wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the read model did not catch up"
         time.sleep(0.2)
+
+
+def test_the_feed_keeps_only_its_newest_updates(model: Callable[[], TrackingModel]) -> None:
+    # given a model that has seen three whole orders, an event per batch: an update each
+    tracking = model()
+    for _ in range(3):
+        for event in lifecycle(uuid4()):
+            tracking.apply([event])
+    newest = tracking.last_change()
+    before = tracking.changes(0, limit=10_000)
+
+    # when the feed is pruned to its newest five updates
+    pruned = tracking.prune_changes(kept=5)
+
+    # then only those remain, a reader goes on from them, and the orders are untouched
+    after = tracking.changes(0, limit=10_000)
+    assert pruned == len(before) - 5
+    assert [change["seq"] for change in after] == list(range(newest - 4, newest + 1))
+    assert tracking.prune_changes(kept=5) == 0
+    assert tracking.status_counts() == {"completed": 3}
+
+
+def test_the_projections_process_prunes_the_live_feed(tmp_path: Path) -> None:
+    # given a live tracking generation whose feed holds more updates than the setting keeps
+    settings = Settings(data_dir=tmp_path, tracking_feed_kept=1_000)
+    database = ReadDatabase(settings, DATABASE)
+    prepare(database)
+    tracking = TrackingModel(database, live_generation(database, TrackingModel.name))
+    while tracking.last_change() <= 1_100:
+        for event in lifecycle(uuid4()):
+            tracking.apply([event])
+
+    # when the projections process's pruning task has run
+    stopping = threading.Event()
+    task = threading.Thread(target=prune_feed(every_s=0.05), args=(settings, stopping))
+    task.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(tracking.changes(0, limit=100_000)) > 1_000:
+            assert time.monotonic() < deadline, "the feed was not pruned"
+            time.sleep(0.05)
+        left = tracking.changes(0, limit=100_000)
+    finally:
+        stopping.set()
+        task.join(10)
+        database.close()
+
+    # then the newest thousand updates are left
+    assert len(left) == 1_000

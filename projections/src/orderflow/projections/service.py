@@ -1,12 +1,13 @@
 """The projection workers, wired as one process: a task per read model (each in a consumer
-group of its own), with the host's health, readiness and metrics on the projections port."""
+group of its own) and one that keeps the tracking feed to its size, with the host's health,
+readiness and metrics on the projections port."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from orderflow.projections.database import ReadDatabase
-from orderflow.projections.worker import DATABASE, PROJECTIONS, follow
+from orderflow.projections.worker import DATABASE, PROJECTIONS, follow, prune_feed
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
 
@@ -27,7 +28,7 @@ def read_database_check(settings: Settings) -> dict[str, Callable[[], None]]:
 
 SERVICE = ServiceSpec(
     name="projections",
-    tasks=[follow(model) for model in PROJECTIONS.values()],
+    tasks=[*(follow(model) for model in PROJECTIONS.values()), prune_feed()],
     port_setting="projections_port",
     checks=read_database_check,
 )

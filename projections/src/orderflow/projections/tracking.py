@@ -120,6 +120,17 @@ class TrackingModel(ReadModel):
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM {s}tracking_changes")
             return int(cursor.fetchone()[0])
 
+    def prune_changes(self, kept: int) -> int:
+        """Drop all but the newest `kept` updates of the feed (one per event, about): live pages
+        only ever ask for recent ones. Returns how many went."""
+        with self.db.transaction(self.tables) as cursor:
+            deleted = cursor.execute(
+                "DELETE FROM {s}tracking_changes WHERE seq <= "
+                "(SELECT COALESCE(MAX(seq), 0) FROM {s}tracking_changes) - ?",
+                [kept],
+            )
+            return max(0, int(deleted.rowcount))
+
 
 def _details(
     cursor: Cursor, order_id: str

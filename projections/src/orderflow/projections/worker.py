@@ -103,6 +103,23 @@ def _run_generation(
     watcher.join()
 
 
+def prune_feed(every_s: float = 60.0) -> Callable[[Settings, threading.Event], None]:
+    """A task for the projections process: every `every_s`, keep only the newest
+    `tracking_feed_kept` updates of the live tracking generation's feed."""
+
+    def run(settings: Settings, stopping: threading.Event) -> None:
+        database = ReadDatabase(settings, DATABASE)
+        prepare(database)
+        try:
+            while not stopping.wait(every_s):
+                model = TrackingModel(database, live_generation(database, TrackingModel.name))
+                model.prune_changes(settings.tracking_feed_kept)
+        finally:
+            database.close()
+
+    return run
+
+
 def _watch(
     database: ReadDatabase,
     projection: str,

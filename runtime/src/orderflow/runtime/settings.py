@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     low_stock_threshold: int = Field(
         5, ge=0, le=100_000_000, description="Default low-stock threshold of a SKU."
     )
+    tracking_feed_kept: int = Field(
+        1_000_000,
+        ge=1_000,
+        le=1_000_000_000,
+        description="Updates the tracking feed keeps for live pages (about one per event);"
+        " older ones are pruned every minute.",
+    )
     simulate_warehouse: bool = Field(
         True, description="Fulfillment's warehouse simulator picks, packs, ships and delivers."
     )
