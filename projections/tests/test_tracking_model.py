@@ -200,3 +200,20 @@ def test_the_projections_process_prunes_the_live_feed(tmp_path: Path) -> None:
 
     # then the newest thousand updates are left
     assert len(left) == 1_000
+
+
+def test_pruning_waits_out_a_database_that_is_away(tmp_path: Path) -> None:
+    # given a read database nobody answers for
+    away = Settings(data_dir=tmp_path, database_url="postgresql://nobody@127.0.0.1:9/nothing")
+    stopping = threading.Event()
+    task = threading.Thread(target=prune_feed(every_s=0.05), args=(away, stopping))
+
+    # when the pruning task has tried a few times
+    task.start()
+    time.sleep(0.5)
+
+    # then it is still there for the next time, and stops when asked
+    assert task.is_alive()
+    stopping.set()
+    task.join(10)
+    assert not task.is_alive()

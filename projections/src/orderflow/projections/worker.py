@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+import structlog
+
 from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
@@ -20,6 +22,7 @@ from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.consumer import Apply, ConsumerLoop
 from orderflow.runtime.deadletters import DeadLetterPublisher
 from orderflow.runtime.kafka import new_consumer, new_producer
+from orderflow.runtime.retry import is_transient
 from orderflow.runtime.settings import Settings
 from orderflow.schemas.topics import (
     BILLING_EVENTS,
@@ -29,6 +32,7 @@ from orderflow.schemas.topics import (
     ORDER_EVENTS,
 )
 
+log = structlog.get_logger("orderflow.projections")
 DATABASE = "projections"  # the read models' SQLite file or PostgreSQL schema
 EVENT_TOPICS = (ORDER_EVENTS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS)
 PROJECTIONS: dict[str, type[ReadModel]] = {
@@ -105,19 +109,29 @@ def _run_generation(
 
 def prune_feed(every_s: float = 60.0) -> Callable[[Settings, threading.Event], None]:
     """A task for the projections process: every `every_s`, keep only the newest
-    `tracking_feed_kept` updates of the live tracking generation's feed."""
+    `tracking_feed_kept` updates of the live tracking generation's feed. Housekeeping: a
+    database that is away this time is tried again next time, on a new connection."""
 
     def run(settings: Settings, stopping: threading.Event) -> None:
-        database = ReadDatabase(settings, DATABASE)
-        prepare(database)
-        try:
-            while not stopping.wait(every_s):
-                model = TrackingModel(database, live_generation(database, TrackingModel.name))
-                model.prune_changes(settings.tracking_feed_kept)
-        finally:
-            database.close()
+        while not stopping.wait(every_s):
+            try:
+                _prune(settings)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                log.warning("feed not pruned this time", error=str(error))
 
     return run
+
+
+def _prune(settings: Settings) -> None:
+    database = ReadDatabase(settings, DATABASE)
+    try:
+        prepare(database)
+        model = TrackingModel(database, live_generation(database, TrackingModel.name))
+        model.prune_changes(settings.tracking_feed_kept)
+    finally:
+        database.close()
 
 
 def _watch(
