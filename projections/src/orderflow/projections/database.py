@@ -44,7 +44,8 @@ class ReadDatabase:
         self._lock = threading.Lock()  # the worker and the API share the connection
         if settings.database_url is not None:
             ensure_schema(settings.database_url, name)
-            self._pg = psycopg.connect(settings.database_url, autocommit=False)
+            self._url = settings.database_url
+            self._pg = psycopg.connect(self._url, autocommit=False)
             self.prefix = f'"{name}".'
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,7 @@ class ReadDatabase:
     def _begin(self, sqlite_begin: str) -> Iterator[Any]:
         with self._lock:
             if self.postgres:
-                with self._pg.transaction(), self._pg.cursor() as cursor:
+                with self._connected().transaction(), self._pg.cursor() as cursor:
                     yield cursor
             else:
                 lite = self._sqlite.cursor()
@@ -97,6 +98,13 @@ class ReadDatabase:
                 except BaseException:
                     lite.execute("ROLLBACK")
                     raise
+
+    def _connected(self) -> psycopg.Connection[Any]:
+        """The connection, opened again if the server dropped it (a restart, a failover): the
+        transaction that found it lost failed and is retried by its caller; this one works."""
+        if self._pg.closed:
+            self._pg = psycopg.connect(self._url, autocommit=False)
+        return self._pg
 
     def close(self) -> None:
         if self.postgres:
