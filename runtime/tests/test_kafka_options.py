@@ -50,3 +50,13 @@ def test_without_options_a_client_is_as_before() -> None:
 
     assert "security.protocol" not in config
     assert config["fetch.wait.max.ms"] == 50
+
+
+def test_options_tune_our_defaults_but_not_what_a_caller_needs() -> None:
+    kafka.use_options({"fetch.wait.max.ms": "500", "enable.partition.eof": "false"})
+
+    consumer = kafka.consumer_config("kafka-1:9092", "orderflow.billing")
+    history_reader = kafka.client_config("kafka-1:9092", **{"enable.partition.eof": True})
+
+    assert consumer["fetch.wait.max.ms"] == "500"
+    assert history_reader["enable.partition.eof"] is True

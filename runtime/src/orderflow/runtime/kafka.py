@@ -26,9 +26,16 @@ def use_options(options: Mapping[str, str]) -> None:
 
 
 def client_config(bootstrap: str, **properties: Any) -> dict[str, Any]:
-    """A client's configuration: the broker, `properties`, then this process's Kafka options,
-    which may tune any property but those our guarantees rest on (they cannot name them)."""
-    return {"bootstrap.servers": bootstrap, **properties, **_options}
+    """A client's configuration: the broker, this process's Kafka options, then `properties`
+    (what the caller needs of this client wins)."""
+    return _config(bootstrap, {}, properties)
+
+
+def _config(
+    bootstrap: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    # the options may tune our defaults; they cannot name what our guarantees rest on
+    return {"bootstrap.servers": bootstrap, **defaults, **_options, **overrides}
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
@@ -40,7 +47,7 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "queue.buffering.max.messages": 200_000,
         "message.timeout.ms": 30_000,
     }
-    return client_config(bootstrap, **{**defaults, **overrides})
+    return _config(bootstrap, defaults, overrides)
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
@@ -56,7 +63,7 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         # memory; a few batches ahead keeps the loop busy just as well
         "queued.max.messages.kbytes": 8192,
     }
-    return client_config(bootstrap, **{**defaults, **overrides})
+    return _config(bootstrap, defaults, overrides)
 
 
 KafkaHeaders = list[tuple[str, str | bytes | None]]
