@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from read_models import analytics, completed, publish_orders, tracking
 
@@ -78,6 +79,47 @@ def test_two_read_databases_each_rebuild_from_the_whole_topic(
         database = ReadDatabase(settings, name)
         assert all(completed(database, order) for order in orders), name
         database.close()
+
+
+def test_the_worker_follows_a_swap_after_postgresql_dropped_its_connections(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # given a worker keeping a read model current
+    topic, name = unique("events"), unique("proj")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    database = ReadDatabase(settings, name)
+    prepare(database)
+    first_orders = publish_orders(settings, topic, 3)
+    started = drop_connections_since(settings, None)  # none yet: the clock for what follows
+    with following(settings, name, topic):
+        wait_until(lambda: all(completed(database, o) for o in first_orders))
+
+        # when PostgreSQL drops every connection the workers hold, then a rebuild swaps
+        drop_connections_since(settings, started)
+        time.sleep(2)  # the workers' next look at the database finds its connection gone
+        rebuild("tracking", settings, database_name=name, topics=[topic])
+        later_orders = publish_orders(settings, topic, 2)
+
+        # then the worker carries on in the new generation
+        wait_until(lambda: all(completed(database, o) for o in later_orders))
+    assert live_generation(database, "tracking") == 2
+    database.close()
+
+
+def drop_connections_since(settings: Settings, since: str | None) -> str:
+    """Terminate the test database's connections opened after `since` (the workers'; tests
+    run one at a time), as a PostgreSQL restart would; the server's time now."""
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        if since is not None:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+                " current_database() AND pid <> pg_backend_pid() AND backend_start > %s",
+                [since],
+            )
+        row = admin.execute("SELECT clock_timestamp()::text").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 @contextmanager

@@ -141,7 +141,19 @@ def _watch(
     stopping: threading.Event,
     done: threading.Event,
 ) -> None:
-    """Ends the generation's loop when the process stops or another generation goes live."""
+    """Ends the generation's loop when the process stops or another generation goes live. A
+    database that is away for a moment is asked again a second later: were this thread to end,
+    the loop would follow the old generation after the next swap, and never stop."""
     while not done.is_set():
-        if stopping.wait(1.0) or live_generation(database, projection) != generation:
+        if stopping.wait(1.0) or _swapped(database, projection, generation):
             done.set()
+
+
+def _swapped(database: ReadDatabase, projection: str, generation: int) -> bool:
+    try:
+        return live_generation(database, projection) != generation
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        log.warning("live generation not read this time", error=str(error))
+        return False

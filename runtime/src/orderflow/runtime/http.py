@@ -1,15 +1,21 @@
 """HTTP rules every service's API keeps: a bounded request body (413), malformed JSON as 400 (not
-FastAPI's 422, which means "valid JSON, wrong fields"), and a JSON error body that says why."""
+FastAPI's 422, which means "valid JSON, wrong fields"), a store or broker that is away for a
+moment as 503 with Retry-After, and a JSON error body that says why."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orderflow.runtime.retry import TRANSIENT
+
+log = structlog.get_logger("orderflow.http")
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -69,7 +75,18 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     return await request_validation_exception_handler(request, error)
 
 
+async def _unavailable(request: Request, error: Exception) -> Response:
+    """A store or the broker away for a moment (a restart, a failover, a lock held too long):
+    503 with a retry hint, not a 500 and a traceback; the next request uses a new connection."""
+    log.warning("request failed for a transient reason", path=request.url.path, error=str(error))
+    detail = "a database or the broker is unavailable for a moment; try again"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
 def harden(api: FastAPI) -> FastAPI:
     api.add_middleware(BodyLimit)
     api.add_exception_handler(RequestValidationError, _invalid_request)
+    for transient in TRANSIENT:
+        if issubclass(transient, Exception):  # every one is; the tuple is typed more widely
+            api.add_exception_handler(transient, _unavailable)
     return api
