@@ -1,6 +1,7 @@
 """The short chaos suite (`make chaos` runs the full one): while orders are placed, a random
-service or projection worker is SIGKILLed every two seconds and restarted; afterwards every
-order has ended, none is lost, none had an effect twice, and every invariant holds."""
+service or projection worker is SIGKILLed every two seconds and restarted (on PostgreSQL the
+database also drops every connection of the services, twice); afterwards every order has
+ended, none is lost, none had an effect twice, and every invariant holds."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from system_stack import ORDERFLOW, stack_env
 
 pytestmark = pytest.mark.chaos
 KILLS = 10
+DROPS = {"sqlite": 0, "postgres": 2}
 
 
-def test_orders_survive_services_killed_at_random(tmp_path: Path) -> None:
-    # given the whole stack on SQLite, placing 15 orders a second
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_orders_survive_services_killed_at_random(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # given the whole stack on the store, placing 15 orders a second
+    database = request.getfixturevalue("database_url") if store == "postgres" else None
     report = tmp_path / "report.json"
 
     # when ten times, every two seconds, a random process is SIGKILLed and restarted
@@ -30,10 +36,12 @@ def test_orders_survive_services_killed_at_random(tmp_path: Path) -> None:
             "2",
             "--rate",
             "15",
+            "--drop-connections",
+            str(DROPS[store]),
             "--report",
             str(report),
         ],
-        env=stack_env(tmp_path),
+        env=stack_env(tmp_path, database),
         capture_output=True,
         text=True,
         timeout=600,
@@ -43,7 +51,7 @@ def test_orders_survive_services_killed_at_random(tmp_path: Path) -> None:
     # then nothing was lost, nothing happened twice, and every invariant holds
     print(run.stdout[-6000:], run.stderr[-3000:])
     outcome = json.loads(report.read_text())
-    assert outcome["kills"] == KILLS
+    assert (outcome["kills"], outcome["connection_drops"]) == (KILLS, DROPS[store])
     audit = outcome["audit"]
     assert audit["accepted"] > 100
     assert (audit["lost"], audit["duplicates"]) == (0, 0)

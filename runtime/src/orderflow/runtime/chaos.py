@@ -1,12 +1,15 @@
 """The chaos suite's monkey: SIGKILL to a random service or projection worker of the local
-stack, then a restart, as a crash and a supervisor would do it. It also notices a process
-that died without being killed (that is a bug: it is counted and restarted)."""
+stack, then a restart, as a crash and a supervisor would do it; on PostgreSQL, now and then,
+every connection the services hold dropped at once, as a database restart would. It also
+notices a process that died without being killed (that is a bug: it is counted and
+restarted)."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orderflow.runtime.fleet import ServiceProcess
@@ -25,6 +28,7 @@ class ChaosMonkey:
     seed: int = 7
     kills: list[Kill] = field(default_factory=list)
     unexpected_exits: Counter[str] = field(default_factory=Counter)
+    dropped: list[int] = field(default_factory=list)  # connections ended, per drop
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 - a repeatable run, not secrets
@@ -39,6 +43,12 @@ class ChaosMonkey:
         victim.restart()
         self.kills.append(kill)
         return kill
+
+    def drop_connections(self, drop: Callable[[], int]) -> int:
+        """End every database connection of the services at once (`drop` does it)."""
+        ended = drop()
+        self.dropped.append(ended)
+        return ended
 
     def revive(self) -> None:
         """Restart any service that exited on its own, and count it."""

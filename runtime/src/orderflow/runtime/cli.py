@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import entry_points
 from typing import Annotated
@@ -17,6 +18,7 @@ from orderflow.runtime.console import topics_table
 from orderflow.runtime.dlq_cli import dlq
 from orderflow.runtime.host import ServiceHost
 from orderflow.runtime.spec import resolve
+from orderflow.runtime.store import APPLICATION_PREFIX
 from orderflow.runtime.topics import describe_topics, ensure_topics
 from orderflow.runtime.watermarks import message_counts
 from orderflow.schemas.topics import ALL_TOPICS
@@ -49,6 +51,9 @@ def service(
     """Run one service: its consumers, its relay and its HTTP API, in this process."""
     settings = settings_or_exit()
     logs.configure(settings.log_level, service=name)
+    # libpq names every connection of this process after it (pg_stat_activity shows which
+    # service holds what, and `orderflow chaos` drops only the stack's connections)
+    os.environ.setdefault("PGAPPNAME", f"{APPLICATION_PREFIX}{name}")
     try:
         spec = resolve(name)
     except LookupError as error:

@@ -98,6 +98,9 @@ def chaos_table(report: Report, monkey: ChaosMonkey, drained_s: float) -> Render
     kills = ", ".join(f"{name} {n}" for name, n in sorted(monkey.per_service().items()))
     table.add_row("orders accepted", f"{report.accepted:,}")
     table.add_row("kills (SIGKILL)", f"{len(monkey.kills)}: {kills}")
+    if monkey.dropped:
+        ended = ", ".join(str(n) for n in monkey.dropped)
+        table.add_row("database connections dropped", f"{len(monkey.dropped)} times: {ended}")
     table.add_row("lost", f"{report.lost:,}")
     table.add_row("duplicate effects", f"{report.duplicates:,}")
     table.add_row("time to drain", f"{drained_s:.1f} s")

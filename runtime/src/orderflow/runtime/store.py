@@ -94,6 +94,23 @@ def write_ahead_log(connection: sqlite3.Connection, within_s: float = 10.0) -> N
             time.sleep(0.05)
 
 
+#: The start of the application name of every connection an orderflow service opens.
+APPLICATION_PREFIX = "orderflow-"
+
+
+def drop_connections(database_url: str) -> int:
+    """End every connection orderflow's services hold to the database, as a PostgreSQL
+    restart or a failover would (the chaos suite's other fault); how many there were."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as connection:
+        row = connection.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE %s"
+            " AND pid <> pg_backend_pid()",
+            [f"{APPLICATION_PREFIX}%"],
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def ensure_schema(database_url: str, schema: str) -> None:
     """Create the schema once, however many instances start at the same moment: PostgreSQL
     answers racing `CREATE SCHEMA IF NOT EXISTS` with a unique violation."""

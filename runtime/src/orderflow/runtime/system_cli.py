@@ -4,6 +4,7 @@ and the live view; with `--orders N --exit --check`, the end-to-end suite's run)
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 
+from orderflow.runtime import store
 from orderflow.runtime.audit import Audit, Endpoints, Report, stock_levels
 from orderflow.runtime.chaos import ChaosMonkey
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
@@ -101,22 +103,43 @@ def chaos(
     every: Annotated[float, typer.Option(min=0.1, help="Seconds between two kills.")] = 3.0,
     rate: Annotated[float, typer.Option(min=0.1, help="Orders per second placed.")] = 20.0,
     seed: Annotated[int, typer.Option(help="Which services are killed, and when.")] = 7,
+    drop_connections: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Times PostgreSQL drops every connection of the services at once."
+        ),
+    ] = 0,
     report: ReportOption = None,
 ) -> None:
     """Place orders while SIGKILLing a random service or projection worker every few seconds
-    (and restarting it); then wait for every order to end and check the invariants. Exit 0
+    (and restarting it), and on PostgreSQL, if asked, dropping every connection the services
+    hold now and then; then wait for every order to end and check the invariants. Exit 0
     only if nothing was lost, nothing had a double effect and every invariant holds."""
     settings = settings_or_exit()
+    if drop_connections and settings.database_url is None:
+        typer.echo("orderflow: --drop-connections needs ORDERFLOW_DATABASE_URL", err=True)
+        raise typer.Exit(2)
     stop_on_signals()
     stopping = threading.Event()
     with stopped_cleanly(), LocalStack(settings) as stack:
         _await_services(stack)
         monkey = ChaosMonkey(stack.services, seed)
-        audited, drained_s = _under_fire(stack, monkey, stopping, rate, kills, every)
+        drops_after = _spread(drop_connections, kills)
+        audited, drained_s = _under_fire(stack, monkey, stopping, rate, kills, every, drops_after)
         console.print(chaos_table(audited, monkey, drained_s), audit_table(audited))
-        figures = {"kills": len(monkey.kills), "drain_s": round(drained_s, 1)}
+        figures = {
+            "kills": len(monkey.kills),
+            "connection_drops": len(monkey.dropped),
+            "drain_s": round(drained_s, 1),
+        }
         code = 0 if audited.ok and not monkey.unexpected_exits else 1
         raise typer.Exit(_reported(code, figures, audited, path=report))
+
+
+def _spread(drops: int, kills: int) -> frozenset[int]:
+    """After which kills the connections are dropped: evenly over the run, at most one per
+    kill."""
+    return frozenset(round(i * kills / (drops + 1)) for i in range(1, drops + 1)) - {0}
 
 
 def _under_fire(
@@ -126,9 +149,11 @@ def _under_fire(
     rate: float,
     kills: int,
     every: float,
+    drops_after: frozenset[int] = frozenset(),
 ) -> tuple[Report, float]:
-    """Orders placed while the monkey strikes `kills` times, `every` seconds; then the drain
-    and the audit. The audit's report, and the seconds it took to drain."""
+    """Orders placed while the monkey strikes `kills` times, `every` seconds (and drops the
+    database connections after the kills numbered in `drops_after`); then the drain and the
+    audit. The audit's report, and the seconds it took to drain."""
     endpoints = Endpoints.local(stack.settings)
     before = stock_levels(endpoints)
     simulator = _start_simulator(stack, rate, None, stopping)
@@ -137,6 +162,10 @@ def _under_fire(
             time.sleep(every)
             kill = monkey.strike()
             console.print(f"kill {number}/{kills}: {kill.service} (pid {kill.pid})")
+            if number in drops_after and stack.settings.database_url is not None:
+                drop = functools.partial(store.drop_connections, stack.settings.database_url)
+                ended = monkey.drop_connections(drop)
+                console.print(f"PostgreSQL dropped the services' {ended} connections")
         stopping.set()
         simulator.close(timeout=_PATIENCE_S)  # its last order placed
         console.print(f"{len(simulator.placed):,} orders placed; draining")
