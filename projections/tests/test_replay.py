@@ -28,10 +28,7 @@ pytestmark = pytest.mark.integration
 def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
     settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    topic, name = unique("events"), unique("proj")[:40]
-    ensure_topics(settings.kafka_bootstrap, [topic], 3)
-    database = ReadDatabase(settings, name)
-    prepare(database)
+    topic, name, database = a_topic_and_read_database(settings, unique)
     first_orders = publish_orders(settings, topic, 8)
 
     with following(settings, name, topic):
@@ -85,10 +82,7 @@ def test_the_worker_follows_a_swap_after_postgresql_dropped_its_connections(
     settings: Settings, unique: Callable[[str], str]
 ) -> None:
     # given a worker keeping a read model current
-    topic, name = unique("events"), unique("proj")[:40]
-    ensure_topics(settings.kafka_bootstrap, [topic], 3)
-    database = ReadDatabase(settings, name)
-    prepare(database)
+    topic, name, database = a_topic_and_read_database(settings, unique)
     first_orders = publish_orders(settings, topic, 3)
     started = drop_connections_since(settings, None)  # none yet: the clock for what follows
     with following(settings, name, topic):
@@ -104,6 +98,17 @@ def test_the_worker_follows_a_swap_after_postgresql_dropped_its_connections(
         wait_until(lambda: all(completed(database, o) for o in later_orders))
     assert live_generation(database, "tracking") == 2
     database.close()
+
+
+def a_topic_and_read_database(
+    settings: Settings, unique: Callable[[str], str]
+) -> tuple[str, str, ReadDatabase]:
+    """A topic of the test's own, and a read database of its own with its generations table."""
+    topic, name = unique("events"), unique("proj")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    database = ReadDatabase(settings, name)
+    prepare(database)
+    return topic, name, database
 
 
 def drop_connections_since(settings: Settings, since: str | None) -> str:
