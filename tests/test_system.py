@@ -24,7 +24,7 @@ def test_a_mixed_run_ends_every_order_and_keeps_every_invariant(
     store: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # given a fresh machine's state: a data directory (SQLite) or a fresh database, free ports
-    database = request.getfixturevalue("database_url") if store == "postgres" else None
+    database = request.getfixturevalue("fresh_database_url") if store == "postgres" else None
     report = tmp_path / "report.json"
 
     # when a mixed batch of orders is placed, run to their ends, and checked

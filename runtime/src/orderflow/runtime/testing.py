@@ -16,6 +16,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -105,22 +106,41 @@ def _server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def database_server() -> Iterator[str]:
+    """The PostgreSQL server the tests use (see `_server_url`)."""
+    yield from _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server: str) -> Iterator[str]:
     """A database of its own for this test session, dropped at the end."""
-    for server in _server_url():
+    with _own_database(database_server) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_database_url(database_server: str) -> Iterator[str]:
+    """A database of its own for one test, dropped after it: for a whole stack, whose schemas
+    (`intake`, `projections`, ...) would otherwise meet another stack's."""
+    with _own_database(database_server) as url:
+        yield url
+
+
+@contextmanager
+def _own_database(server: str) -> Iterator[str]:
+    try:
+        admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        unavailable(f"PostgreSQL does not answer at {_redacted(server)}: {error}")
+    name = f"orderflow_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
-            admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
-        except psycopg.OperationalError as error:
-            unavailable(f"PostgreSQL does not answer at {_redacted(server)}: {error}")
-        name = f"orderflow_test_{uuid.uuid4().hex[:12]}"
-        with admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            try:
-                yield make_conninfo(_as_url(server, name))
-            finally:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+            yield make_conninfo(_as_url(server, name))
+        finally:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def _as_url(server: str, dbname: str) -> str:
