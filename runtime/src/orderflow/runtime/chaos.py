@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orderflow.runtime.fleet import ServiceProcess
@@ -43,12 +42,6 @@ class ChaosMonkey:
         victim.restart()
         self.kills.append(kill)
         return kill
-
-    def drop_connections(self, drop: Callable[[], int]) -> int:
-        """End every database connection of the services at once (`drop` does it)."""
-        ended = drop()
-        self.dropped.append(ended)
-        return ended
 
     def revive(self) -> None:
         """Restart any service that exited on its own, and count it."""

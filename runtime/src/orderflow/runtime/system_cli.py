@@ -4,7 +4,6 @@ and the live view; with `--orders N --exit --check`, the end-to-end suite's run)
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -163,8 +162,8 @@ def _under_fire(
             kill = monkey.strike()
             console.print(f"kill {number}/{kills}: {kill.service} (pid {kill.pid})")
             if number in drops_after and stack.settings.database_url is not None:
-                drop = functools.partial(store.drop_connections, stack.settings.database_url)
-                ended = monkey.drop_connections(drop)
+                ended = store.drop_connections(stack.settings.database_url)
+                monkey.dropped.append(ended)
                 console.print(f"PostgreSQL dropped the services' {ended} connections")
         stopping.set()
         simulator.close(timeout=_PATIENCE_S)  # its last order placed
