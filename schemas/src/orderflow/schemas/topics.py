@@ -60,12 +60,15 @@ def topic_of(message: Message) -> str:
 def key_of(message: Message) -> str:
     """The partition key: the order, so one order's events stay in order within a topic;
     the SKU for stock-only events; the channel's own order id for submissions."""
-    order_id = getattr(message, "order_id", None)
+    # the model's fields, not getattr: a field a contract lacks would cost pydantic's
+    # __getattr__ an AttributeError per message, a tenth of the relay's time for stock events
+    fields = vars(message)
+    order_id = fields.get("order_id")
     if order_id is not None:
         return str(order_id)
     if isinstance(message, OrderSubmitted):
         return f"{message.channel}:{message.external_id}"
-    sku = getattr(message, "sku", None)
+    sku = fields.get("sku")
     if sku is None:
         raise ValueError(f"{message.type} has no order id, submission id or SKU to key by")
     return str(sku)
