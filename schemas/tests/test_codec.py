@@ -11,6 +11,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
 from orderflow.schemas.codec import MAX_MESSAGE_BYTES, decode, encode
+from orderflow.schemas.envelope import order_id_of
 from orderflow.schemas.errors import (
     DecodeError,
     InvalidEvent,
@@ -79,6 +80,16 @@ def test_keys_are_the_order_the_sku_or_the_channel_order(
     assert encode(current(payloads, "LowStockDetected.v1")).key == b"SKU-001"
     assert encode(current(payloads, "OrderSubmitted.v1")).key == b"marketplace:mp-77"
     assert encode(current(payloads, "Delivered.v1")).topic == "fulfillment.events"
+
+
+def test_the_order_of_a_message_is_its_order_id_or_none(
+    payloads: dict[str, dict[str, Any]],
+) -> None:
+    placed = current(payloads, "OrderPlaced.v2")
+    received = current(payloads, "StockReceived.v1")
+
+    assert order_id_of(placed) == placed.order_id
+    assert order_id_of(received) is None
 
 
 def good(payloads: dict[str, dict[str, Any]]) -> tuple[bytes, list[tuple[str, bytes]]]:

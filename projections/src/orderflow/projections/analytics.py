@@ -19,7 +19,7 @@ from orderflow.projections.database import Cursor
 from orderflow.projections.model import ReadModel
 from orderflow.projections.tracking import moment
 from orderflow.schemas.billing import CreditNoteIssued, Invoiced
-from orderflow.schemas.envelope import IntegrationEvent
+from orderflow.schemas.envelope import IntegrationEvent, order_id_of
 from orderflow.schemas.inventory import LowStockDetected, StockReservationFailed
 from orderflow.schemas.money import minor_unit
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced, OrderRejected
@@ -255,7 +255,7 @@ def _facts(event: IntegrationEvent, rows: dict[str, list[tuple[Any, ...]]]) -> N
     at, event_id = moment(event), str(event.event_id)
     stage = STAGES.get(event.type)
     if stage is not None:
-        rows["stages"].append((str(getattr(event, "order_id", "")), stage, at, at))
+        rows["stages"].append((str(order_id_of(event) or ""), stage, at, at))
     if isinstance(event, OrderPlaced):
         total = event.total
         rows["orders"].append(

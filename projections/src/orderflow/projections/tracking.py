@@ -15,7 +15,7 @@ from typing import Any
 from orderflow.projections.database import Cursor
 from orderflow.projections.model import ReadModel
 from orderflow.schemas.billing import Invoiced
-from orderflow.schemas.envelope import IntegrationEvent, Message
+from orderflow.schemas.envelope import IntegrationEvent, Message, order_id_of
 from orderflow.schemas.fulfillment import Delivered, ShipmentCreated, Shipped
 from orderflow.schemas.orders import OrderPlaced
 
@@ -57,7 +57,7 @@ class TrackingModel(ReadModel):
     def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
         batch, touched = _Batch(), set()
         for event in events:
-            order_id = str(getattr(event, "order_id", "") or "")
+            order_id = str(order_id_of(event) or "")
             if order_id:
                 batch.add(event, order_id)
                 touched.add(order_id)

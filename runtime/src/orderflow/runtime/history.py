@@ -13,7 +13,7 @@ from confluent_kafka import Message as KafkaMessage
 
 from orderflow.runtime.kafka import client_config, message_headers
 from orderflow.schemas.codec import decode
-from orderflow.schemas.envelope import Message
+from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.errors import DecodeError
 
 
@@ -38,7 +38,7 @@ def order_history(
             event = decode(message.value(), message_headers(message))
         except DecodeError:
             continue  # the dead letters tell that story
-        if str(getattr(event, "order_id", "")) == order_id:
+        if str(order_id_of(event)) == order_id:
             where = (int(message.partition() or 0), int(message.offset() or 0))
             found.append(Found(event, str(message.topic()), *where))
     return causal_order(found)

@@ -20,7 +20,7 @@ from orderflow.runtime.metrics import HANDLER_SECONDS
 from orderflow.runtime.recorders import InboxKey, InboxRecorder
 from orderflow.runtime.retry import is_transient
 from orderflow.runtime.uow import StaleAggregates, UnitOfWork
-from orderflow.schemas.envelope import IntegrationEvent, Message
+from orderflow.schemas.envelope import IntegrationEvent, Message, order_id_of
 
 log = structlog.get_logger("orderflow.inbox")
 Handler = Callable[[Any, UnitOfWork], None]
@@ -114,7 +114,7 @@ def _timer(event_type: str) -> Histogram:
 
 def _log_ids(event: Message) -> dict[str, str]:
     ids = {"event_id": str(event.event_id), "correlation_id": str(event.correlation_id)}
-    order_id = getattr(event, "order_id", None)
+    order_id = order_id_of(event)
     if order_id is not None:
         ids["order_id"] = str(order_id)
     return ids

@@ -41,6 +41,14 @@ class Message(Model):
         return int(cls.model_fields["version"].default)
 
 
+def order_id_of(message: Message) -> UUID | None:
+    """The order a message is about; None when its contract has no order id. Read from the
+    model's fields, not with getattr: on a contract without the field, pydantic's __getattr__
+    raises and catches an AttributeError, 7 us per message on the relay's and consumers' paths."""
+    order_id: UUID | None = vars(message).get("order_id")
+    return order_id
+
+
 class IntegrationEvent(Message):
     """An event a service publishes from its event store."""
 
