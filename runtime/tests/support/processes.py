@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,10 @@ from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import store_for
 
 SUPPORT = Path(__file__).resolve().parent
+#: A SIGKILLed member keeps its partitions until its session expires: with the default 6 s the
+#: embedded broker hands them to the restarted process after ~11 s, with 2 s after ~4 s. The
+#: tests kill dozens of times; heartbeats come from librdkafka's own thread, so 2 s holds.
+QUICK_FAILOVER = {"session.timeout.ms": "2000", "heartbeat.interval.ms": "500"}
 
 
 @dataclass
@@ -104,6 +109,9 @@ def ledger_process(
         "LEDGER_GROUP": group,
         "ORDERFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "ORDERFLOW_DATA_DIR": str(settings.data_dir),
+        "ORDERFLOW_KAFKA_OPTIONS": json.dumps(
+            {**QUICK_FAILOVER, **json.loads(os.environ.get("ORDERFLOW_KAFKA_OPTIONS") or "{}")}
+        ),
     }
     env.pop("ORDERFLOW_DATABASE_URL", None)
     if settings.database_url:
