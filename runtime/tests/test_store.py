@@ -55,6 +55,19 @@ def test_events_survive_a_new_application_instance(store: Store) -> None:
     assert len(reopened.notification_log.select(start=1, limit=10)) == 4
 
 
+def test_the_relays_read_is_the_librarys_read(store: Store) -> None:
+    app = Tallies(env=store.env)
+    for counts in (2, 0, 5):
+        app.start(counts)
+    general = app.recorder.select_notifications(start=1, limit=100, stop=10**9)
+
+    relays = app.recorder.select_notifications(start=3, limit=5)
+
+    assert len(general) == 10
+    assert relays == general[2:7]
+    assert all(isinstance(notification.state, bytes) for notification in relays)
+
+
 def test_the_store_is_where_the_settings_say(store: Store, store_settings: Settings) -> None:
     Tallies(env=store.env).start(counts=1)
 
