@@ -8,9 +8,11 @@ import random
 import pytest
 from eventsourcing.persistence import IntegrityError
 from feed import stock_received
-from ledger_service import Ledger, Ledgers, ledger_id, on_stock_received
+from ledger_service import Ledger, Ledgers, finds, ledger_id, on_stock_received
 
-from orderflow.runtime.inbox import apply_batch
+from orderflow.runtime.cache import AggregateCache
+from orderflow.runtime.inbox import apply_batch, known_absent
+from orderflow.runtime.recorders import InboxRecorder
 from orderflow.runtime.store import Store
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.inventory import StockReceived
@@ -91,3 +93,37 @@ def test_effects_and_inbox_rows_commit_together(store: Store) -> None:
     # then neither the effect nor the inbox row was written, so a retry applies it.
     assert apply_batch(app, HANDLERS, [stock_received(1)]).applied == 1
     assert app.repository.get(ledger_id("SKU-001")).references == ["in-1"]
+
+
+def test_a_batch_learns_in_one_query_which_aggregates_are_new(store: Store) -> None:
+    # Given a stored ledger, a cached one and one never opened,
+    app = Ledgers(env=store.env)
+    apply_batch(app, HANDLERS, [stock_received(1, skus=1)])  # SKU-000
+    cache = AggregateCache()
+    apply_batch(app, HANDLERS, [stock_received(3, skus=2)], cache)  # SKU-001, now cached
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    batch = [stock_received(n, skus=3) for n in (9, 10, 11)]  # SKU-000, SKU-001, SKU-002
+
+    absent = known_absent(recorder, finds, batch, cache)
+
+    # then only the one never opened is known to be absent (the cached one is not asked for).
+    assert absent == {ledger_id("SKU-002")}
+
+
+def test_an_aggregate_found_absent_but_created_meanwhile_is_never_doubled(store: Store) -> None:
+    # Given a batch that found SKU-001's ledger absent, and another writer that opens it before
+    # the batch commits,
+    app = Ledgers(env=store.env)
+    other = Ledgers(env=store.env)
+
+    def raced(received: StockReceived, uow: UnitOfWork) -> None:
+        other.save(Ledger(received.sku))
+        on_stock_received(received, uow)
+
+    # when the batch commits, the store refuses its second opening of the ledger,
+    with pytest.raises(IntegrityError):
+        apply_batch(app, {StockReceived: raced}, [stock_received(1)], finds=finds)
+
+    # and its retry finds the ledger and adds to it: one ledger, one entry.
+    assert apply_batch(app, HANDLERS, [stock_received(1)], finds=finds).applied == 1
+    assert all_references(app) == ["in-1"]

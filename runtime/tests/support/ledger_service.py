@@ -64,6 +64,11 @@ def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
     uow.add(ledger)
 
 
+def finds(received: Any) -> list[UUID]:
+    """The ledger an entry goes to: the first entry of a SKU opens it."""
+    return [ledger_id(received.sku)]
+
+
 def make_translate(name: str) -> Translator:
     """Publishes each entry as a StockReceived; the ledger's opening stays private."""
 
@@ -85,6 +90,7 @@ def spec(name: str, consumes: str, group: str, publishes_to: str | None = None) 
         application=lambda env, _: Ledgers(env=dict(env)),
         consumes=[consumes],
         handlers={StockReceived: on_stock_received},
+        finds=finds,
         translate=make_translate(name) if publishes_to else None,
         topic_for=(lambda _: publishes_to) if publishes_to else None,
         group=group,

@@ -41,5 +41,8 @@ class AggregateCache:
         for aggregate_id in aggregate_ids:
             self._entries.pop(aggregate_id, None)
 
+    def __contains__(self, aggregate_id: object) -> bool:
+        return aggregate_id in self._entries  # a look, not a use: the order stays
+
     def __len__(self) -> int:
         return len(self._entries)

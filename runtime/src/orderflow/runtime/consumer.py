@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from orderflow.runtime import faults
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.deadletters import DeadLetterPublisher
-from orderflow.runtime.inbox import Applied, Handlers, apply_batch
+from orderflow.runtime.inbox import Applied, Finds, Handlers, apply_batch
 from orderflow.runtime.kafka import message_headers, where
 from orderflow.runtime.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, RETRIES, SKIPPED
 from orderflow.runtime.retry import Backoff, is_transient
@@ -87,10 +87,11 @@ class ConsumerLoop:
         batch_size: int = 500,
         dead_letter_topic: str = DEAD_LETTERS,
         rescue: Rescue | None = None,
+        finds: Finds | None = None,
     ) -> ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
         # the cache is this loop's alone: it runs on this loop's thread only
-        apply = functools.partial(apply_batch, app, handlers, cache=AggregateCache())
+        apply = functools.partial(apply_batch, app, handlers, cache=AggregateCache(), finds=finds)
         ignored = functools.partial(_not_handled, {cls.event_type() for cls in handlers})
         return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue, ignored)
 

@@ -101,6 +101,7 @@ class ServiceHost:
             self.spec.consumer_group,
             self.stopping,
             rescue=self.spec.rescue,
+            finds=self.spec.finds,
         )
         self._loop.run()
 

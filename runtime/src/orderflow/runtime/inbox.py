@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,9 @@ from orderflow.schemas.envelope import IntegrationEvent, Message, order_id_of
 log = structlog.get_logger("orderflow.inbox")
 Handler = Callable[[Any, UnitOfWork], None]
 Handlers = Mapping[type[Message], Handler]
+#: The aggregates a service's handlers will look for when given an event (an order's account,
+#: its reservation): optional, and only a hint; a handler may look for others.
+Finds = Callable[[Message], Iterable[UUID]]
 
 
 class HandlerFailed(Exception):
@@ -56,6 +59,7 @@ def apply_batch(
     handlers: Handlers,
     events: Sequence[Message],
     cache: AggregateCache | None = None,
+    finds: Finds | None = None,
 ) -> Applied:
     """Apply `events` in order. A handler that fails for good has its event excluded and the
     batch re-run without it, so no partial effect of a failed event is ever saved; so is a batch
@@ -63,11 +67,13 @@ def apply_batch(
     recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
     keys = [inbox_key(event) for event in events]
     # read once for every attempt: should another instance apply some of these meanwhile, the
-    # inbox rows' primary key refuses this batch's commit (a conflict the consumer retries)
+    # inbox rows' primary key refuses this batch's commit (a conflict the consumer retries);
+    # so does the store refuse a second creation of an aggregate found absent here
     done = recorder.processed(key for key in keys if key)
+    absent = known_absent(recorder, finds, events, cache) if finds else frozenset()
     outcome = Applied()
     while True:
-        uow = UnitOfWork(app, cache)
+        uow = UnitOfWork(app, cache, absent)
         try:
             _apply(uow, handlers, events, keys, done, outcome)
             return outcome
@@ -79,6 +85,22 @@ def apply_batch(
                 log.info("cached aggregates changed elsewhere; batch re-run", error=str(error))
             else:
                 raise
+
+
+def known_absent(
+    recorder: InboxRecorder,
+    finds: Finds,
+    events: Sequence[Message],
+    cache: AggregateCache | None,
+) -> frozenset[UUID]:
+    """Which of the aggregates the handlers will look for the store does not hold, in one
+    query: most are a new order's (its account, its shipment), each a failed read otherwise."""
+    wanted = {id_ for event in events for id_ in finds(event)}
+    if cache is not None:
+        wanted = {id_ for id_ in wanted if id_ not in cache}
+    if not wanted:
+        return frozenset()
+    return frozenset(wanted - recorder.latest_versions(list(wanted)).keys())
 
 
 def _apply(

@@ -19,7 +19,7 @@ from eventsourcing.application import Application
 from fastapi import APIRouter
 
 from orderflow.runtime.consumer import Rescue
-from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.inbox import Finds, Handlers
 from orderflow.runtime.relay import Translate
 from orderflow.runtime.services import GROUP
 from orderflow.runtime.settings import Settings
@@ -32,6 +32,7 @@ class ServiceSpec:
     application: Callable[[Mapping[str, str], Settings], Application[UUID]] | None = None
     consumes: Sequence[str] = ()
     handlers: Handlers = field(default_factory=dict)
+    finds: Finds | None = None  # what the handlers look for, read for a whole batch at once
     translate: Translate | None = None  # None: the service publishes nothing
     routes: Callable[[Application[UUID] | None, Settings], APIRouter] | None = None
     port_setting: str | None = None  # e.g. "inventory_port"

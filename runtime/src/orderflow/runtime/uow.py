@@ -27,8 +27,14 @@ class StaleAggregates(Exception):
 
 
 class UnitOfWork:
-    def __init__(self, app: Application[UUID], cache: AggregateCache | None = None) -> None:
+    def __init__(
+        self,
+        app: Application[UUID],
+        cache: AggregateCache | None = None,
+        absent: frozenset[UUID] = frozenset(),
+    ) -> None:
         self.app, self.cache = app, cache
+        self.absent = absent  # known not to be in the store: not looked for there (see inbox)
         self._touched: dict[UUID, Any] = {}
         self._cached_versions: dict[UUID, int] = {}  # as the cache gave them, before any change
 
@@ -39,6 +45,8 @@ class UnitOfWork:
         return self._touched[aggregate_id]
 
     def _load(self, aggregate_id: UUID) -> Any:
+        if aggregate_id in self.absent:
+            raise AggregateNotFoundError(aggregate_id)
         cached = self.cache.get(aggregate_id) if self.cache is not None else None
         if cached is None:
             return self.app.repository.get(aggregate_id)
