@@ -14,6 +14,7 @@ from orderflow.billing.application import Billing, issue_credit_note, issue_invo
 from orderflow.billing.domain import Account, Document, IllegalTransition, account_id, document_id
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.uow import UnitOfWork
+from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.fulfillment import Shipped
 from orderflow.schemas.inventory import StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
@@ -121,3 +122,9 @@ HANDLERS: Handlers = {
     Shipped: on_shipped,
     OrderCancelled: on_order_cancelled,
 }
+
+
+def finds(event: Message) -> list[UUID]:
+    """The order's account, which whichever of the order's first events comes first opens."""
+    order_id = order_id_of(event)
+    return [] if order_id is None else [account_id(order_id)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderflow.billing.api import routes
 from orderflow.billing.application import Billing
-from orderflow.billing.policies import HANDLERS
+from orderflow.billing.policies import HANDLERS, finds
 from orderflow.billing.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.schemas.topics import FULFILLMENT_EVENTS, INVENTORY_EVENTS, ORDER_EVENTS
@@ -14,6 +14,7 @@ SERVICE = ServiceSpec(
     application=lambda env, settings: Billing(env, settings),
     consumes=[ORDER_EVENTS, INVENTORY_EVENTS, FULFILLMENT_EVENTS],
     handlers=HANDLERS,
+    finds=finds,
     translate=translate,
     routes=routes,  # type: ignore[arg-type]
     port_setting="billing_port",

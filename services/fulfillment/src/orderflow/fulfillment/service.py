@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderflow.fulfillment.api import routes
 from orderflow.fulfillment.application import Fulfillment
-from orderflow.fulfillment.policies import HANDLERS
+from orderflow.fulfillment.policies import HANDLERS, finds
 from orderflow.fulfillment.simulator import simulate_warehouse
 from orderflow.fulfillment.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
@@ -15,6 +15,7 @@ SERVICE = ServiceSpec(
     application=lambda env, settings: Fulfillment(env, settings),
     consumes=[ORDER_EVENTS, INVENTORY_EVENTS, BILLING_EVENTS],
     handlers=HANDLERS,
+    finds=finds,
     translate=translate,
     routes=routes,  # type: ignore[arg-type]
     port_setting="fulfillment_port",

@@ -20,6 +20,7 @@ from orderflow.inventory.domain import (
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import PaymentAuthorized, PaymentDeclined
+from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.fulfillment import Shipped
 from orderflow.schemas.inventory import StockReceived
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
@@ -111,3 +112,15 @@ HANDLERS: Handlers = {
     Shipped: on_shipped,
     StockReceived: on_stock_received,
 }
+
+
+def finds(event: Message) -> list[UUID]:
+    """The order's reservation, and the stock of each SKU an order or a receipt names: a SKU
+    never received (sold out for good) is looked for by every order of it."""
+    order_id = order_id_of(event)
+    found = [] if order_id is None else [reservation_id(order_id)]
+    if isinstance(event, OrderPlaced):
+        found += [sku_id(line.sku) for line in event.lines]
+    elif isinstance(event, StockReceived):
+        found.append(sku_id(event.sku))
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from orderflow.inventory.api import routes
 from orderflow.inventory.application import Inventory
 from orderflow.inventory.expiry import expire_reservations
-from orderflow.inventory.policies import HANDLERS
+from orderflow.inventory.policies import HANDLERS, finds
 from orderflow.inventory.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.schemas.topics import BILLING_EVENTS, ERP_STOCK, FULFILLMENT_EVENTS, ORDER_EVENTS
@@ -15,6 +15,7 @@ SERVICE = ServiceSpec(
     application=lambda env, settings: Inventory(env, settings),
     consumes=[ORDER_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS, ERP_STOCK],
     handlers=HANDLERS,
+    finds=finds,
     translate=translate,
     routes=routes,  # type: ignore[arg-type]
     port_setting="inventory_port",

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orderflow.intake.application import place
-from orderflow.intake.domain import Order, RejectedSubmission, rejection_id_for
+from orderflow.intake.domain import Order, RejectedSubmission, order_id_for, rejection_id_for
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import Invoiced, PaymentAuthorized, PaymentDeclined
@@ -165,3 +165,12 @@ HANDLERS: Handlers = {
     Invoiced: on_invoiced,
     Delivered: on_delivered,
 }
+
+
+def finds(event: Message) -> list[UUID]:
+    """What a marketplace submission creates, once: its order, or its rejection."""
+    if isinstance(event, OrderSubmitted):
+        return [order_id_for(event.channel, event.external_id)]
+    if isinstance(event, InvalidSubmission):
+        return [rejection_id_for(event.channel, event.external_id, event.submission_id)]
+    return []

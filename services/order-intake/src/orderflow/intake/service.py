@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderflow.intake.api import routes
 from orderflow.intake.application import Intake
-from orderflow.intake.policies import HANDLERS, rescue
+from orderflow.intake.policies import HANDLERS, finds, rescue
 from orderflow.intake.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.schemas.topics import (
@@ -19,6 +19,7 @@ SERVICE = ServiceSpec(
     application=lambda env, _: Intake(env=dict(env)),
     consumes=[CHANNEL_ORDERS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVENTS],
     handlers=HANDLERS,
+    finds=finds,
     translate=translate,
     routes=routes,  # type: ignore[arg-type]
     port_setting="intake_port",
