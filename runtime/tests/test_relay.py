@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
 from feed import stock_received
 from ledger_service import Ledgers, make_translate, on_stock_received
+from prometheus_client import REGISTRY
 
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.kafka import message_headers, new_producer
@@ -120,3 +122,39 @@ def test_a_crash_before_saving_the_position_republishes_never_skips(
     references = [e.reference for e in events]
     assert set(references) == every, "nothing skipped"
     assert len(references) > 120, "the unsaved batch went out twice"
+
+
+def test_the_lag_counts_what_is_left_and_a_caught_up_relay_settles_without_reading_again(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given 140 stored events (20 ledgers opened, 120 entries) and a relay of batches of 50,
+    topic, name = unique("relay"), unique("lag")
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    app = filled_store(store, 120)
+    relay = Relay(app, make_translate("ledger"), new_producer(kafka_bootstrap), name, 50)
+    relay.topic_for = lambda _: topic
+    assert app.recorder.max_notification_id() == 140
+
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value("orderflow_relay_lag", {"relay": name})
+
+    # when two full batches are out and confirmed, the lag is the 40 left;
+    relay.publish_next()
+    relay.publish_next()
+    relay.settle()
+    assert lag() == 40
+
+    # when the last, short batch is read and settled, nothing is left and the position is saved
+    # without another read.
+    assert relay.publish_next() == 40
+    reads: list[object] = []
+    read = relay.recorder.select_notifications
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return read(*args, **kwargs)
+
+    relay.recorder.select_notifications = counted  # type: ignore[method-assign]
+    relay.settle()
+    assert (lag(), reads) == (0, [])
+    assert relay.recorder.relay_position(name) == app.recorder.max_notification_id()

@@ -79,6 +79,7 @@ class Relay:
         self._publishes: Callable[[str], bool] = getattr(translate, "publishes", lambda _: True)
         self._in_flight: deque[_Batch] = deque()
         self._read: int | None = None  # last notification produced; None: ask the store
+        self._behind = False  # the last read was a full batch: more may be waiting
 
     def publish_next(self) -> int:
         """Produce the next batch and save the position of what the broker has confirmed; the
@@ -87,6 +88,7 @@ class Relay:
             self._in_flight.clear()
             self._read = self.recorder.relay_position(self.name)
         notifications = self.recorder.select_notifications(self._read + 1, self.batch_size)
+        self._behind = len(notifications) >= self.batch_size
         if notifications:
             self._in_flight.append(self._produce_all(notifications))
             self._read = notifications[-1].id
@@ -97,6 +99,12 @@ class Relay:
         if not notifications and not self._in_flight:
             RELAY_LAG.labels(self.name).set(0)
         return len(notifications)
+
+    def settle(self) -> None:
+        """Caught up at the last read: wait for the broker to confirm what is in flight and save
+        the position, rather than read once more only to find nothing new."""
+        self._await_oldest(keep=0)
+        self._save_confirmed()
 
     def rewind(self, first: int) -> None:
         """Publish again from notification `first`, whatever the saved position says."""
@@ -158,9 +166,9 @@ class Relay:
         faults.point("relay.after_produce")
         self.recorder.save_relay_position(self.name, confirmed.last)
         faults.point("relay.after_save")
-        RELAY_LAG.labels(self.name).set(
-            max(0, self.recorder.max_notification_id() - confirmed.last)
-        )
+        # caught up at the last read, the lag is what is still unconfirmed; behind, ask the store
+        newest = self.recorder.max_notification_id() if self._behind else self._read or 0
+        RELAY_LAG.labels(self.name).set(max(0, newest - confirmed.last))
 
     def run(self, stopping: threading.Event, idle_wait: float = 0.05) -> None:
         """Publish until stopped; transient failures wait and retry from the saved position."""
@@ -168,7 +176,8 @@ class Relay:
         while not stopping.is_set():
             try:
                 seen = writes.count  # before reading: a write after this wakes the wait below
-                if self.publish_next() == 0:
+                if self.publish_next() < self.batch_size:
+                    self.settle()
                     writes.wait_after(seen, idle_wait)  # this process's writes wake it at once
                 backoff.reset()
             except Exception as error:
