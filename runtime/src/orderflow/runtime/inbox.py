@@ -87,6 +87,17 @@ def apply_batch(
                 raise
 
 
+def by_order(aggregate_of: Callable[[UUID], UUID]) -> Finds:
+    """`Finds` for handlers that look up one aggregate per order, opened by whichever of the
+    order's events comes first (billing's account, fulfillment's dispatch)."""
+
+    def finds(event: Message) -> list[UUID]:
+        order_id = order_id_of(event)
+        return [] if order_id is None else [aggregate_of(order_id)]
+
+    return finds
+
+
 def known_absent(
     recorder: InboxRecorder,
     finds: Finds,

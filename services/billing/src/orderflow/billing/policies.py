@@ -12,9 +12,8 @@ from uuid import UUID
 
 from orderflow.billing.application import Billing, issue_credit_note, issue_invoice
 from orderflow.billing.domain import Account, Document, IllegalTransition, account_id, document_id
-from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
-from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.fulfillment import Shipped
 from orderflow.schemas.inventory import StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
@@ -123,8 +122,4 @@ HANDLERS: Handlers = {
     OrderCancelled: on_order_cancelled,
 }
 
-
-def finds(event: Message) -> list[UUID]:
-    """The order's account, which whichever of the order's first events comes first opens."""
-    order_id = order_id_of(event)
-    return [] if order_id is None else [account_id(order_id)]
+finds = by_order(account_id)  # the order's account

@@ -8,10 +8,9 @@ from uuid import UUID
 
 from orderflow.fulfillment.application import create_shipments
 from orderflow.fulfillment.domain import Dispatch, Shipment, dispatch_id
-from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import PaymentAuthorized
-from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.inventory import StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
@@ -65,8 +64,4 @@ HANDLERS: Handlers = {
     OrderCancelled: on_order_cancelled,
 }
 
-
-def finds(event: Message) -> list[UUID]:
-    """The order's dispatch, which whichever of the order's first events comes first opens."""
-    order_id = order_id_of(event)
-    return [] if order_id is None else [dispatch_id(order_id)]
+finds = by_order(dispatch_id)  # the order's dispatch

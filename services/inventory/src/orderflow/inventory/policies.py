@@ -17,10 +17,10 @@ from orderflow.inventory.domain import (
     reservation_id,
     sku_id,
 )
-from orderflow.runtime.inbox import Handlers
+from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import PaymentAuthorized, PaymentDeclined
-from orderflow.schemas.envelope import Message, order_id_of
+from orderflow.schemas.envelope import Message
 from orderflow.schemas.fulfillment import Shipped
 from orderflow.schemas.inventory import StockReceived
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
@@ -114,11 +114,13 @@ HANDLERS: Handlers = {
 }
 
 
+_reservation = by_order(reservation_id)
+
+
 def finds(event: Message) -> list[UUID]:
     """The order's reservation, and the stock of each SKU an order or a receipt names: a SKU
     never received (sold out for good) is looked for by every order of it."""
-    order_id = order_id_of(event)
-    found = [] if order_id is None else [reservation_id(order_id)]
+    found = list(_reservation(event))
     if isinstance(event, OrderPlaced):
         found += [sku_id(line.sku) for line in event.lines]
     elif isinstance(event, StockReceived):
