@@ -4,7 +4,7 @@ token (`ORDERFLOW_CHANNEL_KEYS`); a missing or unknown key is 401."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
@@ -14,10 +14,12 @@ _bearer = HTTPBearer(auto_error=False, description="The channel's API key.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def channel_of(keys: dict[str, str]) -> Callable[..., str]:
+def channel_of(keys: dict[str, str]) -> Callable[..., Awaitable[str]]:
     """A dependency answering the name of the channel whose key the request carries."""
 
-    def authenticate(credentials: Credentials) -> str:
+    # async, though it never awaits: FastAPI runs a plain function dependency on its
+    # threadpool, a thread handoff per request for a few comparisons
+    async def authenticate(credentials: Credentials) -> str:
         given = credentials.credentials.encode() if credentials else b""
         found = [name for name, key in keys.items() if hmac.compare_digest(key.encode(), given)]
         if not credentials or not found:

@@ -137,19 +137,24 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
     )
     def submit_order(
         request: OrderRequest,
-        response: Response,
         idempotency_key: Annotated[IdempotencyKey, Header()],
         channel: str = authenticated,
-    ) -> Any:
+    ) -> Response:
         """Place an order; the same Idempotency-Key and body always get the same answer."""
         submission = OrderSubmitted(channel=channel, **dict(request))
         try:
             answer = app.submit(submission, idempotency_key)
         except Conflict as refused:
             raise HTTPException(409, str(refused)) from None
-        response.status_code = answer.status_code
-        response.headers["Location"] = f"/orders/{answer.body['order_id']}"
-        return answer.body
+        # Checked and written here, on the endpoint's worker thread: returned as a model, the
+        # answer would go back to the threadpool once more to be checked and written there.
+        body = OrderAccepted.model_validate(answer.body)
+        return Response(
+            body.model_dump_json(),
+            answer.status_code,
+            {"Location": f"/orders/{body.order_id}"},
+            media_type="application/json",
+        )
 
     @router.get("/orders/{order_id}", response_model=OrderView, responses=problems(404))
     def get_order(order_id: UUID, channel: str = authenticated) -> OrderView:
