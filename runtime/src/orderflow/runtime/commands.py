@@ -5,6 +5,7 @@ and exit 1."""
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -27,12 +28,16 @@ def settings_or_exit() -> Settings:
     return settings
 
 
+_stop_asked = threading.Event()
+
+
 def stop_on_signals() -> None:
     """Turn SIGTERM into the same clean shutdown as Ctrl-C, and make Ctrl-C (SIGINT) work even
     when the parent started us with SIGINT ignored, as a shell does for a background job:
     Python then installs no handler of its own and SIGINT would do nothing."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        _stop_asked.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
@@ -45,8 +50,16 @@ def stopped_cleanly(farewell: str = "stopped") -> Iterator[None]:
     `farewell`, and a broker that cannot start with one line and exit 1."""
     try:
         yield
+    except typer.Exit:
+        raise
     except BrokerFailed as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
+        typer.echo(farewell)
+    except Exception:
+        # The signal's KeyboardInterrupt, raised inside C code, can come out as another error:
+        # confluent-kafka's config parsing turns it into a TypeError
+        if not _stop_asked.is_set():
+            raise
         typer.echo(farewell)
