@@ -1,5 +1,6 @@
-"""Fifty requests with one Idempotency-Key at the same moment, to a real HTTP server: one order,
-one answer for all, on both stores."""
+"""Requests at the same moment, to a real HTTP server, on both stores: fifty with one
+Idempotency-Key place one order with one answer for all; a crowd of different ones, stored
+together, each get the answer they would get alone."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from intake_api import api_of, intake_host, key
-from intake_data import body
+from intake_data import body, submission
 
-from orderflow.intake.application import Intake
+from orderflow.intake.application import Answer, Conflict, Intake
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import serving
 
@@ -46,3 +47,60 @@ def test_fifty_concurrent_requests_with_one_key_place_one_order(
     assert len({answer.json()["order_id"] for answer in answers}) == 1
     stored = app.recorder.select_notifications(start=1, limit=1000)
     assert len(stored) == 2, "one Placed event and one idempotency record"
+
+
+def post_at_once(
+    url: str, requests: list[tuple[dict[str, object], dict[str, str]]]
+) -> list[httpx.Response]:
+    start = threading.Barrier(len(requests))
+
+    def post(request: tuple[dict[str, object], dict[str, str]]) -> httpx.Response:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            start.wait()
+            return client.post("/orders", json=request[0], headers=request[1])
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(post, requests))
+
+
+def test_a_crowd_of_requests_is_answered_as_each_would_be_alone(server: tuple[str, Intake]) -> None:
+    # Given an order placed earlier,
+    url, app = server
+    with httpx.Client(base_url=url, timeout=30) as client:
+        earlier = client.post("/orders", json=body("early-1"), headers=key("early")).json()
+
+    # when new orders, a retry of the earlier one and a reuse of its key arrive at once,
+    crowd = [(body(f"new-{n}"), key(f"new-{n}")) for n in range(28)]
+    crowd += [(body("early-1"), key("early")), (body("other-1"), key("early"))]
+    answers = post_at_once(url, crowd)
+
+    # then each new order is placed once, the retry gets the earlier answer, the reuse a 409,
+    assert [answer.status_code for answer in answers] == [202] * 29 + [409]
+    assert len({answer.json()["order_id"] for answer in answers[:28]}) == 28
+    assert answers[28].json() == earlier
+    # and the store holds each order and its key once.
+    assert len(app.recorder.select_notifications(start=1, limit=1000)) == 2 * 29
+
+
+def test_a_lot_the_store_refuses_is_placed_request_by_request(server: tuple[str, Intake]) -> None:
+    # Given one lot holding two requests for one order (a twin) between two others,
+    _, app = server
+    lot = [(submission(f"lot-{n}"), f"key-{n}") for n in (1, 2)]
+    lot.insert(1, (submission("lot-1"), "key-twin"))
+    lot.append(
+        (
+            submission("lot-3", customer={"id": "c-7", "email": "b@example.com", "name": "Bea"}),
+            "key-1",
+        )
+    )
+
+    # when it is saved, the store refuses it as a whole, so each goes again on its own:
+    outcomes = app.submit_all(lot)
+
+    first = outcomes[0]
+    assert isinstance(first, Answer)
+    assert first.status_code == 202
+    assert outcomes[1] == first, "the twin is the same order, answered the same"
+    assert isinstance(outcomes[2], Answer)
+    assert outcomes[2].body["external_id"] == "lot-2"
+    assert isinstance(outcomes[3], Conflict), "key-1 was used with another body"

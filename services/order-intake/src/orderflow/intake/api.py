@@ -1,5 +1,6 @@
 """The channels' HTTP API: place, read, list and cancel orders. Thin: authenticate the channel,
-validate with the contracts' own rules, call the application, map its refusals to 404 and 409."""
+validate with the contracts' own rules, call the application (placing through `submissions`,
+which stores the orders placed at one moment together), map its refusals to 404 and 409."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, StringConstraints
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status
+from orderflow.intake.submissions import Submissions
 from orderflow.runtime.channels import channel_of
 from orderflow.runtime.recorders import IndexCursor
 from orderflow.runtime.settings import Settings
@@ -128,6 +130,7 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
     # A default, not an Annotated alias: the alias would be local, and FastAPI resolves the
     # (postponed) annotations in the module's namespace.
     authenticated = Depends(channel_of(settings.channel_keys))
+    submissions = Submissions(app)  # orders placed at one moment are stored together
 
     @router.post(
         "/orders",
@@ -135,7 +138,7 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
         response_model=OrderAccepted,
         responses=problems(400, 409, 413),
     )
-    def submit_order(
+    async def submit_order(
         request: OrderRequest,
         idempotency_key: Annotated[IdempotencyKey, Header()],
         channel: str = authenticated,
@@ -143,11 +146,11 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
         """Place an order; the same Idempotency-Key and body always get the same answer."""
         submission = OrderSubmitted(channel=channel, **dict(request))
         try:
-            answer = app.submit(submission, idempotency_key)
+            answer = await submissions.submit(submission, idempotency_key)
         except Conflict as refused:
             raise HTTPException(409, str(refused)) from None
-        # Checked and written here, on the endpoint's worker thread: returned as a model, the
-        # answer would go back to the threadpool once more to be checked and written there.
+        # Checked and written here: returned as a model, the answer would be checked and
+        # written on the threadpool, a hand-off per request.
         body = OrderAccepted.model_validate(answer.body)
         return Response(
             body.model_dump_json(),

@@ -4,6 +4,7 @@ alike; keeps every order listed by channel and status in the same transaction as
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -78,6 +79,19 @@ def _remembered(channel: str, key: str, request_hash: str, answer: Answer) -> Id
     )
 
 
+#: A placement asked for: the submission and its Idempotency-Key.
+Request = tuple[OrderSubmitted, str]
+
+
+def _outcome(
+    submit: Callable[[OrderSubmitted, str], Answer], request: Request
+) -> Answer | Exception:
+    try:
+        return submit(*request)
+    except Exception as refused:  # a Conflict, say: that request's answer, not the others'
+        return refused
+
+
 class Intake(Application[UUID]):
     def index_row(self, aggregate: Any) -> IndexRow | None:
         if not isinstance(aggregate, Order):
@@ -102,6 +116,23 @@ class Intake(Application[UUID]):
             return answer
         except IntegrityError:  # a concurrent twin won, under this key or another
             return self._after_conflict(submission, key, request_hash)
+
+    def submit_all(self, requests: Sequence[Request]) -> list[Answer | Exception]:
+        """Place many orders in one transaction, each as `submit` places it, answering each (or
+        saying why not). Should the store refuse the batch (a retry or a twin of an order in
+        it, or two requests of the batch for one order), each request goes again on its own."""
+        orders, answers, saved = [], list[Answer | Exception](), list[Any]()
+        for submission, key in requests:
+            order = place(submission)
+            answer = Answer(202, accepted(order))
+            orders.append(order)
+            answers.append(answer)
+            saved += [order, _remembered(submission.channel, key, order.request_hash, answer)]
+        try:
+            self.save(*saved, index=[self.index_row(order) for order in orders])
+            return answers
+        except IntegrityError:
+            return [_outcome(self.submit, request) for request in requests]
 
     def _after_conflict(self, submission: OrderSubmitted, key: str, request_hash: str) -> Answer:
         earlier = self._answered(submission.channel, key, request_hash)
