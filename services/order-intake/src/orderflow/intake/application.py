@@ -79,6 +79,13 @@ def _remembered(channel: str, key: str, request_hash: str, answer: Answer) -> Id
     )
 
 
+def _placement(submission: OrderSubmitted, key: str) -> tuple[Order, IdempotentRequest, Answer]:
+    """The order a submission places, the key's record of it and the answer, unsaved."""
+    order = place(submission)
+    answer = Answer(202, accepted(order))
+    return order, _remembered(submission.channel, key, order.request_hash, answer), answer
+
+
 #: A placement asked for: the submission and its Idempotency-Key.
 Request = tuple[OrderSubmitted, str]
 
@@ -104,33 +111,30 @@ class Intake(Application[UUID]):
 
         Optimistically: a retry's order and key already exist, so the store refuses its save
         and the earlier answer is read then; a new order (nearly all) costs no read first."""
-        request_hash = fingerprint(submission)
-        order = place(submission)
-        answer = Answer(202, accepted(order))
+        order, remembered, answer = _placement(submission, key)
         try:
-            self.save(
-                order,
-                _remembered(submission.channel, key, request_hash, answer),
-                index=[self.index_row(order)],
-            )
+            self.save(order, remembered, index=[self.index_row(order)])
             return answer
         except IntegrityError:  # a concurrent twin won, under this key or another
-            return self._after_conflict(submission, key, request_hash)
+            return self._after_conflict(submission, key, order.request_hash)
 
     def submit_all(self, requests: Sequence[Request]) -> list[Answer | Exception]:
         """Place many orders in one transaction, each as `submit` places it, answering each (or
         saying why not). Should the store refuse the batch (a retry or a twin of an order in
         it, or two requests of the batch for one order), each request goes again on its own."""
-        orders, answers, saved = [], list[Answer | Exception](), list[Any]()
-        for submission, key in requests:
-            order = place(submission)
-            answer = Answer(202, accepted(order))
-            orders.append(order)
-            answers.append(answer)
-            saved += [order, _remembered(submission.channel, key, order.request_hash, answer)]
+        if len(requests) == 1:  # its own transaction anyway: refused, it would be tried twice
+            return [_outcome(self.submit, requests[0])]
+        placements = [_placement(submission, key) for submission, key in requests]
         try:
-            self.save(*saved, index=[self.index_row(order) for order in orders])
-            return answers
+            self.save(
+                *(
+                    aggregate
+                    for order, remembered, _ in placements
+                    for aggregate in (order, remembered)
+                ),
+                index=[self.index_row(order) for order, _, _ in placements],
+            )
+            return [answer for _, _, answer in placements]
         except IntegrityError:
             return [_outcome(self.submit, request) for request in requests]
 
