@@ -158,3 +158,23 @@ def test_the_lag_counts_what_is_left_and_a_caught_up_relay_settles_without_readi
     relay.settle()
     assert (lag(), reads) == (0, [])
     assert relay.recorder.relay_position(name) == app.recorder.max_notification_id()
+
+
+def test_a_batch_larger_than_the_producers_queue_is_confirmed_and_saved(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given a producer whose local queue holds 10 messages, and a batch of 120 to publish,
+    topic = unique("relay")
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    app = filled_store(store, 100)
+    small = new_producer(kafka_bootstrap, **{"queue.buffering.max.messages": 10})
+    relay = Relay(app, make_translate("ledger"), small, batch_size=500, topic_for=lambda _: topic)
+
+    # when the relay produces it, serving delivery reports of its own batch to make room,
+    relay.publish_next()
+    relay.settle()
+
+    # then it counts every report, so the batch is confirmed and its position saved.
+    assert relay.recorder.relay_position("kafka") == app.recorder.max_notification_id()
+    events = published(kafka_bootstrap, topic, lambda seen: len(seen) >= 100)
+    assert sorted(e.reference or "" for e in events) == sorted(f"in-{n}" for n in range(1, 101))

@@ -127,7 +127,6 @@ class Relay:
             topic = self.topic_for(event)
             self._produce(topic, encoded.key, encoded.value, kafka_headers(encoded.headers), batch)
             produced[topic] += 1
-        batch.pending = sum(produced.values())
         for topic, count in produced.items():
             PRODUCED.labels(topic).inc(count)
         return batch
@@ -135,6 +134,9 @@ class Relay:
     def _produce(
         self, topic: str, key: bytes, value: bytes, headers: KafkaHeaders, batch: _Batch
     ) -> None:
+        # counted before it is handed over: a full queue makes us serve delivery reports below,
+        # this batch's own among them, and each report takes one off
+        batch.pending += 1
         while True:
             try:
                 self.producer.produce(
