@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from feed import Delivered, publish, stock_received
-from ledger_service import Ledgers, on_stock_received
+from ledger_service import Ledger, Ledgers, ledger_id, on_stock_received
 
 from orderflow.runtime import deadletters
 from orderflow.runtime.consumer import ConsumerLoop, passes_unread
@@ -172,6 +172,67 @@ def test_a_transient_failure_waits_and_retries_without_dropping(
     applied = sorted(ref for refs in app.references().values() for ref in refs)
     assert applied == sorted(f"in-{n}" for n in range(1, 101))
     assert deadletters.read_all(kafka_bootstrap, dlq) == []
+
+
+def test_an_event_that_keeps_racing_another_writer_is_retried_not_dead_lettered(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given another writer (an API call, a second instance) that changes event 50's ledger
+    # between the consumer's load and its commit, eight times running
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
+    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
+    app, rival = Ledgers(env=store.env), Ledgers(env=store.env)
+    rival.save(Ledger(stock_received(50).sku))
+    races = iter(range(8))
+
+    def raced(received: StockReceived, uow: UnitOfWork) -> None:
+        on_stock_received(received, uow)
+        race = next(races, None) if received.source_position == 50 else None
+        if race is not None:
+            ledger = rival.repository.get(ledger_id(received.sku))
+            ledger.receive(received.sku, f"rival-{race}", 1, received.correlation_id)
+            rival.save(ledger)
+
+    # when the consumer runs through it
+    run_until_caught_up(
+        app, {StockReceived: raced}, kafka_bootstrap, (topic, dlq, group), delivered.ends
+    )
+
+    # then the event was applied once, after the races, and nothing was dead-lettered
+    assert next(races, None) is None, "every race was met"
+    applied = sorted(r for refs in app.references().values() for r in refs if r.startswith("in-"))
+    assert applied == sorted(f"in-{n}" for n in range(1, 101))
+    assert deadletters.read_all(kafka_bootstrap, dlq) == []
+
+
+def test_an_event_that_conflicts_every_time_is_dead_lettered_alone(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given a handler that opens event 50's stored ledger again, which the store refuses
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
+    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
+    app = Ledgers(env=store.env)
+    app.save(Ledger(stock_received(50).sku))
+
+    def reopens(received: StockReceived, uow: UnitOfWork) -> None:
+        if received.source_position == 50:
+            uow.add(Ledger(received.sku))
+        on_stock_received(received, uow)
+
+    # when the consumer runs through it
+    run_until_caught_up(
+        app, {StockReceived: reopens}, kafka_bootstrap, (topic, dlq, group), delivered.ends
+    )
+
+    # then that event alone is dead-lettered as a conflict, and every other one is applied
+    letters = deadletters.read_all(kafka_bootstrap, dlq)
+    assert [
+        (letter.reason, json.loads(letter.value or b"{}")["reference"]) for letter in letters
+    ] == [("conflict", "in-50")]
+    applied = sorted(ref for refs in app.references().values() for ref in refs)
+    assert applied == sorted(f"in-{n}" for n in range(1, 101) if n != 50)
 
 
 def test_messages_of_contracts_no_handler_takes_are_passed_unread(

@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from orderflow.runtime import faults
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.deadletters import DeadLetterPublisher
-from orderflow.runtime.inbox import Applied, Finds, Handlers, apply_batch
+from orderflow.runtime.inbox import Applied, Finds, Handlers, apply_batch, log_ids
 from orderflow.runtime.kafka import message_headers, where
 from orderflow.runtime.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, RETRIES, SKIPPED
 from orderflow.runtime.retry import Backoff, is_transient
@@ -34,7 +34,13 @@ from orderflow.schemas.errors import DecodeError
 from orderflow.schemas.topics import DEAD_LETTERS, INBOUND_TOPICS
 
 log = structlog.get_logger("orderflow.consumer")
+#: Whole-batch attempts after a version conflict before its events are tried one by one: most
+#: conflicts are a cached aggregate another writer changed, which the next attempt reloads.
 _CONFLICT_RETRIES = 3
+#: Attempts at one isolated event, each after a jittered back-off: a race with another writer
+#: of the same aggregate (a second instance, an API call) ends within a few; only an event that
+#: conflicts every time (a handler creating an aggregate that exists) runs out, ~2 s in all.
+_ISOLATED_ATTEMPTS = 10
 _LAG_EVERY_S = 5.0
 #: How long a batch waits to fill once its first message is here. `consume(n, timeout)` alone
 #: would hold a lone message until n came or the whole timeout passed (200 ms: 100 ms per hop
@@ -163,8 +169,9 @@ class ConsumerLoop:
             try:
                 self._record(decoded, self.apply([e for _, e in decoded]))
                 return
-            except IntegrityError:
+            except IntegrityError as error:
                 conflicts += 1  # another instance applied the same events, or a version clash
+                log.info("version conflict; batch retried", attempt=conflicts, error=str(error))
                 if conflicts >= _CONFLICT_RETRIES:
                     self._apply_one_by_one(decoded)
                     return
@@ -178,14 +185,30 @@ class ConsumerLoop:
     def _apply_one_by_one(self, decoded: list[Decoded]) -> None:
         """Isolate the event that keeps conflicting, so one bad event never blocks the rest."""
         for message, event in decoded:
-            for _ in range(_CONFLICT_RETRIES):
-                try:
-                    self._record([(message, event)], self.apply([event]))
-                    break
-                except IntegrityError as error:
-                    last = error
-            else:
-                self.dead_letters.send(message, "conflict", str(last), None)
+            error = self._apply_isolated(message, event)
+            if error is not None:
+                log.error(
+                    "event conflicts on every attempt; dead-lettered",
+                    error=str(error),
+                    topic=message.topic(),
+                    **log_ids(event),
+                )
+                self.dead_letters.send(message, "conflict", str(error), None)
+
+    def _apply_isolated(self, message: KafkaMessage, event: Message) -> IntegrityError | None:
+        """Apply one event, reloading what it touches after each conflict; the last conflict
+        when every attempt met one. Stopping meanwhile leaves it for the next start."""
+        backoff, last = Backoff(first=0.02, cap=1.0), None
+        for _ in range(_ISOLATED_ATTEMPTS):
+            try:
+                self._record([(message, event)], self.apply([event]))
+                return None
+            except IntegrityError as error:
+                if self.stopping.is_set():
+                    raise  # uncommitted: redelivered after the restart, never dead-lettered
+                last = error
+                backoff.wait(self.stopping)
+        return last
 
     def _record(self, decoded: list[Decoded], outcome: Applied) -> None:
         for topic, count in Counter(decoded[i][0].topic() for i in outcome.skipped).items():
