@@ -193,6 +193,28 @@ def test_a_reservation_that_arrives_after_a_cancellation_changes_nothing() -> No
 
 
 @pytest.mark.parametrize(
+    "crossing",
+    [
+        lambda o: o.authorize(PAYMENT, cause()),
+        lambda o: o.decline("insufficient funds", cause()),
+    ],
+    ids=["authorised", "declined"],
+)
+def test_a_payment_answer_that_crossed_a_cancellation_changes_nothing(crossing: object) -> None:
+    # Given an order the customer cancelled while billing was asking the gateway
+    order = given_reserved()
+    order.cancel("changed my mind")
+    order.collect_events()
+
+    # when the gateway's answer arrives
+    crossing(order)  # type: ignore[operator]
+
+    # then the order stays cancelled for the customer's reason (billing voids an authorisation)
+    then(order, [], Status.CANCELLED)
+    assert order.reasons[0]["code"] == "customer_request"
+
+
+@pytest.mark.parametrize(
     "late_event",
     [
         lambda o: o.reserve(uuid4(), cause()),

@@ -216,6 +216,11 @@ class Reservation(Aggregate):
         self.shipped: dict[str, int] = {}  # "warehouse/sku" → units shipped
 
     def authorize(self, caused_by: UUID) -> None:
+        """Topics are not consumed in step, so the payment can arrive after the reservation was
+        released (the order was cancelled, and billing voids what it authorised for a cancelled
+        order) or committed (every line shipped): nothing is left to hold for it either way."""
+        if self.state in ("released", "committed"):
+            return
         if self.state != "held":
             raise IllegalTransition(f"a {self.state} reservation cannot take a payment")
         self._authorized(caused_by=caused_by)

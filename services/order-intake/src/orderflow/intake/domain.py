@@ -125,6 +125,10 @@ class Order(Aggregate):
         self.ended, self.reasons = Status.REJECTED, reasons
 
     def authorize(self, payment_id: UUID, caused_by: UUID) -> None:
+        """A payment can cross a cancellation (billing authorised before it heard of it): a
+        cancelled order has nothing to do, as billing voids what it authorised for one."""
+        if self.ended is Status.CANCELLED:
+            return
         self._require_open("a payment authorisation")
         if self.payment_id is not None:
             raise IllegalTransition(f"payment {self.payment_id} was already authorised")
@@ -135,7 +139,10 @@ class Order(Aggregate):
         self.payment_id = payment_id
 
     def decline(self, detail: str, caused_by: UUID) -> None:
-        """Compensation: a declined payment cancels the order (inventory then releases)."""
+        """Compensation: a declined payment cancels the order (inventory then releases); one
+        that crossed a cancellation finds the order already cancelled, as it would have left it."""
+        if self.ended is Status.CANCELLED:
+            return
         self._require_cancellable("a payment decline")
         self._cancelled("payment_declined", detail, caused_by, self.correlation_id)
 
