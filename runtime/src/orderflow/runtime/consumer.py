@@ -78,6 +78,7 @@ class ConsumerLoop:
         self.assigned: set[tuple[str, int]] = set()
         self.joined = threading.Event()  # the group has given this member its share (maybe none)
         self._stash: list[KafkaMessage] = []
+        self._moved: set[tuple[str, int]] = set()  # revoked since the batch in hand was polled
         self._lag_at = 0.0
 
     @classmethod
@@ -135,9 +136,12 @@ class ConsumerLoop:
 
     def process(self, messages: list[KafkaMessage]) -> None:
         started = time.perf_counter()
+        self._moved = set()
         decoded = self._decode(messages)
         self._apply_until_done(decoded)
-        kept = [m for m in messages if (m.topic(), m.partition()) in self.assigned]
+        # a partition taken away while this batch waited had its messages dropped from it: even
+        # if it came back, they were not applied, so their offsets must not be committed
+        kept = [m for m in messages if where(m) in self.assigned and where(m) not in self._moved]
         self._retry_transient("dead letters", self.dead_letters.flush)
         faults.point("consumer.after_db_commit")
         self._commit_offsets(kept)
@@ -261,6 +265,7 @@ class ConsumerLoop:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self._moved |= {(tp.topic, tp.partition) for tp in partitions}
         self._stash = [m for m in self._stash if (m.topic(), m.partition()) in self.assigned]
         log.info(
             "partitions revoked", partitions=sorted((tp.topic, tp.partition) for tp in partitions)
