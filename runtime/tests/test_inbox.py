@@ -12,7 +12,7 @@ from ledger_service import Ledger, Ledgers, finds, ledger_id, on_stock_received
 
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.inbox import apply_batch, known_absent
-from orderflow.runtime.recorders import InboxRecorder
+from orderflow.runtime.recorders import InboxRecorder, IndexRow
 from orderflow.runtime.store import Store
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.inventory import StockReceived
@@ -127,3 +127,34 @@ def test_an_aggregate_found_absent_but_created_meanwhile_is_never_doubled(store:
     # and its retry finds the ledger and adds to it: one ledger, one entry.
     assert apply_batch(app, HANDLERS, [stock_received(1)], finds=finds).applied == 1
     assert all_references(app) == ["in-1"]
+
+
+class ListedLedgers(Ledgers):
+    """Ledgers listed by how many entries each holds."""
+
+    def index_row(self, ledger: Ledger) -> IndexRow:
+        return IndexRow(ledger.id, "ledgers", str(len(ledger.references)), 0)
+
+
+def test_a_batch_writes_no_listing_row_for_an_aggregate_it_only_read(store: Store) -> None:
+    # Given a ledger with one entry, listed as such,
+    app, other = ListedLedgers(env=store.env), ListedLedgers(env=store.env)
+    apply_batch(app, HANDLERS, [stock_received(1)])
+    opened = ledger_id(stock_received(1).sku)
+
+    def reads_then_races(received: StockReceived, uow: UnitOfWork) -> None:
+        uow.get(opened)  # a look only, as a handler deciding something
+        ledger = other.repository.get(opened)  # while another writer adds a second entry
+        ledger.receive(ledger.sku, "in-other", 1, received.correlation_id)
+        other.save(ledger, index=[other.index_row(ledger)])
+        on_stock_received(received, uow)
+
+    # when a batch that read it (and wrote another ledger) commits after the other writer,
+    apply_batch(app, {StockReceived: reads_then_races}, [stock_received(2)])
+
+    # then the listing still says two entries, not the one the batch had read.
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    with_two = [row[1] for row in recorder.select_index("ledgers", "2", None, 100)]
+    with_one = [row[1] for row in recorder.select_index("ledgers", "1", None, 100)]
+    assert str(opened) in with_two
+    assert str(opened) not in with_one

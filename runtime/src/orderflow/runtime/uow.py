@@ -68,10 +68,15 @@ class UnitOfWork:
         `Application.save` would do the same, but checks each object against runtime protocols,
         which costs more than the rest of a small event's handling on Python 3.11."""
         self._check_cached()
-        events = [
-            event for aggregate in self._touched.values() for event in aggregate.collect_events()
-        ]
-        self.app.events.put(events, inbox=inbox, index=index_rows(self.app, self._touched.values()))
+        changed, events = [], []
+        for aggregate in self._touched.values():
+            pending = aggregate.collect_events()
+            if pending:
+                changed.append(aggregate)
+                events += pending
+        # only a changed aggregate's index row: one only read may be older than the stored row,
+        # which another writer may have moved on meanwhile (the listing would step back)
+        self.app.events.put(events, inbox=inbox, index=index_rows(self.app, changed))
         if self.cache is not None:
             self.cache.keep(self._touched.values())
         self._snapshot(events)
