@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,24 @@ def test_an_order_has_one_currency() -> None:
 
     with pytest.raises(ValidationError, match="mix currencies"):
         OrderPlaced.model_validate_json(_json(placed(shipping_fee=usd_fee)))
+
+
+def test_a_submission_takes_each_sku_on_one_line() -> None:
+    submitted = json.loads((FIXTURE / "OrderSubmitted.v1.json").read_text())
+    line = submitted["lines"][0]
+    free = {**line, "unit_price": {**line["unit_price"], "amount": "0.00"}}
+
+    with pytest.raises(ValidationError, match=f"repeated: {line['sku']}") as raised:
+        OrderSubmitted.model_validate_json(_json({**submitted, "lines": [line, free]}))
+    assert raised.value.errors()[0]["loc"] == ("lines",)
+
+
+def test_a_placed_order_with_a_repeated_sku_still_parses() -> None:
+    # Given an order placed before the one-line-per-SKU rule (its total adds up)
+    line = {"sku": "SKU-001", "quantity": 1, "unit_price": {"amount": "5.00", "currency": "EUR"}}
+    fee = placed()["shipping_fee"]
+    total = {"amount": str(Decimal("10.00") + Decimal(fee["amount"])), "currency": "EUR"}
+
+    event = OrderPlaced.model_validate_json(_json(placed(lines=[line, line], total=total)))
+
+    assert [line.sku for line in event.lines] == ["SKU-001", "SKU-001"]

@@ -125,6 +125,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         (body(customer={"id": "c", "email": "not-an-email", "name": "A"}), "customer.email"),
         (body(shipping_address={**body()["shipping_address"], "city": "x" * 201}), "city"),
         (body(colour="blue"), "colour"),
+        (body(lines=body()["lines"] * 2), "lines"),
     ],
     ids=[
         "no lines",
@@ -138,6 +139,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         "bad email",
         "long city",
         "unknown field",
+        "repeated sku",
     ],
 )
 def test_invalid_orders_are_422_naming_the_field_and_never_stored(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orderflow.schemas.common import (
     Address,
@@ -26,6 +27,19 @@ Lines = Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
 
 class PaymentDetails(Model):
     token: Identifier
+
+
+def one_line_per_sku(lines: list[OrderLine]) -> list[OrderLine]:
+    """A new order takes each SKU on one line: invoices and stock count per SKU, so two lines
+    of one SKU at different prices could not be billed as ordered."""
+    repeated = sorted(
+        sku for sku, count in Counter(line.sku for line in lines).items() if count > 1
+    )
+    if repeated:
+        raise ValueError(
+            f"each SKU takes one line with its quantity; repeated: {', '.join(repeated)}"
+        )
+    return lines
 
 
 class OrderBody(Model):
@@ -58,6 +72,9 @@ class OrderSubmitted(OrderContent, Message):
     version: Literal[1] = 1
     correlation_id: UUID = Field(default_factory=uuid4)
     payment: PaymentDetails
+
+    # on submission only: orders placed before the rule keep parsing
+    _one_line_per_sku = field_validator("lines")(one_line_per_sku)
 
 
 class _OrderPlacedFields(OrderContent, IntegrationEvent):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints, field_validator
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status
@@ -22,7 +22,13 @@ from orderflow.runtime.settings import Settings
 from orderflow.schemas.common import Address, Customer, LongText, Reason
 from orderflow.schemas.model import Model
 from orderflow.schemas.money import Money
-from orderflow.schemas.orders import Lines, OrderBody, OrderSubmitted, PaymentDetails
+from orderflow.schemas.orders import (
+    Lines,
+    OrderBody,
+    OrderSubmitted,
+    PaymentDetails,
+    one_line_per_sku,
+)
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
@@ -31,6 +37,7 @@ class OrderRequest(OrderBody):
     """The body of POST /orders: the channel topic's OrderSubmitted without `channel`."""
 
     payment: PaymentDetails
+    _one_line_per_sku = field_validator("lines")(one_line_per_sku)
 
 
 class CancelRequest(Model):
