@@ -15,7 +15,7 @@ from uuid import uuid4
 import pytest
 from lifecycle import lifecycle
 
-from orderflow.projections.database import ReadDatabase
+from orderflow.projections.database import Cursor, ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import DATABASE, projection_loop, prune_feed
@@ -23,6 +23,7 @@ from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import publish
 from orderflow.runtime.topics import ensure_topics
+from orderflow.schemas.envelope import IntegrationEvent
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +218,44 @@ def test_pruning_waits_out_a_database_that_is_away(tmp_path: Path) -> None:
     stopping.set()
     task.join(10)
     assert not task.is_alive()
+
+
+def test_two_writers_at_once_leave_the_status_the_facts_give(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given two processes on one tracking model (a second replica, a pod being replaced), an
+    # order lacking only its last delivery and its completion, and writer A holding its batch
+    # (OrderCompleted) open before commit
+    name = unique("track")[:40]
+    first, second = ReadDatabase(store_settings, name), ReadDatabase(store_settings, name)
+    wrote, go = threading.Event(), threading.Event()
+
+    class HeldOpen(TrackingModel):
+        def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
+            super().write(cursor, events)
+            wrote.set()
+            go.wait(10)
+
+    writer_a, writer_b = HeldOpen(first), TrackingModel(second)
+    order = uuid4()
+    *earlier, delivered, completed = lifecycle(order)
+    assert (delivered.type, completed.type) == ("Delivered", "OrderCompleted")
+    TrackingModel(first).apply(earlier)
+    holder = threading.Thread(target=writer_a.apply, args=([completed],))
+    holder.start()
+    assert wrote.wait(10)
+
+    # when writer B applies the last delivery meanwhile, and A then commits
+    other = threading.Thread(target=writer_b.apply, args=([delivered],))
+    other.start()
+    other.join(1.0)  # B runs, or waits for A: either way A now commits
+    go.set()
+    holder.join(15)
+    other.join(15)
+
+    # then the order is completed, as its facts say, not left at B's view of "delivered"
+    tracked = TrackingModel(first).tracking(str(order))
+    assert tracked is not None
+    assert tracked["status"] == "completed"
+    first.close()
+    second.close()

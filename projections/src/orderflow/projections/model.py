@@ -32,6 +32,7 @@ class ReadModel:
     def apply(self, events: Sequence[Message]) -> Applied:
         outcome = Applied()
         with self.db.transaction(self.tables) as cursor:
+            self._one_writer(cursor)
             new = self._unseen(cursor, events, outcome)
             if new:
                 self.write(cursor, new)
@@ -42,6 +43,15 @@ class ReadModel:
                 )
         outcome.applied = len(new)
         return outcome
+
+    def _one_writer(self, cursor: Cursor) -> None:
+        """Wait for any other process's batch on this table set to commit, then read: two
+        writers at once (a second replica, a pod being replaced) would each derive an order from
+        half its facts, number feed rows out of commit order, or both apply one event. SQLite's
+        BEGIN IMMEDIATE already waits so; on PostgreSQL a lock held until commit does."""
+        if cursor.postgres:
+            key = f"write:{self.db.name}.{self.tables}{self.name}"
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [key])
 
     def write(self, cursor: Cursor, events: list[IntegrationEvent]) -> None:
         """Record the batch's new events (each seen for the first time)."""
