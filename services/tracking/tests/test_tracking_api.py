@@ -5,6 +5,7 @@ analytics."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from uuid import UUID, uuid4
@@ -125,20 +126,61 @@ def test_the_customer_stream_replays_the_orders_status_changes(
     assert statuses == ["placed", "stock_reserved", "payment_authorized"]
 
 
-def test_the_channel_stream_resumes_after_the_last_event_id(
+def test_the_channel_stream_starts_now_and_resumes_after_the_last_event_id(
     client: httpx.Client, models: ReadModels
 ) -> None:
+    # Given an order tracked before the channel connects
     delivered_order(models, upto=1)
-    second = delivered_order(models, upto=2)
+    later = uuid4()
+
+    def place_and_reserve() -> None:
+        for event in lifecycle(later)[:2]:
+            models.live(TrackingModel).apply([event])
+
+    # when it connects and another order is placed and reserved meanwhile,
     with client.stream("GET", "/tracking/stream", headers=WEB) as sse:
-        first_three = read_events(sse.iter_lines(), count=3)
+        soon(place_and_reserve)
+        first_two = read_identified(sse.iter_lines(), count=2)
 
-    resume = {**WEB, "Last-Event-ID": str(first_three[1]["seq"])}
+    # then it gets that order's two updates, not the earlier one,
+    assert [data["order_id"] for _, data in first_two] == [str(later)] * 2
+    assert [data["status"] for _, data in first_two] == ["placed", "stock_reserved"]
+
+    # and reconnecting after the first gets the second.
+    resume = {**WEB, "Last-Event-ID": first_two[0][0]}
     with client.stream("GET", "/tracking/stream", headers=resume) as sse:
-        [after] = read_events(sse.iter_lines(), count=1)
+        assert read_identified(sse.iter_lines(), count=1) == first_two[1:]
 
-    assert after == first_three[2]
-    assert after["order_id"] == str(second)
+
+@pytest.mark.parametrize(
+    ("path", "replayed"),
+    [("/tracking/stream", []), ("/track/{order}/stream", ["placed", "stock_reserved"])],
+    ids=["channel", "customer"],
+)
+def test_a_reconnection_naming_a_replaced_generation_is_not_left_waiting(
+    client: httpx.Client, models: ReadModels, path: str, replayed: list[str]
+) -> None:
+    # Given an order with two updates, and a page whose last id is of a generation a rebuild
+    # has since replaced (its numbers far above the new generation's)
+    order = delivered_order(models, upto=2)
+    stale = {**WEB, "Last-Event-ID": "7.600"}
+    url = path.format(order=order)
+    params = {"postal_code": "10115"}
+
+    # when it reconnects and the order is paid meanwhile,
+    with client.stream("GET", url, headers=stale, params=params) as sse:
+        soon(lambda: models.live(TrackingModel).apply([lifecycle(order)[2]]))
+        seen = read_identified(sse.iter_lines(), count=len(replayed) + 1)
+
+    # then it gets the update (a customer's page its order's steps first), each id naming the
+    # live generation
+    assert [data["status"] for _, data in seen] == [*replayed, "payment_authorized"]
+    assert all(event_id.startswith("1.") for event_id, _ in seen)
+
+
+def soon(action: Callable[[], object]) -> None:
+    """Run `action` a moment from now, while the test reads the stream it opened."""
+    threading.Timer(0.5, action).start()
 
 
 def test_analytics_count_the_order_once_however_often_it_arrives(
@@ -191,3 +233,19 @@ def read_events(lines: Iterator[str], count: int) -> list[dict[str, object]]:
 
 def read_statuses(lines: Iterator[str], count: int) -> list[object]:
     return [event["status"] for event in read_events(lines, count)]
+
+
+def read_identified(lines: Iterator[str], count: int) -> list[tuple[str, dict[str, object]]]:
+    """The first `count` events of a stream with their ids."""
+    found: list[tuple[str, dict[str, object]]] = []
+    event_id, deadline = "", time.monotonic() + 30
+    for line in lines:
+        if time.monotonic() > deadline:
+            break
+        if line.startswith("id: "):
+            event_id = line.removeprefix("id: ")
+        elif line.startswith("data: "):
+            found.append((event_id, json.loads(line.removeprefix("data: "))))
+            if len(found) == count:
+                break
+    return found

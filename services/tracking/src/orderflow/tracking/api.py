@@ -72,7 +72,7 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
             return model.changes(after, order_id=order_id)
 
-        return event_stream(request, tracking, changes, last_event_id(request) or 0)
+        return event_stream(request, tracking, changes, last_event_id(request), replay=True)
 
     @router.get("/analytics/sales", tags=["analytics"])
     def sales(

@@ -1,10 +1,11 @@
 """Server-sent events of order updates (a new step, with the order's status), read from the
 tracking model's feed.
 
-Each event carries the change's sequence number as its id, so a browser that reconnects sends
-`Last-Event-ID` and misses nothing. A comment line every few seconds keeps proxies from closing
-an idle stream. When a rebuild swaps in a new generation, numbering starts again: the stream
-goes on from the new generation's latest change."""
+Each event's id is `<generation>.<sequence number>`, so a browser that reconnects sends
+`Last-Event-ID` and misses nothing. A rebuild swaps in a new generation whose numbering starts
+again: a stream goes on from the new generation's latest change, and so does a reconnection
+that names an older generation (a stream that replays an order's steps replays them instead).
+A comment line every few seconds keeps proxies from closing an idle stream."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -25,26 +27,50 @@ KEEPALIVE_S = 10.0
 Changes = Callable[[TrackingModel, int], list[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class EventId:
+    generation: int | None  # None: a bare sequence number, taken as the live generation's
+    seq: int
+
+
 def event_stream(
-    request: Request, live: Callable[[], TrackingModel], changes: Changes, after: int | None
+    request: Request,
+    live: Callable[[], TrackingModel],
+    changes: Changes,
+    resume: EventId | None,
+    replay: bool = False,
 ) -> StreamingResponse:
+    """Updates after `resume`; without one (or one of a generation since replaced), from the
+    feed's newest, or from its first when `replay`."""
     return StreamingResponse(
-        _events(request, live, changes, after),
+        _events(request, live, changes, resume, replay),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def last_event_id(request: Request) -> int | None:
-    given = request.headers.get("last-event-id", "")
-    return int(given) if given.isdigit() else None
+def last_event_id(request: Request) -> EventId | None:
+    generation, _, seq = request.headers.get("last-event-id", "").rpartition(".")
+    if not seq.isdigit() or not (generation == "" or generation.isdigit()):
+        return None
+    return EventId(int(generation) if generation else None, int(seq))
+
+
+def _start(model: TrackingModel, resume: EventId | None, replay: bool) -> int:
+    if resume is None or resume.generation not in (None, model.generation):
+        return 0 if replay else model.last_change()
+    return resume.seq
 
 
 async def _events(
-    request: Request, live: Callable[[], TrackingModel], changes: Changes, after: int | None
+    request: Request,
+    live: Callable[[], TrackingModel],
+    changes: Changes,
+    resume: EventId | None,
+    replay: bool,
 ) -> AsyncIterator[str]:
     model = await asyncio.to_thread(live)
-    position = after if after is not None else 0
+    position = await asyncio.to_thread(_start, model, resume, replay)
     quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     while not await request.is_disconnected():
@@ -54,7 +80,8 @@ async def _events(
         found = await asyncio.to_thread(changes, model, position)
         for change in found:
             position = change["seq"]
-            yield f"id: {position}\nevent: status\ndata: {json.dumps(change)}\n\n"
+            event_id = f"{model.generation}.{position}"
+            yield f"id: {event_id}\nevent: status\ndata: {json.dumps(change)}\n\n"
         if found:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since > KEEPALIVE_S:
