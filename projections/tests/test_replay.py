@@ -8,9 +8,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from uuid import uuid4
 
 import psycopg
 import pytest
+from lifecycle import lifecycle
 from read_models import analytics, completed, publish_orders, tracking
 
 from orderflow.projections.analytics import AnalyticsModel
@@ -19,7 +21,9 @@ from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.replay import rebuild
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import follow
+from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.testkit import publish
 from orderflow.runtime.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -76,6 +80,40 @@ def test_two_read_databases_each_rebuild_from_the_whole_topic(
         database = ReadDatabase(settings, name)
         assert all(completed(database, order) for order in orders), name
         database.close()
+
+
+def test_a_rebuild_swaps_in_while_orders_keep_coming(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given orders on the topic, and another order's events every 0.2 s throughout
+    topic, name, database = a_topic_and_read_database(settings, unique)
+    first_orders = publish_orders(settings, topic, 4)
+    stop, producer = threading.Event(), new_producer(settings.kafka_bootstrap)
+
+    def keep_placing() -> None:
+        while not stop.wait(0.2):
+            publish(producer, topic, lifecycle(uuid4()))
+
+    placing = threading.Thread(target=keep_placing, daemon=True)
+    placing.start()
+
+    # when the tracking model is rebuilt meanwhile (the topics are never quiet for a second)
+    swapped: list[int] = []
+    rebuilding = threading.Thread(
+        target=lambda: swapped.append(
+            rebuild("tracking", settings, database_name=name, topics=[topic])
+        ),
+        daemon=True,
+    )
+    rebuilding.start()
+    rebuilding.join(90)
+    stop.set()
+    placing.join(10)
+
+    # then it caught up with the head and swapped in, holding every order placed before
+    assert swapped == [2], "the rebuild reached the head of the topics and swapped"
+    assert all(completed(database, order) for order in first_orders)
+    database.close()
 
 
 def test_the_worker_follows_a_swap_after_postgresql_dropped_its_connections(

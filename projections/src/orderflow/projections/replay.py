@@ -21,10 +21,14 @@ from orderflow.runtime.settings import Settings
 from orderflow.runtime.watermarks import message_counts
 from orderflow.schemas.envelope import Message
 
-#: Caught up: every message counted at the start has been read and nothing came for this long,
-#: or nothing came for much longer after something did (a broker's counts can be off).
-_QUIET_S, _SILENT_S = 1.0, 5.0
+#: Caught up: every message counted at the start has been read, and the last batch came short
+#: of a full one (the loop found no more waiting: it is at the head, however busy the topics)
+#: or nothing came for _QUIET_S. Should the start's count be too high (a broker's counts can be
+#: off), nothing coming for _SILENT_S after something did ends it too: long enough that a
+#: stalled broker or a slow batch mid-rebuild does not swap in a half-built model.
+_QUIET_S, _SILENT_S = 1.0, 30.0
 _FIRST_EVENT_WITHIN_S = 120.0
+_BATCH = 2000  # the rebuild loop's batch size
 
 
 class RebuildFailed(RuntimeError):
@@ -64,18 +68,19 @@ def _fill(
     on_progress: Progress | None,
 ) -> None:
     total = sum(message_counts(settings.kafka_bootstrap, topics).values())
-    read, last_at = 0, time.monotonic()
+    read, last_at, at_head = 0, time.monotonic(), False
 
     def counted(events: Sequence[Message]) -> Applied:
-        nonlocal read, last_at
+        nonlocal read, last_at, at_head
         outcome = apply(events)
         read, last_at = read + len(events), time.monotonic()
+        at_head = len(events) < _BATCH
         if on_progress is not None:
             on_progress(read, total)
         return outcome
 
     stopping, failures = threading.Event(), list[BaseException]()
-    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping)
+    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping, batch_size=_BATCH)
 
     def consume() -> None:
         try:
@@ -87,7 +92,7 @@ def _fill(
     started = time.monotonic()
     worker.start()
     try:
-        while worker.is_alive() and not _caught_up(read, total, last_at, started):
+        while worker.is_alive() and not _caught_up(read, total, last_at, started, at_head):
             time.sleep(0.1)
     finally:
         stopping.set()
@@ -96,9 +101,9 @@ def _fill(
         raise RebuildFailed(f"reading the topics failed: {failures[0]}") from failures[0]
 
 
-def _caught_up(read: int, total: int, last_at: float, started: float) -> bool:
+def _caught_up(read: int, total: int, last_at: float, started: float, at_head: bool) -> bool:
     quiet = time.monotonic() - last_at
-    if read >= total and quiet > _QUIET_S:
+    if read >= total and (at_head or quiet > _QUIET_S):
         return True
     if read == 0 and time.monotonic() - started > _FIRST_EVENT_WITHIN_S:
         raise RebuildFailed(f"no event read in {_FIRST_EVENT_WITHIN_S:.0f} s")
