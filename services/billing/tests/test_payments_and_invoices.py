@@ -111,15 +111,24 @@ def test_each_shipment_is_invoiced_and_the_invoices_add_up_to_the_total(
     for tax in first["body"]["taxes"]:
         assert f"{tax['net']['amount']} EUR {tax['tax']['amount']} EUR" in text
 
-    returned = http.post(
-        f"/invoices/{numbers[0]}/credit-notes", json={"lines": {"SKU-1": 1}, "reason": "damaged"}
+    returns = f"/invoices/{numbers[0]}/credit-notes"
+    damaged = {"lines": {"SKU-1": 1}, "reason": "damaged"}
+    returned = http.post(returns, json=damaged, headers={"Idempotency-Key": "r-1"})
+    retried = http.post(returns, json=damaged, headers={"Idempotency-Key": "r-1"})
+    reused = http.post(
+        returns, json={**damaged, "reason": "lost"}, headers={"Idempotency-Key": "r-1"}
     )
     too_many = http.post(
-        f"/invoices/{numbers[0]}/credit-notes", json={"lines": {"SKU-1": 2}, "reason": "again"}
+        returns, json={"lines": {"SKU-1": 2}, "reason": "again"}, headers={"Idempotency-Key": "r-2"}
     )
     assert returned.status_code == 201
     assert returned.json()["number"] == f"CN-{year}-000001"
+    assert (retried.status_code, retried.json()) == (201, returned.json()), "the same note"
+    assert reused.status_code == 409
     assert too_many.status_code == 409
+    refunds = [key for operation, key in gateway.calls if operation == "refund"]
+    assert refunds == [f"refund/{numbers[0]}/r-1"], "refunded once"
+    assert http.post(returns, json=damaged).status_code == 422, "a return needs its key"
 
     billing.send(cancelled(order))  # too late to void: what was invoiced is credited instead
     notes = billing.published(lambda seen: len(credit_notes(seen)) >= 3)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Header, HTTPException, Path, Response
+from pydantic import BaseModel, Field, StringConstraints
 
 from orderflow.billing.application import Billing
 from orderflow.billing.domain import Document, IllegalTransition
@@ -18,6 +18,7 @@ from orderflow.schemas.model import Model
 
 InvoiceNumber = Annotated[str, Path(pattern=r"^INV-\d{4}-\d{6}$")]
 CreditNoteNumber = Annotated[str, Path(pattern=r"^CN-\d{4}-\d{6}$")]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "The document as PDF."}
 }
@@ -93,11 +94,17 @@ def routes(app: Billing, settings: Settings) -> APIRouter:
         response_model=DocumentView,
         responses={**missing, 409: {"model": Problem}},
     )
-    def credit(number: InvoiceNumber, returned: Return) -> DocumentView:
-        """A return: credit the given quantities of the invoice's lines; 409 beyond them."""
+    def credit(
+        number: InvoiceNumber,
+        returned: Return,
+        idempotency_key: Annotated[IdempotencyKey, Header()],
+    ) -> DocumentView:
+        """A return: credit the given quantities of the invoice's lines, refunded; 409 beyond
+        them, or for an Idempotency-Key used for another return. The same key and body always
+        get the same credit note, and are refunded once."""
         found(number)
         try:
-            return view(app.credit(number, returned.lines, returned.reason))
+            return view(app.credit(number, returned.lines, returned.reason, idempotency_key))
         except IllegalTransition as refused:
             raise HTTPException(409, str(refused)) from None
 

@@ -3,6 +3,7 @@ series in the same transaction, and finds documents by number and by order."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,17 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 
-from orderflow.billing.domain import Account, Document, Series, account_id, document_id, series_id
+from orderflow.billing.domain import (
+    Account,
+    Document,
+    ReturnRequest,
+    ReusedKey,
+    Series,
+    account_id,
+    document_id,
+    return_id,
+    series_id,
+)
 from orderflow.billing.invoicing import document, shipment_lines
 from orderflow.billing.invoicing import line as make_line
 from orderflow.billing.payments import PaymentGateway, SandboxGateway
@@ -43,20 +54,28 @@ class Billing(Application[UUID]):
             return None
         return found
 
-    def credit(self, number: str, quantities: dict[str, int], reason: str) -> Document:
-        """A return: a credit note for `quantities` of invoice `number`, refunded. The refund's
-        key is derived from what the invoice had credited before, so a retry refunds once."""
+    def credit(
+        self, number: str, quantities: dict[str, int], reason: str, idempotency_key: str
+    ) -> Document:
+        """A return: a credit note for `quantities` of invoice `number`, refunded, once per
+        Idempotency-Key: a retry of the same return gets the same credit note, and the refund's
+        own key comes from the client's, so the gateway refunds once however often the call is
+        repeated (a key derived from the invoice's state changed once the first try committed)."""
+        request = json.dumps([number, sorted(quantities.items()), reason])
 
         def attempt() -> Document:
             uow = UnitOfWork(self)
+            earlier = uow.find(return_id(idempotency_key))
+            if earlier is not None:
+                return _earlier_answer(uow, earlier, request, idempotency_key)
             invoice: Document = uow.get(document_id(number))
-            key = f"refund/{number}/{sorted(invoice.credited.items())}"
             note = issue_credit_note(uow, invoice, quantities, reason, datetime.now(UTC).date())
             account: Account = uow.get(account_id(invoice.order_id))
             gross = note.body["gross"]
             if account.payment_id is not None:
-                amount = Decimal(gross["amount"])
+                amount, key = Decimal(gross["amount"]), f"refund/{number}/{idempotency_key}"
                 self.gateway.refund(key, account.payment_id, amount, gross["currency"])
+            uow.add(ReturnRequest(return_id(idempotency_key), request, note.number))
             uow.commit([])
             return note
 
@@ -68,6 +87,13 @@ class Billing(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return found
+
+
+def _earlier_answer(uow: UnitOfWork, earlier: ReturnRequest, request: str, key: str) -> Document:
+    if earlier.request != request:
+        raise ReusedKey(f"Idempotency-Key {key!r} was used for another return")
+    note: Document = uow.get(document_id(earlier.credit_note))
+    return note
 
 
 def take_number(uow: UnitOfWork, prefix: str, year: int) -> str:

@@ -29,6 +29,10 @@ def document_id(number: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:document/{number}")
 
 
+def return_id(idempotency_key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:billing-return/{idempotency_key}")
+
+
 class Account(Aggregate):
     """One order as billing sees it: its content, its reservation, its payment, its invoices."""
 
@@ -200,3 +204,16 @@ class Document(Aggregate):
     def _credited(self, quantities: dict[str, int]) -> None:
         for description, quantity in quantities.items():
             self.credited[description] = self.credited.get(description, 0) + quantity
+
+
+class ReturnRequest(Aggregate):
+    """One return as its client asked for it under an Idempotency-Key, and the credit note it
+    got: a retry of the same request gets that note again and refunds nothing more."""
+
+    @event("Received")
+    def __init__(self, id: UUID, request: str, credit_note: str) -> None:
+        self.request, self.credit_note = request, credit_note
+
+
+class ReusedKey(IllegalTransition):
+    """An Idempotency-Key already used for another return."""
