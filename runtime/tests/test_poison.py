@@ -147,13 +147,21 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 90) -> None:
         time.sleep(0.5)
 
 
+def hundred_events(
+    bootstrap: str, unique: Callable[[str], str]
+) -> tuple[tuple[str, str, str], Delivered]:
+    """A topic of the test's own holding events 1-100 (over 3 partitions), a dead-letter topic
+    and a consumer group: the given-step of the tests below."""
+    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
+    ensure_topics(bootstrap, [topic, dlq], 3)
+    return (topic, dlq, group), publish(new_producer(bootstrap), topic, range(1, 101))
+
+
 def test_a_transient_failure_waits_and_retries_without_dropping(
     store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
 ) -> None:
     # Given a database that is "unreachable" for the first three attempts at one event
-    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
-    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
-    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
+    (topic, dlq, group), delivered = hundred_events(kafka_bootstrap, unique)
     outages = iter(range(3))
 
     def flaky(received: StockReceived, uow: UnitOfWork) -> None:
@@ -179,9 +187,7 @@ def test_an_event_that_keeps_racing_another_writer_is_retried_not_dead_lettered(
 ) -> None:
     # Given another writer (an API call, a second instance) that changes event 50's ledger
     # between the consumer's load and its commit, eight times running
-    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
-    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
-    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
+    (topic, dlq, group), delivered = hundred_events(kafka_bootstrap, unique)
     app, rival = Ledgers(env=store.env), Ledgers(env=store.env)
     rival.save(Ledger(stock_received(50).sku))
     races = iter(range(8))
@@ -210,9 +216,7 @@ def test_an_event_that_conflicts_every_time_is_dead_lettered_alone(
     store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
 ) -> None:
     # Given a handler that opens event 50's stored ledger again, which the store refuses
-    topic, dlq, group = unique("in"), unique("dlq"), unique("group")
-    ensure_topics(kafka_bootstrap, [topic, dlq], 3)
-    delivered = publish(new_producer(kafka_bootstrap), topic, range(1, 101))
+    (topic, dlq, group), delivered = hundred_events(kafka_bootstrap, unique)
     app = Ledgers(env=store.env)
     app.save(Ledger(stock_received(50).sku))
 

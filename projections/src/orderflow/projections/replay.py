@@ -28,7 +28,6 @@ from orderflow.schemas.envelope import Message
 #: stalled broker or a slow batch mid-rebuild does not swap in a half-built model.
 _QUIET_S, _SILENT_S = 1.0, 30.0
 _FIRST_EVENT_WITHIN_S = 120.0
-_BATCH = 2000  # the rebuild loop's batch size
 
 
 class RebuildFailed(RuntimeError):
@@ -74,13 +73,13 @@ def _fill(
         nonlocal read, last_at, at_head
         outcome = apply(events)
         read, last_at = read + len(events), time.monotonic()
-        at_head = len(events) < _BATCH
+        at_head = len(events) < loop.batch_size
         if on_progress is not None:
             on_progress(read, total)
         return outcome
 
     stopping, failures = threading.Event(), list[BaseException]()
-    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping, batch_size=_BATCH)
+    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping)
 
     def consume() -> None:
         try:

@@ -141,7 +141,8 @@ class ConsumerLoop:
         self._apply_until_done(decoded)
         # a partition taken away while this batch waited had its messages dropped from it: even
         # if it came back, they were not applied, so their offsets must not be committed
-        kept = [m for m in messages if where(m) in self.assigned and where(m) not in self._moved]
+        held_throughout = self.assigned - self._moved
+        kept = [m for m in messages if where(m) in held_throughout]
         self._retry_transient("dead letters", self.dead_letters.flush)
         faults.point("consumer.after_db_commit")
         self._commit_offsets(kept)

@@ -4,13 +4,14 @@ moment as 503 with Retry-After, and a JSON error body that says why."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderflow.runtime.retry import TRANSIENT
@@ -18,6 +19,9 @@ from orderflow.runtime.retry import TRANSIENT
 log = structlog.get_logger("orderflow.http")
 
 MAX_BODY_BYTES = 256 * 1024
+#: The `Idempotency-Key` header of a request that must take effect once (placing an order, a
+#: refunded return): the same key and body always get the first answer.
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class _TooLarge(Exception):

@@ -7,18 +7,18 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Path, Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 from orderflow.billing.application import Billing
 from orderflow.billing.domain import Document, IllegalTransition
 from orderflow.billing.pdf import render
+from orderflow.runtime.http import IdempotencyKey
 from orderflow.runtime.settings import Settings
 from orderflow.schemas.common import LongText
 from orderflow.schemas.model import Model
 
 InvoiceNumber = Annotated[str, Path(pattern=r"^INV-\d{4}-\d{6}$")]
 CreditNoteNumber = Annotated[str, Path(pattern=r"^CN-\d{4}-\d{6}$")]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "The document as PDF."}
 }

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
-from pydantic import BaseModel, StringConstraints, field_validator
+from pydantic import BaseModel, field_validator
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status
 from orderflow.intake.submissions import Submissions
 from orderflow.runtime.channels import channel_of
+from orderflow.runtime.http import IdempotencyKey
 from orderflow.runtime.recorders import IndexCursor
 from orderflow.runtime.settings import Settings
 from orderflow.schemas.common import Address, Customer, LongText, Reason
@@ -29,8 +30,6 @@ from orderflow.schemas.orders import (
     PaymentDetails,
     one_line_per_sku,
 )
-
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class OrderRequest(OrderBody):
