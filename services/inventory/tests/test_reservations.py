@@ -21,6 +21,7 @@ from orderflow.runtime.store import Store
 from orderflow.runtime.testkit import Outbox, Topics, of_type, publish, running
 from orderflow.schemas.envelope import Message
 from orderflow.schemas.inventory import (
+    BackorderFilled,
     LowStockDetected,
     StockReceived,
     StockReleased,
@@ -127,3 +128,40 @@ def test_cancellation_releases_and_an_unpaid_reservation_expires_but_a_paid_one_
     stock = inventory.app.stock("SKU-X")
     assert stock is not None
     assert (stock.reserved("berlin"), stock.available("berlin")) == (2, 8)
+
+
+def test_receipts_fill_backorders_first_in_first_out_and_publish_each_fill(
+    inventory: Harness,
+) -> None:
+    inventory.app.change_stock("SKU-B", lambda s: s.set_policy(3, allow_backorder=True))
+    inventory.app.change_stock("SKU-B", lambda s: s.receive("berlin", 2, None))
+    first, second = uuid4(), uuid4()
+    inventory.send(order_placed(first, {"SKU-B": 5}))
+    inventory.published(count(StockReserved, 1))  # first in: the older order is filled first
+    inventory.send(order_placed(second, {"SKU-B": 1}))
+    inventory.published(count(StockReserved, 2))
+
+    inventory.app.change_stock("SKU-B", lambda s: s.receive("berlin", 2, None))  # the API
+    inventory.send(received("SKU-B", "berlin", 5))  # the ERP
+    out = inventory.published(count(BackorderFilled, 3))
+
+    fills = [m for m in of_type(out, BackorderFilled) if isinstance(m, BackorderFilled)]
+    assert sorted(
+        (
+            m.order_id == first,
+            m.fill,
+            [(a.warehouse, a.quantity, a.backordered) for a in m.allocations],
+        )
+        for m in fills
+    ) == [
+        (False, 1, [("berlin", 1, False)]),
+        (True, 1, [("berlin", 2, False)]),
+        (True, 2, [("berlin", 1, False)]),
+    ], "the older order took the first receipt whole"
+    stock = inventory.app.stock("SKU-B")
+    assert stock is not None
+    assert (stock.on_hand["berlin"], stock.reserved("berlin"), stock.backordered("berlin")) == (
+        9,
+        6,
+        0,
+    )

@@ -53,6 +53,19 @@ class StockReleased(IntegrationEvent):
     allocations: Allocations
 
 
+class BackorderFilled(IntegrationEvent):
+    """Stock arrived for units an order had backordered: they are now reserved from stock on
+    hand and can ship. `fill` counts this order's fills from 1; a receipt that covers only
+    part of a backorder gives one fill now and another when more arrives."""
+
+    type: Literal["BackorderFilled"] = "BackorderFilled"
+    version: Literal[1] = 1
+    order_id: UUID
+    reservation_id: UUID
+    fill: Annotated[int, Field(ge=1)]
+    allocations: Allocations  # the units filled, none of them backordered any more
+
+
 class StockReceived(IntegrationEvent):
     """Goods arrived at a warehouse: from the inventory API, or an ERP on `erp.stock`."""
 

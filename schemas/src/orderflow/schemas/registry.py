@@ -19,6 +19,7 @@ MESSAGES: tuple[type[Message], ...] = (
     inventory.StockReleased,
     inventory.StockReceived,
     inventory.LowStockDetected,
+    inventory.BackorderFilled,
     billing.PaymentAuthorized,
     billing.PaymentDeclined,
     billing.Invoiced,

@@ -39,6 +39,7 @@ PUBLISHED_ON: dict[str, str] = {
     "StockReleased": INVENTORY_EVENTS,
     "StockReceived": INVENTORY_EVENTS,
     "LowStockDetected": INVENTORY_EVENTS,
+    "BackorderFilled": INVENTORY_EVENTS,
     "PaymentAuthorized": BILLING_EVENTS,
     "PaymentDeclined": BILLING_EVENTS,
     "Invoiced": BILLING_EVENTS,

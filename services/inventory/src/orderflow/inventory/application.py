@@ -90,9 +90,11 @@ class Inventory(Application[UUID]):
         another process) makes it start over from the stored state."""
 
         def attempt() -> tuple[SkuStock, T]:
-            stock = self.stock(sku) or self.new_stock(sku)
-            result = change(stock)
-            self.save(stock, index=[self.index_row(stock)])
+            uow = UnitOfWork(self)
+            stock = uow.find(sku_id(sku)) or self.new_stock(sku)
+            uow.add(stock)
+            result = filling_backorders(uow, stock, lambda: change(stock), None)
+            uow.commit([])
             return stock, result
 
         return retry_on_conflict(attempt)
@@ -131,6 +133,31 @@ class Inventory(Application[UUID]):
                 except IntegrityError:
                     log.info("reservation changed while expiring; next round", id=aggregate_id)
         return expired
+
+
+def filling_backorders(
+    uow: UnitOfWork, stock: SkuStock, change: Callable[[], T], caused_by: UUID | None
+) -> T:
+    """Change a SKU's stock and tell each order whose backorder the change filled (a receipt,
+    an upward count): the SKU fills them first in, first out, the order's reservation
+    publishes what can now ship."""
+    before = _waiting(stock)
+    result = change()
+    after = _waiting(stock)
+    for (order_id, warehouse), units in sorted(before.items()):
+        filled = units - after.get((order_id, warehouse), 0)
+        if filled > 0:
+            reservation: Reservation = uow.get(reservation_id(UUID(order_id)))
+            reservation.fill(warehouse, stock.sku, filled, caused_by)
+    return result
+
+
+def _waiting(stock: SkuStock) -> dict[tuple[str, str], int]:
+    return {
+        (order_id, warehouse): units
+        for warehouse in stock.warehouses()
+        for order_id, units in stock.backorders(warehouse).items()
+    }
 
 
 def release_stock(uow: UnitOfWork, reservation: Reservation) -> None:

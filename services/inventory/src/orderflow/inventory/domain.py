@@ -54,6 +54,14 @@ class SkuStock(Aggregate):
             self.on_hand.get(warehouse, 0) - self.reserved(warehouse) - self.backordered(warehouse)
         )
 
+    def backorders(self, warehouse: str) -> dict[str, int]:
+        """Order id → units it still waits for here."""
+        return {
+            order_id: held[warehouse][1]
+            for order_id, held in self.holds.items()
+            if warehouse in held and held[warehouse][1] > 0
+        }
+
     def free(self, warehouse: str) -> int:
         """Units that a new order can reserve here."""
         return max(0, self.available(warehouse))
@@ -214,6 +222,7 @@ class Reservation(Aggregate):
         self.expires_at, self.correlation_id = expires_at, correlation_id
         self.state = "failed" if short_lines else "held"
         self.shipped: dict[str, int] = {}  # "warehouse/sku" → units shipped
+        self.fills = 0  # backorders filled so far, each published as its own BackorderFilled
 
     def authorize(self, caused_by: UUID) -> None:
         """Topics are not consumed in step, so the payment can arrive after the reservation was
@@ -260,6 +269,29 @@ class Reservation(Aggregate):
         correlation_id: UUID,
     ) -> None:
         self.state = "released"
+
+    def fill(self, warehouse: str, sku: str, quantity: int, caused_by: UUID | None) -> None:
+        """Units of a backordered line are now reserved from stock on hand: they can ship."""
+        if self.state not in ("held", "authorized"):
+            raise IllegalTransition(f"a {self.state} reservation has no backorder to fill")
+        self._filled(
+            order_id=self.order_id,
+            fill=self.fills + 1,
+            allocations=[{"warehouse": warehouse, "sku": sku, "quantity": quantity}],
+            caused_by=caused_by,
+            correlation_id=self.correlation_id,
+        )
+
+    @event("BackorderFilled")
+    def _filled(
+        self,
+        order_id: UUID,
+        fill: int,
+        allocations: list[dict[str, Any]],
+        caused_by: UUID | None,
+        correlation_id: UUID,
+    ) -> None:
+        self.fills = fill
 
     def ship(self, warehouse: str, sku: str, quantity: int, caused_by: UUID) -> None:
         if self.state not in ("authorized", "held"):

@@ -1,6 +1,6 @@
 """How inventory reacts: an order placed reserves all of it or none; a cancellation or a
 declined payment releases; an authorised payment stops the expiry clock; a shipment commits
-its lines; an ERP receipt adds stock."""
+its lines; an ERP receipt adds stock and fills backorders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from orderflow.inventory.allocation import Take, allocate
-from orderflow.inventory.application import Inventory, release_stock
+from orderflow.inventory.application import Inventory, filling_backorders, release_stock
 from orderflow.inventory.domain import (
     IllegalTransition,
     Reservation,
@@ -100,8 +100,13 @@ def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
     app = _inventory(uow)
     app.require_warehouse(received.warehouse)
     stock = uow.find(sku_id(received.sku)) or app.new_stock(received.sku)
-    stock.receive(received.warehouse, received.quantity, received.reference)
     uow.add(stock)
+    filling_backorders(
+        uow,
+        stock,
+        lambda: stock.receive(received.warehouse, received.quantity, received.reference),
+        received.event_id,
+    )
 
 
 HANDLERS: Handlers = {

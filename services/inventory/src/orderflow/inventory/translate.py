@@ -9,6 +9,7 @@ from orderflow.inventory.domain import Reservation, SkuStock
 from orderflow.runtime.translation import translator
 from orderflow.schemas.envelope import IntegrationEvent
 from orderflow.schemas.inventory import (
+    BackorderFilled,
     LowStockDetected,
     StockReceived,
     StockReleased,
@@ -54,6 +55,19 @@ def _released(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
     )
 
 
+def _filled(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
+    return BackorderFilled.model_validate(
+        {
+            **envelope,
+            "order_id": domain_event.order_id,
+            "reservation_id": domain_event.originator_id,
+            "fill": domain_event.fill,
+            "allocations": domain_event.allocations,
+        },
+        strict=False,
+    )
+
+
 def _received(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
     return StockReceived(
         **envelope,
@@ -79,6 +93,7 @@ translate = translator(
     {
         f"{Reservation.__name__}.Made": _made,
         f"{Reservation.__name__}.Released": _released,
+        f"{Reservation.__name__}.BackorderFilled": _filled,
         f"{SkuStock.__name__}.Received": _received,
         f"{SkuStock.__name__}.LowStockDetected": _low,
     },
