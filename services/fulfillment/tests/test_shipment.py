@@ -12,6 +12,7 @@ from orderflow.fulfillment.domain import (
     Dispatch,
     IllegalTransition,
     Shipment,
+    backorder_shipment_id,
     dispatch_id,
     shipment_id_for,
 )
@@ -83,3 +84,27 @@ def test_shipments_are_due_once_allocated_and_authorised_in_any_order() -> None:
     assert dispatch.allocation == {"berlin": {"SKU-1": 2}}, "backordered units wait for stock"
     dispatch.cancel()
     assert not dispatch.due_for_shipments()
+
+
+def test_a_filled_backorder_is_due_once_the_order_can_ship_and_only_once() -> None:
+    order = uuid4()
+    dispatch = Dispatch(id=dispatch_id(order), order_id=order)
+    dispatch.allocated(
+        [{"warehouse": "paris", "sku": "SKU-2", "quantity": 3, "backordered": True}], uuid4()
+    )
+    dispatch.backorder_filled(1, [{"warehouse": "paris", "sku": "SKU-2", "quantity": 2}])
+    assert dispatch.fills_due() == [], "not before the payment and the address"
+
+    dispatch.placed(ADDRESS, uuid4())
+    dispatch.authorize()
+    dispatch.created([])  # nothing from stock on hand: all of it was backordered
+    dispatch.backorder_filled(1, [{"warehouse": "paris", "sku": "SKU-2", "quantity": 2}])
+    assert not dispatch.due_for_shipments()
+    assert dispatch.fills_due() == [1]
+    assert dispatch.fills[1] == {"paris": {"SKU-2": 2}}
+
+    dispatch.created_for_fill(1, [backorder_shipment_id(order, 1, "paris")])
+    assert dispatch.fills_due() == []
+    dispatch.backorder_filled(2, [{"warehouse": "paris", "sku": "SKU-2", "quantity": 1}])
+    dispatch.cancel()
+    assert dispatch.fills_due() == [], "a cancelled order ships nothing more"

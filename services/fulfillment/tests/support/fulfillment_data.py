@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from orderflow.schemas.billing import PaymentAuthorized
-from orderflow.schemas.inventory import StockReserved
+from orderflow.schemas.inventory import BackorderFilled, StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
 _positions = itertools.count(1)
@@ -54,18 +54,33 @@ def order_placed(order_id: UUID, postal_code: str = "10115") -> OrderPlaced:
     )
 
 
-def stock_reserved(order_id: UUID) -> StockReserved:
+def stock_reserved(order_id: UUID, backordered: frozenset[str] = frozenset()) -> StockReserved:
+    """The split allocation; the SKUs in `backordered` wait for stock still to come."""
     return StockReserved.model_validate(
         {
             **_envelope("inventory"),
             "order_id": order_id,
             "reservation_id": uuid4(),
             "allocations": [
-                {"warehouse": wh, "sku": sku, "quantity": q}
+                {"warehouse": wh, "sku": sku, "quantity": q, "backordered": sku in backordered}
                 for wh, lines in SPLIT.items()
                 for sku, q in lines.items()
             ],
             "expires_at": datetime.now(UTC) + timedelta(minutes=15),
+        },
+        strict=False,
+    )
+
+
+def backorder_filled(order_id: UUID, fill: int, sku: str, quantity: int) -> BackorderFilled:
+    warehouse = next(wh for wh, lines in SPLIT.items() if sku in lines)
+    return BackorderFilled.model_validate(
+        {
+            **_envelope("inventory"),
+            "order_id": order_id,
+            "reservation_id": uuid4(),
+            "fill": fill,
+            "allocations": [{"warehouse": warehouse, "sku": sku, "quantity": quantity}],
         },
         strict=False,
     )

@@ -3,7 +3,7 @@ the simulator or the carrier, and found by id or by order."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,7 @@ from orderflow.fulfillment.domain import (
     Dispatch,
     IllegalTransition,
     Shipment,
+    backorder_shipment_id,
     dispatch_id,
     shipment_id_for,
 )
@@ -124,13 +125,35 @@ def step(carrier: Carrier, shipment: Shipment, to: str) -> None:
 
 
 def create_shipments(uow: UnitOfWork, dispatch: Dispatch, caused_by: UUID) -> None:
+    """The allocation's shipments: one per warehouse."""
     assert dispatch.allocation is not None
+    ids = _new_shipments(uow, dispatch, dispatch.allocation, shipment_id_for, caused_by)
+    dispatch.created(ids)
+
+
+def create_fill_shipments(uow: UnitOfWork, dispatch: Dispatch, fill: int, caused_by: UUID) -> None:
+    """A filled backorder's shipments: one per warehouse it was filled in."""
+
+    def new_id(order_id: UUID, warehouse: str) -> UUID:
+        return backorder_shipment_id(order_id, fill, warehouse)
+
+    ids = _new_shipments(uow, dispatch, dispatch.fills[fill], new_id, caused_by)
+    dispatch.created_for_fill(fill, ids)
+
+
+def _new_shipments(
+    uow: UnitOfWork,
+    dispatch: Dispatch,
+    allocation: dict[str, dict[str, int]],
+    new_id: Callable[[UUID, str], UUID],
+    caused_by: UUID,
+) -> list[UUID]:
     assert dispatch.address is not None
     assert dispatch.correlation_id is not None
     created = []
-    for warehouse, lines in sorted(dispatch.allocation.items()):
+    for warehouse, lines in sorted(allocation.items()):
         shipment = Shipment(
-            id=shipment_id_for(dispatch.order_id, warehouse),
+            id=new_id(dispatch.order_id, warehouse),
             order_id=dispatch.order_id,
             warehouse=warehouse,
             lines=lines,
@@ -140,4 +163,4 @@ def create_shipments(uow: UnitOfWork, dispatch: Dispatch, caused_by: UUID) -> No
         )
         uow.add(shipment)
         created.append(shipment.id)
-    dispatch.created(created)
+    return created

@@ -3,7 +3,8 @@
 A shipment moves created → picked → packed → shipped → delivered, or to `exception` when the
 carrier refuses it, or to `cancelled` when the order is cancelled before it shipped. The
 order's events arrive through three topics in any order, so `Dispatch` records facts and says
-when the shipments are due: the allocation is known and the payment authorised. No I/O."""
+when the shipments are due: the allocation is known and the payment authorised. Backordered
+units ship later, each fill of them (BackorderFilled) as shipments of its own. No I/O."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def shipment_id_for(order_id: UUID, warehouse: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:shipment/{order_id}/{warehouse}")
 
 
+def backorder_shipment_id(order_id: UUID, fill: int, warehouse: str) -> UUID:
+    """One shipment per fill of a backorder and warehouse, as `shipment_id_for`."""
+    return uuid5(NAMESPACE_URL, f"orderflow:shipment/{order_id}/backorder/{fill}/{warehouse}")
+
+
 class Dispatch(Aggregate):
     @event("Opened")
     def __init__(self, id: UUID, order_id: UUID) -> None:
@@ -40,10 +46,19 @@ class Dispatch(Aggregate):
         self.cancelled = False
         self.correlation_id: UUID | None = None
         self.shipments: list[str] = []
+        self.first_created = False  # the allocation's shipments (none if all was backordered)
+        self.fills: dict[int, dict[str, dict[str, int]]] = {}  # fill → warehouse → SKU → units
+        self.fills_shipped: set[int] = set()
 
     def due_for_shipments(self) -> bool:
         ready = self.allocation is not None and self.authorized
-        return ready and not self.cancelled and not self.shipments
+        return ready and not self.cancelled and not self.first_created
+
+    def fills_due(self) -> list[int]:
+        """Filled backorders still to ship, once the order can ship at all."""
+        if not self.authorized or self.cancelled or self.address is None:
+            return []
+        return sorted(set(self.fills) - self.fills_shipped)
 
     def placed(self, address: dict[str, Any], correlation_id: UUID) -> None:
         if self.address is None:
@@ -54,15 +69,9 @@ class Dispatch(Aggregate):
         self.address, self.correlation_id = address, correlation_id
 
     def allocated(self, allocations: list[dict[str, Any]], correlation_id: UUID) -> None:
-        """Stock on hand, per warehouse; backordered units wait for their stock (not shipped
-        from here until inventory reports them filled)."""
-        per_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
-        for allocation in allocations:
-            if not allocation.get("backordered"):
-                lines = per_warehouse[allocation["warehouse"]]
-                lines[allocation["sku"]] = lines.get(allocation["sku"], 0) + allocation["quantity"]
+        """Stock on hand, per warehouse; backordered units wait for their fill."""
         if self.allocation is None:
-            self._allocated(allocation=dict(per_warehouse), correlation_id=correlation_id)
+            self._allocated(allocation=by_warehouse(allocations), correlation_id=correlation_id)
 
     @event("Allocated")
     def _allocated(self, allocation: dict[str, dict[str, int]], correlation_id: UUID) -> None:
@@ -85,12 +94,39 @@ class Dispatch(Aggregate):
     def _cancelled(self) -> None:
         self.cancelled = True
 
+    def backorder_filled(self, fill: int, allocations: list[dict[str, Any]]) -> None:
+        if fill not in self.fills:
+            self._filled(fill=fill, allocation=by_warehouse(allocations))
+
+    @event("BackorderFilled")
+    def _filled(self, fill: int, allocation: dict[str, dict[str, int]]) -> None:
+        self.fills[fill] = allocation
+
     def created(self, shipment_ids: list[UUID]) -> None:
         self._created(shipments=[str(s) for s in shipment_ids])
 
     @event("ShipmentsCreated")
     def _created(self, shipments: list[str]) -> None:
-        self.shipments = shipments
+        self.shipments = self.shipments + shipments
+        self.first_created = True
+
+    def created_for_fill(self, fill: int, shipment_ids: list[UUID]) -> None:
+        self._created_for_fill(fill=fill, shipments=[str(s) for s in shipment_ids])
+
+    @event("BackorderShipmentsCreated")
+    def _created_for_fill(self, fill: int, shipments: list[str]) -> None:
+        self.shipments = self.shipments + shipments
+        self.fills_shipped.add(fill)
+
+
+def by_warehouse(allocations: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Units from stock on hand, per warehouse and SKU; backordered ones wait for their fill."""
+    per_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
+    for allocation in allocations:
+        if not allocation.get("backordered"):
+            lines = per_warehouse[allocation["warehouse"]]
+            lines[allocation["sku"]] = lines.get(allocation["sku"], 0) + allocation["quantity"]
+    return dict(per_warehouse)
 
 
 class Shipment(Aggregate):

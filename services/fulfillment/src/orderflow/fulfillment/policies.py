@@ -1,17 +1,18 @@
 """How fulfillment reacts: the order's address (OrderPlaced), its allocation (StockReserved)
 and its authorised payment (PaymentAuthorized), in any order, create one shipment per
-warehouse; a cancellation stops the shipments that have not left."""
+warehouse, and each filled backorder (BackorderFilled) more of them; a cancellation stops
+the shipments that have not left."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from orderflow.fulfillment.application import create_shipments
+from orderflow.fulfillment.application import create_fill_shipments, create_shipments
 from orderflow.fulfillment.domain import Dispatch, Shipment, dispatch_id
 from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import PaymentAuthorized
-from orderflow.schemas.inventory import StockReserved
+from orderflow.schemas.inventory import BackorderFilled, StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
 
@@ -27,6 +28,8 @@ def _dispatch(uow: UnitOfWork, order_id: UUID) -> Dispatch:
 def _ship_when_due(uow: UnitOfWork, dispatch: Dispatch, caused_by: UUID) -> None:
     if dispatch.due_for_shipments() and dispatch.address is not None:
         create_shipments(uow, dispatch, caused_by)
+    for fill in dispatch.fills_due():
+        create_fill_shipments(uow, dispatch, fill, caused_by)
 
 
 def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
@@ -40,6 +43,13 @@ def on_stock_reserved(reserved: StockReserved, uow: UnitOfWork) -> None:
     allocations = [a.model_dump(mode="json") for a in reserved.allocations]
     dispatch.allocated(allocations, reserved.correlation_id)
     _ship_when_due(uow, dispatch, reserved.event_id)
+
+
+def on_backorder_filled(filled: BackorderFilled, uow: UnitOfWork) -> None:
+    dispatch = _dispatch(uow, filled.order_id)
+    allocations = [a.model_dump(mode="json") for a in filled.allocations]
+    dispatch.backorder_filled(filled.fill, allocations)
+    _ship_when_due(uow, dispatch, filled.event_id)
 
 
 def on_payment_authorized(authorized: PaymentAuthorized, uow: UnitOfWork) -> None:
@@ -60,6 +70,7 @@ def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
 HANDLERS: Handlers = {
     OrderPlaced: on_order_placed,
     StockReserved: on_stock_reserved,
+    BackorderFilled: on_backorder_filled,
     PaymentAuthorized: on_payment_authorized,
     OrderCancelled: on_order_cancelled,
 }
