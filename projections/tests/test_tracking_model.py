@@ -98,6 +98,22 @@ def test_partway_the_status_is_the_furthest_stage_reached(
     assert seen == expected
 
 
+def test_an_order_waiting_for_backordered_units_stays_partially_shipped(
+    model: Callable[[], TrackingModel],
+) -> None:
+    order = uuid4()
+    events = lifecycle(order)[:-1]  # not completed
+    paris = {e.shipment_id for e in events if getattr(e, "warehouse", None) == "paris"}  # type: ignore[attr-defined]
+    later = [e for e in events if getattr(e, "shipment_id", None) in paris]
+    tracking = model()
+
+    tracking.apply([e for e in events if e not in later])  # one parcel of two, all of it done
+    assert tracking.tracking(str(order))["status"] == "partially_shipped"  # type: ignore[index]
+
+    tracking.apply(later)  # the backordered unit arrived and went the same way
+    assert tracking.tracking(str(order))["status"] == "delivered"  # type: ignore[index]
+
+
 def test_a_rebuild_from_the_topic_equals_the_incremental_model(
     model: Callable[[], TrackingModel], kafka_bootstrap: str, unique: Callable[[str], str]
 ) -> None:

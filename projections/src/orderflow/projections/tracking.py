@@ -35,6 +35,11 @@ TABLES = [
     " order_id TEXT NOT NULL, shipment_id TEXT NOT NULL, gross TEXT NOT NULL,"
     " currency TEXT NOT NULL, issued_on TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS {g}tracking_invoices_order ON {s}tracking_invoices (order_id)",
+    # units ordered (OrderPlaced) and shipped (Shipped), one row per event: an order whose
+    # parcels are all delivered may still wait for backordered units
+    "CREATE TABLE IF NOT EXISTS {s}tracking_units (event_id TEXT PRIMARY KEY,"
+    " order_id TEXT NOT NULL, ordered INTEGER NOT NULL, shipped INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS {g}tracking_units_order ON {s}tracking_units (order_id)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_changes (seq {serial}, order_id TEXT NOT NULL,"
     " status TEXT NOT NULL, at TEXT NOT NULL)",
     # a customer's page follows one order: without it, each poll (twice a second) would scan
@@ -51,6 +56,7 @@ class TrackingModel(ReadModel):
         "tracking_steps",
         "tracking_shipments",
         "tracking_invoices",
+        "tracking_units",
         "tracking_changes",
     )
 
@@ -203,6 +209,7 @@ _SHIPMENT_FACTS = (
 _INVOICES = (
     "INSERT INTO {s}tracking_invoices (number, order_id, shipment_id, gross, currency, issued_on)"
 )
+_UNITS = "INSERT INTO {s}tracking_units (event_id, order_id, ordered, shipped)"
 _STATUSES = (
     "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
     " updated_at = excluded.updated_at"
@@ -217,9 +224,12 @@ class _Batch:
     orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     shipments: dict[str, list[Any]] = field(default_factory=dict)
     invoices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    units: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add(self, event: IntegrationEvent, order_id: str) -> None:
         self.steps.append((str(event.event_id), order_id, event.type, moment(event)))
+        if isinstance(event, OrderPlaced | Shipped):
+            self._units(event, order_id)
         if isinstance(event, OrderPlaced):
             total, postal = event.total, event.shipping_address.postal_code
             self.orders[order_id] = (
@@ -245,6 +255,11 @@ class _Batch:
                 event.issued_on.isoformat(),
             )
 
+    def _units(self, event: OrderPlaced | Shipped, order_id: str) -> None:
+        units = sum(line.quantity for line in event.lines)
+        ordered, shipped = (units, 0) if isinstance(event, OrderPlaced) else (0, units)
+        self.units.append((str(event.event_id), order_id, ordered, shipped))
+
     def _shipment(self, event: ShipmentCreated | Shipped | Delivered, order_id: str) -> None:
         row = self.shipments.setdefault(
             str(event.shipment_id), [str(event.shipment_id), order_id, *[None] * 4, 0, 0, 0]
@@ -264,6 +279,8 @@ class _Batch:
         cursor.insert(_SHIPMENTS, _TEXT * 6 + ("integer",) * 3, shipments, _SHIPMENT_FACTS)
         invoices, conflict = list(self.invoices.values()), "ON CONFLICT (number) DO NOTHING"
         cursor.insert(_INVOICES, _TEXT * 6, invoices, conflict)
+        units, conflict = self.units, "ON CONFLICT (event_id) DO NOTHING"
+        cursor.insert(_UNITS, _TEXT * 2 + ("integer",) * 2, units, conflict)
 
 
 def _derive_statuses(cursor: Cursor, order_ids: list[str]) -> None:
@@ -290,6 +307,7 @@ class _OrderFacts:
     types: dict[str, dict[str, str]]  # order -> step type -> latest time
     shipments: dict[str, tuple[int, int, int]]  # order -> created, shipped, delivered
     invoiced: dict[str, int]
+    units: dict[str, tuple[int, int]]  # order -> units ordered, units shipped
 
     @classmethod
     def read(cls, cursor: Cursor, chunk: list[str]) -> _OrderFacts:
@@ -319,18 +337,36 @@ class _OrderFacts:
                 " GROUP BY order_id"
             )
         }
-        return cls(types, shipments, invoiced)
+        units = {
+            o: (int(ordered), int(shipped))
+            for o, ordered, shipped in rows(
+                "SELECT order_id, SUM(ordered), SUM(shipped) FROM {s}tracking_units"
+                " WHERE order_id IN (?) GROUP BY order_id"
+            )
+        }
+        return cls(types, shipments, invoiced, units)
 
     def status(self, order_id: str) -> tuple[str, str]:
         """The order's derived status and the time of its latest step."""
         steps = self.types.get(order_id, {})
         created, shipped, delivered = self.shipments.get(order_id, (0, 0, 0))
-        status = derive(set(steps), created, shipped, delivered, self.invoiced.get(order_id, 0))
+        ordered, units_shipped = self.units.get(order_id, (0, 0))
+        waiting = units_shipped < ordered  # backordered units, or parcels not yet created
+        invoiced = self.invoiced.get(order_id, 0)
+        status = derive(set(steps), created, shipped, delivered, invoiced, waiting)
         return status, max(steps.values())
 
 
-def derive(types: set[str], created: int, shipped: int, delivered: int, invoiced: int) -> str:
-    """The furthest stage the facts support; an ending wins."""
+def derive(
+    types: set[str],
+    created: int,
+    shipped: int,
+    delivered: int,
+    invoiced: int,
+    units_waiting: bool = False,
+) -> str:
+    """The furthest stage the facts support; an ending wins. `units_waiting`: fewer units
+    shipped than ordered, as far as the order's OrderPlaced and Shipped events tell."""
     for ending, status in (
         ("OrderRejected", "rejected"),
         ("OrderCancelled", "cancelled"),
@@ -339,7 +375,9 @@ def derive(types: set[str], created: int, shipped: int, delivered: int, invoiced
         if ending in types:
             return status
     if shipped:
-        if shipped < max(created, shipped) or ("PaymentAuthorized" not in types and not created):
+        if units_waiting or shipped < max(created, shipped):
+            return "partially_shipped"
+        if "PaymentAuthorized" not in types and not created:
             return "partially_shipped"
         if invoiced < shipped:
             return "shipped"

@@ -7,7 +7,7 @@ const STEP_NAMES = {
   PaymentDeclined: "Payment declined", ShipmentCreated: "Being prepared", Shipped: "Shipped",
   Invoiced: "Invoiced", Delivered: "Delivered", OrderCompleted: "Completed",
   OrderCancelled: "Cancelled", OrderRejected: "Rejected", StockReleased: "Reservation released",
-  StockReservationFailed: "Out of stock",
+  StockReservationFailed: "Out of stock", BackorderFilled: "Backordered items in stock",
 };
 let stream = null;
 
