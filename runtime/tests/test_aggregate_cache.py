@@ -71,6 +71,27 @@ def test_a_stale_aggregate_that_is_only_read_is_reloaded(store: Store) -> None:
     assert seen == [1, 2]
 
 
+def test_a_refusal_on_a_stale_cached_aggregate_is_retried_on_the_stored_one(
+    store: Store,
+) -> None:
+    # Given a handler that refuses an event until the ledger holds two references
+    app, cache = Ledgers(env=store.env), AggregateCache()
+    apply_batch(app, HANDLERS, [stock_received(1)], cache)
+    apply_batch(Ledgers(env=store.env), HANDLERS, [stock_received(21)])
+
+    def needs_two(received: StockReceived, uow: UnitOfWork) -> None:
+        if len(uow.get(ledger_id(SKU)).references) < 2:
+            raise ValueError("the ledger does not hold two references yet")
+        on_stock_received(received, uow)
+
+    # when it runs on the cached ledger that another writer has brought to two
+    outcome = apply_batch(app, {StockReceived: needs_two}, [stock_received(41)], cache)
+
+    # then the refusal rested on the stale copy: not a failure, the stored ledger took it
+    assert (outcome.applied, outcome.failed) == (1, [])
+    assert references(app) == ["in-1", "in-21", "in-41"]
+
+
 def test_a_batch_that_fails_leaves_no_half_changed_aggregate_in_the_cache(store: Store) -> None:
     app, cache = Ledgers(env=store.env), AggregateCache()
     apply_batch(app, HANDLERS, [stock_received(1)], cache)

@@ -63,7 +63,8 @@ def apply_batch(
 ) -> Applied:
     """Apply `events` in order. A handler that fails for good has its event excluded and the
     batch re-run without it, so no partial effect of a failed event is ever saved; so is a batch
-    that the cache gave a stale aggregate, which the re-run loads from the store."""
+    that the cache gave a stale aggregate, which the re-run loads from the store. A refusal
+    made on such a stale aggregate is no failure: the event is tried again on the stored one."""
     recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
     keys = [inbox_key(event) for event in events]
     # read once for every attempt: should another instance apply some of these meanwhile, the
@@ -78,8 +79,10 @@ def apply_batch(
             _apply(uow, handlers, events, keys, done, outcome)
             return outcome
         except BaseException as error:
-            uow.discard()
-            if isinstance(error, HandlerFailed):
+            uow.discard()  # the re-run loads from the store what the cache gave this one
+            if isinstance(error, HandlerFailed) and uow.stale():
+                log.info("handler refused an event on a stale cached aggregate; batch re-run")
+            elif isinstance(error, HandlerFailed):
                 outcome.failed.append(error)
             elif isinstance(error, StaleAggregates):
                 log.info("cached aggregates changed elsewhere; batch re-run", error=str(error))

@@ -91,14 +91,18 @@ class UnitOfWork:
         """One query for every aggregate the cache gave: each must still be the latest version.
         (A stale one that is also written would be refused by the store anyway; this covers the
         ones a handler only read to decide.)"""
+        stale = self.stale()
+        if stale:
+            raise StaleAggregates(stale)
+
+    def stale(self) -> list[UUID]:
+        """The aggregates the cache gave this batch that another writer has changed since."""
         if not self._cached_versions:
-            return
+            return []
         recorder: InboxRecorder = self.app.recorder  # type: ignore[assignment]
         stored = recorder.latest_versions(list(self._cached_versions))
         cached = self._cached_versions.items()
-        stale = [id_ for id_, version in cached if stored.get(id_) != version]
-        if stale:
-            raise StaleAggregates(stale)
+        return [id_ for id_, version in cached if stored.get(id_) != version]
 
     def _snapshot(self, events: list[Any]) -> None:
         """Snapshot each aggregate whose events crossed its interval, from the state in hand
