@@ -54,7 +54,8 @@ def test_a_mixed_run_ends_every_order_and_keeps_every_invariant(
     outcomes = re.findall(r"│ (\w+)\s+│ (\w+)\s+│ (\d+)\s+│", run.stdout)
     assert sum(int(n) for _, _, n in outcomes) == ORDERS
     assert all(status in EXPECTED[kind] for kind, status, _ in outcomes), outcomes
-    assert {kind for kind, _, _ in outcomes} >= {"plain", "split", "out_of_stock", "declined"}
+    kinds = {"plain", "split", "out_of_stock", "declined", "backorder"}
+    assert {kind for kind, _, _ in outcomes} >= kinds
     audit = json.loads(report.read_text())["audit"]
     assert [f for f in audit["findings"] if not f["ok"]] == []
     assert len(audit["findings"]) == 7

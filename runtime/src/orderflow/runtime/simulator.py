@@ -1,7 +1,8 @@
 """The channel simulator of `orderflow up`: seeds a catalogue's stock through inventory's API,
 then places orders as sales channels do, through the public ways in only: over HTTP as the
 `web` channel and on `channel.orders` as the `marketplace` channel. The mix has plain orders,
-orders split over two warehouses, out-of-stock orders, declined payments and cancellations."""
+orders split over two warehouses, out-of-stock orders, declined payments, cancellations, and
+pre-orders of a SKU that is backordered until the stock the simulator receives later."""
 
 from __future__ import annotations
 
@@ -22,20 +23,26 @@ from orderflow.schemas.codec import encode
 from orderflow.schemas.orders import OrderSubmitted
 from orderflow.schemas.topics import CHANNEL_ORDERS
 
+#: Sold before it is in stock (backorders allowed); received a while after it is ordered.
+PRE_ORDER = "SKU-PRE1"
+PRE_ORDER_WAREHOUSE = "berlin"  # the first by priority: where inventory backorders
 #: SKU -> (price, warehouses that stock it). SKU-SOLD-OUT is never stocked.
 CATALOGUE = {
     **{f"SKU-B{n}": (f"{9 + n}.99", ("berlin",)) for n in range(1, 4)},
     **{f"SKU-P{n}": (f"{14 + n}.50", ("paris",)) for n in range(1, 4)},
     **{f"SKU-A{n}": (f"{4 + n}.00", ("berlin", "paris")) for n in range(1, 7)},
     "SKU-SOLD-OUT": ("99.00", ()),
+    PRE_ORDER: ("24.00", ()),
 }
 #: Web orders awaiting intake's answer at once: a shop has many customers, and one request at a
 #: time would measure intake's response time rather than what the system can take.
 WEB_CUSTOMERS = 8
 SEED_UNITS = 10_000  # per receipt: the contract's bound
 RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never runs out
+#: Orders between two receipts of what was pre-ordered meanwhile (and one after the last).
+PRE_ORDER_RECEIPT_EVERY = 40
 #: How often each kind of order comes, in percent.
-MIX = {"plain": 62, "split": 14, "out_of_stock": 8, "declined": 8, "cancelled": 8}
+MIX = {"plain": 57, "split": 14, "out_of_stock": 8, "declined": 8, "cancelled": 8, "backorder": 5}
 TERMINAL = frozenset({"completed", "rejected", "cancelled"})
 EXPECTED = {  # the terminal states each kind may end in
     "plain": {"completed"},
@@ -43,6 +50,7 @@ EXPECTED = {  # the terminal states each kind may end in
     "out_of_stock": {"rejected"},
     "declined": {"cancelled"},
     "cancelled": {"cancelled", "completed"},  # the customer may be too late
+    "backorder": {"completed"},
 }
 
 
@@ -73,6 +81,7 @@ class ChannelSimulator:
         self._closed = False
         self._placing = threading.Lock()
         self._failures: list[BaseException] = []
+        self._pre_ordered = 0  # units of PRE_ORDER ordered since its last receipt
 
     def stock_up(self, round_: int = 0) -> None:
         """Receive SEED_UNITS of each stocked SKU in each of its warehouses (once per run and
@@ -83,6 +92,24 @@ class ChannelSimulator:
                 body = {"warehouse": warehouse, "quantity": SEED_UNITS, "reference": reference}
                 self._post(f"{self.inventory_url}/stock/{sku}/receipts", body)
                 self.received[sku, warehouse] += SEED_UNITS
+        if round_ == 0:
+            policy = {"low_stock_threshold": 0, "allow_backorder": True}
+            url = f"{self.inventory_url}/stock/{PRE_ORDER}/policy"
+            post_json(url, policy, accept=(200,), patience=self.patience, method="PUT")
+
+    def receive_pre_orders(self, round_: int) -> None:
+        """Receive what was pre-ordered since the last receipt: it fills those backorders (or
+        is on hand for orders still on their way to inventory)."""
+        if self._pre_ordered:
+            reference = f"sim-{self.run_id}-pre-{round_}"
+            body = {
+                "warehouse": PRE_ORDER_WAREHOUSE,
+                "quantity": self._pre_ordered,
+                "reference": reference,
+            }
+            self._post(f"{self.inventory_url}/stock/{PRE_ORDER}/receipts", body)
+            self.received[PRE_ORDER, PRE_ORDER_WAREHOUSE] += self._pre_ordered
+            self._pre_ordered = 0
 
     def run(self, stopping: threading.Event, count: int | None = None) -> None:
         """Place orders at the rate until stopped, or until `count` are placed. Web orders go
@@ -92,6 +119,8 @@ class ChannelSimulator:
         while not stopping.is_set() and not self._failures and number != count:
             if number % RESTOCK_EVERY == 0:
                 self.stock_up(number // RESTOCK_EVERY)
+            if number % PRE_ORDER_RECEIPT_EVERY == 0:
+                self.receive_pre_orders(number // PRE_ORDER_RECEIPT_EVERY)
             number += 1
             order, body = self._next_order(number)
             if order.channel == "web":
@@ -101,6 +130,7 @@ class ChannelSimulator:
                 self._record(order)
             stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
         web.finish()
+        self.receive_pre_orders(number // PRE_ORDER_RECEIPT_EVERY + 1)
         self._producer.flush(10)
         if self._failures:
             raise self._failures[0]
@@ -205,13 +235,17 @@ class ChannelSimulator:
             skus = pick.sample([f"SKU-A{n}" for n in range(1, 7)], pick.randint(1, 3))
         if order.kind == "out_of_stock":
             skus.append("SKU-SOLD-OUT")
+        elif order.kind == "backorder":
+            skus.append(PRE_ORDER)
+        quantities = {sku: pick.randint(1, 3) for sku in skus}
+        self._pre_ordered += quantities.get(PRE_ORDER, 0)
         lines = [
             {
                 "sku": sku,
-                "quantity": pick.randint(1, 3),
+                "quantity": quantity,
                 "unit_price": {"amount": CATALOGUE[sku][0], "currency": "EUR"},
             }
-            for sku in skus
+            for sku, quantity in quantities.items()
         ]
         return {
             "external_id": order.external_id,

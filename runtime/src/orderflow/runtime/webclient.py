@@ -41,9 +41,13 @@ def post_json(
     headers: dict[str, str] | None = None,
     accept: tuple[int, ...] = (200, 201, 202),
     patience: float = 0.0,
+    method: str = "POST",
 ) -> Any:
     request = urllib.request.Request(  # noqa: S310 - our own service's URL
-        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+        url,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+        method=method,
     )
     return send(request, accept, patience)
 
