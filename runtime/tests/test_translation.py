@@ -3,6 +3,8 @@ by a stored event's topic alone, so the relay need not read the private ones."""
 
 from __future__ import annotations
 
+from uuid import NAMESPACE_URL, uuid5
+
 from ledger_service import Ledger, make_translate
 
 
@@ -25,3 +27,5 @@ def test_a_private_event_translates_to_nothing_and_a_published_one_keeps_its_id(
     assert again is not None
     assert (first.reference, first.source_position) == ("in-1", 2)
     assert first.event_id == again.event_id, "a republished event is the same event"
+    origin = f"orderflow:ledger/{received.originator_id}/{received.originator_version}"
+    assert first.event_id == uuid5(NAMESPACE_URL, origin), "the id readers were promised"

@@ -7,8 +7,9 @@ relay publishes twice is the same event to every reader, analytics included."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from hashlib import sha1
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from orderflow.schemas.envelope import IntegrationEvent
 
@@ -18,7 +19,7 @@ Builder = Callable[[Any, dict[str, Any]], IntegrationEvent]
 
 def envelope(source: str, domain_event: Any, position: int) -> dict[str, Any]:
     origin = f"orderflow:{source}/{domain_event.originator_id}/{domain_event.originator_version}"
-    stable = uuid5(NAMESPACE_URL, origin)
+    stable = _uuid5_url(origin)
     return {
         "event_id": stable,
         "occurred_at": domain_event.timestamp,
@@ -28,6 +29,16 @@ def envelope(source: str, domain_event: Any, position: int) -> dict[str, Any]:
         "correlation_id": getattr(domain_event, "correlation_id", stable),
         "causation_id": getattr(domain_event, "caused_by", None),
     }
+
+
+_URL_NAMESPACE = NAMESPACE_URL.bytes
+
+
+def _uuid5_url(name: str) -> UUID:
+    """`uuid5(NAMESPACE_URL, name)` without its per-call import and namespace conversion: the
+    relay derives one per event it publishes."""
+    digest = sha1(_URL_NAMESPACE + name.encode()).digest()  # noqa: S324 - as uuid5 does
+    return UUID(bytes=digest[:16], version=5)
 
 
 class Translator:

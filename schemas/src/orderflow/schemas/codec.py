@@ -6,6 +6,7 @@ job reading the topic) still sees type, version and ids."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -50,19 +51,29 @@ def ce_source(message: Message) -> str:
 
 
 def encode(message: Message, traceparent: str | None = None) -> Encoded:
-    headers: Headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", str(message.event_id).encode()),
-        ("ce_type", ce_type(message).encode()),
-        ("ce_source", ce_source(message).encode()),
-        ("ce_time", message.occurred_at.isoformat().replace("+00:00", "Z").encode()),
-        ("content-type", CONTENT_TYPE.encode()),
-    ]
     key = key_of(message)
-    headers.append(("ce_subject", key.encode()))
+    headers: Headers = [
+        _SPEC_VERSION_HEADER,
+        ("ce_id", str(message.event_id).encode()),
+        _header("ce_type", ce_type(message)),
+        _header("ce_source", ce_source(message)),
+        ("ce_time", message.occurred_at.isoformat().replace("+00:00", "Z").encode()),
+        _CONTENT_TYPE_HEADER,
+        ("ce_subject", key.encode()),
+    ]
     if traceparent:
         headers.append(("traceparent", traceparent.encode()))
     return Encoded(topic_of(message), key.encode(), message.model_dump_json().encode(), headers)
+
+
+# the relay encodes every event it publishes: headers that repeat are encoded once
+_SPEC_VERSION_HEADER = ("ce_specversion", SPEC_VERSION.encode())
+_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
+
+
+@functools.lru_cache(maxsize=1024)  # types and sources: a few dozen; channels: a few more
+def _header(name: str, value: str) -> tuple[str, bytes]:
+    return name, value.encode()
 
 
 def contract_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str | None:
