@@ -20,8 +20,9 @@ from typing import Any
 from orderflow.runtime.kafka import kafka_headers, new_producer
 from orderflow.runtime.webclient import get_json, post_json
 from orderflow.schemas.codec import encode
+from orderflow.schemas.inventory import StockReceived
 from orderflow.schemas.orders import OrderSubmitted
-from orderflow.schemas.topics import CHANNEL_ORDERS
+from orderflow.schemas.topics import CHANNEL_ORDERS, ERP_STOCK
 
 #: Sold before it is in stock (backorders allowed); received a while after it is ordered.
 PRE_ORDER = "SKU-PRE1"
@@ -98,16 +99,24 @@ class ChannelSimulator:
             post_json(url, policy, accept=(200,), patience=self.patience, method="PUT")
 
     def receive_pre_orders(self, round_: int) -> None:
-        """Receive what was pre-ordered since the last receipt: it fills those backorders (or
-        is on hand for orders still on their way to inventory)."""
+        """Receive what was pre-ordered since the last receipt, as an ERP does, on `erp.stock`
+        (inventory's consumer takes it in line with the orders, where a receipt through the API
+        would race the consumer for the SKU): it fills those backorders, or is on hand for
+        pre-orders still on their way to inventory."""
         if self._pre_ordered:
-            reference = f"sim-{self.run_id}-pre-{round_}"
-            body = {
-                "warehouse": PRE_ORDER_WAREHOUSE,
-                "quantity": self._pre_ordered,
-                "reference": reference,
-            }
-            self._post(f"{self.inventory_url}/stock/{PRE_ORDER}/receipts", body)
+            receipt = StockReceived(
+                source=f"erp-sim-{self.run_id}",
+                source_position=round_ + 1,
+                correlation_id=uuid.uuid4(),
+                sku=PRE_ORDER,
+                warehouse=PRE_ORDER_WAREHOUSE,
+                quantity=self._pre_ordered,
+                reference=f"sim-{self.run_id}-pre-{round_}",
+            )
+            encoded = encode(receipt)
+            headers = kafka_headers(encoded.headers)
+            self._producer.produce(ERP_STOCK, encoded.value, encoded.key, headers=headers)
+            self._producer.poll(0)
             self.received[PRE_ORDER, PRE_ORDER_WAREHOUSE] += self._pre_ordered
             self._pre_ordered = 0
 
