@@ -1,7 +1,7 @@
 """For random orders, random partial shipments and random returns, the documents reconcile:
 every line's net + tax = gross, every document's totals are its lines' sums, the invoices of a
 fully shipped order add up to its total to the cent, and credit notes never exceed what was
-invoiced (a full credit mirrors its invoice exactly)."""
+invoiced (a full credit, in one note or in parts, mirrors its invoice exactly)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderflow.billing.invoicing import document, line, shipment_lines
+from orderflow.billing.invoicing import credited_part, document, line, shipment_lines
 
 pytestmark = pytest.mark.unit
 
@@ -90,20 +90,7 @@ def test_invoices_and_credit_notes_reconcile_with_the_order_total(data: st.DataO
 
     invoice = data.draw(st.sampled_from(invoices))
     returned = [(entry, data.draw(st.integers(0, entry["quantity"]))) for entry in invoice["lines"]]
-    credit_lines = [
-        entry
-        if quantity == entry["quantity"]
-        else line(
-            entry["description"],
-            entry["sku"],
-            quantity,
-            amount(entry["gross"]["amount"]) / entry["quantity"] * quantity,
-            Decimal(entry["tax_rate"]),
-            currency,
-        )
-        for entry, quantity in returned
-        if quantity
-    ]
+    credit_lines = [credited_part(entry, 0, quantity) for entry, quantity in returned if quantity]
     if credit_lines:
         credit = document(credit_lines, currency)
         check_document(credit)
@@ -111,6 +98,29 @@ def test_invoices_and_credit_notes_reconcile_with_the_order_total(data: st.DataO
         if all(quantity == entry["quantity"] for entry, quantity in returned):
             assert credit["gross"] == invoice["gross"]
             assert credit["taxes"] == invoice["taxes"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_line_credited_piece_by_piece_adds_up_to_the_invoiced_line(data: st.DataObject) -> None:
+    # given an invoice line
+    order = data.draw(orders())
+    ordered = order["lines"][0]
+    invoiced = shipment_lines(order, [(ordered["sku"], ordered["quantity"])], False)[0]
+
+    # when all of it comes back in parts of random sizes, a credit note each
+    parts, before = [], 0
+    while before < invoiced["quantity"]:
+        quantity = data.draw(st.integers(1, invoiced["quantity"] - before))
+        parts.append(credited_part(invoiced, before, quantity))
+        before += quantity
+
+    # then every part is a sound line and together they are the invoiced line, to the cent
+    check_document(document(parts, order["total"]["currency"]))
+    for total in ("net", "tax", "gross"):
+        assert all(amount(part[total]["amount"]) >= 0 for part in parts), total
+        credited = sum(amount(part[total]["amount"]) for part in parts)
+        assert credited == amount(invoiced[total]["amount"]), total
 
 
 def test_the_rounding_rule_on_a_known_line() -> None:

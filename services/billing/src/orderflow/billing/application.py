@@ -24,8 +24,7 @@ from orderflow.billing.domain import (
     return_id,
     series_id,
 )
-from orderflow.billing.invoicing import document, shipment_lines
-from orderflow.billing.invoicing import line as make_line
+from orderflow.billing.invoicing import credited_part, document, shipment_lines
 from orderflow.billing.payments import PaymentGateway, SandboxGateway
 from orderflow.runtime.conflicts import retry_on_conflict
 from orderflow.runtime.settings import Settings
@@ -143,13 +142,15 @@ def issue_credit_note(
     uow: UnitOfWork, invoice: Document, quantities: dict[str, int], reason: str, on: date
 ) -> Document:
     """Credit the given quantities of an invoice's lines (a return), at their invoiced amounts
-    per unit, so a full credit mirrors the invoice to the cent."""
+    per unit; a line's credits add up to the line to the cent, so a full credit, in one note or
+    in many, mirrors the invoice."""
+    before = dict(invoice.credited)
     invoice.credit(quantities)
     lines = []
     for line in invoice.body["lines"]:
         quantity = quantities.get(line["description"], 0)
         if quantity:
-            lines.append(_part_of(line, quantity))
+            lines.append(credited_part(line, before.get(line["description"], 0), quantity))
     body = document(lines, invoice.body["gross"]["currency"])
     number = take_number(uow, "CN", on.year)
     body |= {"invoice_number": invoice.number, "reason": reason, "issued_on": on.isoformat()}
@@ -165,22 +166,6 @@ def issue_credit_note(
     )
     uow.add(note)
     return note
-
-
-def _part_of(line: dict[str, Any], quantity: int) -> dict[str, Any]:
-    """`quantity` of an invoice line. All of it: the line's own amounts; part: pro rata, with
-    the line's rounding rule applied to the part's gross."""
-    if quantity == line["quantity"]:
-        return dict(line)
-    unit = Decimal(line["gross"]["amount"]) / line["quantity"]
-    return make_line(
-        line["description"],
-        line["sku"],
-        quantity,
-        unit * quantity,
-        Decimal(line["tax_rate"]),
-        line["gross"]["currency"],
-    )
 
 
 def _buyer(order: dict[str, Any]) -> dict[str, Any]:

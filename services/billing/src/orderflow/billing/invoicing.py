@@ -4,7 +4,8 @@ Rounding rule, the one rule: a line's gross is exact (unit price * quantity); it
 gross * rate / (1 + rate), rounded half up to the currency's minor unit; its net is gross - tax.
 So net + tax = gross on every line, and a document's totals are the sums of its lines. Since
 each shipment's lines are the shipped quantities at their unit prices and the shipping fee goes
-on the first invoice, the invoices of a fully shipped order add up to its total to the cent."""
+on the first invoice, the invoices of a fully shipped order add up to its total to the cent.
+Credit notes apply the rule to the running total credited (`credited_part`)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,45 @@ def tax_table() -> TaxTable:
 def line(
     description: str, sku: str | None, quantity: int, gross: Decimal, rate: Decimal, currency: str
 ) -> dict[str, Any]:
+    tax = tax_in(gross, rate, currency)
+    return _line(description, sku, quantity, gross, tax, rate, currency)
+
+
+def tax_in(gross: Decimal, rate: Decimal, currency: str) -> Decimal:
+    """The rounding rule: the tax a gross amount includes, half up to the minor unit."""
     step = Decimal(1).scaleb(-minor_unit(currency))
-    tax = (gross * rate / (1 + rate)).quantize(step, rounding=ROUND_HALF_UP)
+    return (gross * rate / (1 + rate)).quantize(step, rounding=ROUND_HALF_UP)
+
+
+def credited_part(invoiced: Mapping[str, Any], before: int, quantity: int) -> dict[str, Any]:
+    """A credit note's line: `quantity` more units of an invoice line of which `before` were
+    credited already. Its tax is the rounding rule applied to everything credited so far, less
+    what the earlier parts took, so a line credited piece by piece adds up to the invoice line
+    to the cent, tax included (rounding each part on its own drifts up to a cent per part)."""
+    unit = Decimal(invoiced["gross"]["amount"]) / invoiced["quantity"]  # exact: price * qty
+    rate, currency = Decimal(invoiced["tax_rate"]), invoiced["gross"]["currency"]
+
+    def tax_of_first(units: int) -> Decimal:
+        if units == invoiced["quantity"]:
+            return Decimal(invoiced["tax"]["amount"])
+        return tax_in(unit * units, rate, currency)
+
+    tax = tax_of_first(before + quantity) - tax_of_first(before)
+    return _line(
+        invoiced["description"], invoiced["sku"], quantity, unit * quantity, tax, rate, currency
+    )
+
+
+def _line(
+    description: str,
+    sku: str | None,
+    quantity: int,
+    gross: Decimal,
+    tax: Decimal,
+    rate: Decimal,
+    currency: str,
+) -> dict[str, Any]:
+    step = Decimal(1).scaleb(-minor_unit(currency))
 
     def money(amount: Decimal) -> dict[str, str]:
         return {"amount": str(amount.quantize(step)), "currency": currency}
