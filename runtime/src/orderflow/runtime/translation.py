@@ -32,13 +32,16 @@ def envelope(source: str, domain_event: Any, position: int) -> dict[str, Any]:
 
 
 _URL_NAMESPACE = NAMESPACE_URL.bytes
+# uuid5's version (5) and variant (RFC 4122) bits, set on the hash as one integer
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_5 = (0x5000 << 64) | (0x8000 << 48)
 
 
 def _uuid5_url(name: str) -> UUID:
-    """`uuid5(NAMESPACE_URL, name)` without its per-call import and namespace conversion: the
-    relay derives one per event it publishes."""
+    """`uuid5(NAMESPACE_URL, name)` without its per-call import, namespace conversion and
+    byte-level version setting: the relay derives one per event it publishes."""
     digest = sha1(_URL_NAMESPACE + name.encode()).digest()  # noqa: S324 - as uuid5 does
-    return UUID(bytes=digest[:16], version=5)
+    return UUID(int=int.from_bytes(digest[:16]) & _KEEP | _VERSION_5)
 
 
 class Translator:

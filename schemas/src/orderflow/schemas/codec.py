@@ -10,7 +10,7 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -32,8 +32,7 @@ _CE_TYPE = re.compile(r"^orderflow\.([A-Za-z]+)\.v(\d{1,4})$")
 Headers = list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True)
-class Encoded:
+class Encoded(NamedTuple):  # a tuple: the relay makes one per event it publishes
     topic: str
     key: bytes
     value: bytes
