@@ -11,6 +11,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -215,6 +216,7 @@ def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
         "bootstrap": bootstrap,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        "host_speed_us": host_speed_us(),
     }
     out = ROOT / "var" / "bench" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -230,13 +232,24 @@ def write(results: dict[str, Result], bootstrap: str, broker: str) -> None:
         "# Benchmarks\n\nWritten by `make bench` (raw figures in `var/bench/results.json`). "
         "Medians of one run on one machine: compare ratios within a run, not across machines.\n\n"
         f"Last run: {meta['at']}, {meta['cpus']} CPUs, Python {meta['python']}, {broker}; "
-        "broker, PostgreSQL, every service and the simulator share the machine.\n\n"
+        "broker, PostgreSQL, every service and the simulator share the machine. Host speed at "
+        f"the end of the run: {meta['host_speed_us']} us for `sum(range(1000))` (lower is "
+        "faster; shared machines vary by 2x from hour to hour, so scale figures by it before "
+        "comparing runs).\n\n"
         "| benchmark | value | unit | target | notes |\n|---|---:|---|---|---|\n"
         + rows
         + "\n"
         + FAUST
     )
     print(json.dumps({k: asdict(v) for k, v in results.items()}, indent=2))
+
+
+def host_speed_us() -> float:
+    """The best of 5 timings of a fixed bit of pure Python: how fast this machine was at the
+    time, a yardstick for comparing runs made on different hours or hosts."""
+    loops = 20_000
+    best = min(timeit.repeat("sum(range(1000))", number=loops, repeat=5))
+    return round(best / loops * 1e6, 1)
 
 
 def _shown(value: float) -> str:
