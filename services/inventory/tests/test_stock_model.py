@@ -4,16 +4,20 @@ expiries and adjustments (hypothesis stateful testing), holding at every step:
 - available is never negative, except by declared backorders;
 - on hand + shipped = initial + received + adjustments (initial is 0 here);
 - reserved (with backordered) = the sum of what the open reservations still hold;
+- the reserved and backordered totals kept per warehouse are the sums of the holds, and a
+  snapshot taken before they were kept gives them too;
 - every SKU's state is what replaying its events gives."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.domain import Snapshot
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -198,6 +202,28 @@ class StockModel(RuleBasedStateMachine):
                 replayed = domain_event.mutate(replayed)
             if replayed is not None:
                 assert (replayed.on_hand, replayed.holds) == (stock.on_hand, stock.holds)
+                assert replayed.totals == stock.totals
+
+    @invariant()
+    def the_kept_totals_are_the_sums_of_the_holds(self) -> None:
+        for stock in self.stocks.values():
+            for w in WAREHOUSES:
+                holds = [held[w.id] for held in stock.holds.values() if w.id in held]
+                assert stock.reserved(w.id) == sum(held[0] for held in holds)
+                assert stock.backordered(w.id) == sum(held[1] for held in holds)
+
+    @invariant()
+    def a_snapshot_from_before_the_totals_gives_the_same_totals(self) -> None:
+        for stock in self.stocks.values():
+            snapshot = Snapshot.take(stock)
+            older = {
+                k: v for k, v in snapshot.state.items() if k not in ("totals", "class_version")
+            }
+            restored = replace(snapshot, state=older).mutate(None)
+            assert isinstance(restored, SkuStock)
+            for w in WAREHOUSES:
+                assert restored.reserved(w.id) == stock.reserved(w.id)
+                assert restored.backordered(w.id) == stock.backordered(w.id)
 
 
 StockModel.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -29,14 +29,24 @@ def reservation_id(order_id: UUID) -> UUID:
 
 
 class SkuStock(Aggregate):
+    class_version = 2  # 2: `totals`, kept with the holds (see upcast_v1_v2)
+
     @event("Registered")
     def __init__(self, id: UUID, sku: str, threshold: int, allow_backorder: bool) -> None:
         self.sku, self.threshold, self.allow_backorder = sku, threshold, allow_backorder
         self.on_hand: dict[str, int] = {}
         # order id → warehouse → [reserved, backordered, order time as ISO text]
         self.holds: dict[str, dict[str, list[Any]]] = {}
+        # warehouse → [reserved, backordered]: the holds' sums, kept as they change, so that an
+        # order for a SKU that many open orders hold does not add them all up again
+        self.totals: dict[str, list[int]] = {}
         self.references: set[str] = set()
         self.low: set[str] = set()
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before the totals were kept: sum them from its holds."""
+        state["totals"] = _sums(state["holds"])
 
     # Queries ---------------------------------------------------------------------------------
 
@@ -44,10 +54,10 @@ class SkuStock(Aggregate):
         return set(self.on_hand) | {wh for held in self.holds.values() for wh in held}
 
     def reserved(self, warehouse: str) -> int:
-        return sum(held[warehouse][0] for held in self.holds.values() if warehouse in held)
+        return self.totals.get(warehouse, _NONE)[0]
 
     def backordered(self, warehouse: str) -> int:
-        return sum(held[warehouse][1] for held in self.holds.values() if warehouse in held)
+        return self.totals.get(warehouse, _NONE)[1]
 
     def available(self, warehouse: str) -> int:
         return (
@@ -140,17 +150,23 @@ class SkuStock(Aggregate):
     def _held(
         self, order_id: str, warehouse: str, reserved: int, backordered: int, at: str
     ) -> None:
-        self.holds.setdefault(order_id, {})[warehouse] = [reserved, backordered, at]
+        earlier = self.holds.setdefault(order_id, {}).get(warehouse)
+        if earlier is not None:
+            self._count(warehouse, -earlier[0], -earlier[1])
+        self.holds[order_id][warehouse] = [reserved, backordered, at]
+        self._count(warehouse, reserved, backordered)
 
     @event("Released")
     def _released(self, order_id: str) -> None:
-        del self.holds[order_id]
+        for warehouse, (reserved, backordered, _) in self.holds.pop(order_id).items():
+            self._count(warehouse, -reserved, -backordered)
 
     @event("Shipped")
     def _shipped(self, order_id: str, warehouse: str, quantity: int) -> None:
         self.on_hand[warehouse] -= quantity
         held = self.holds[order_id][warehouse]
         held[0] -= quantity
+        self._count(warehouse, -quantity, 0)
         if held[0] == 0 and held[1] == 0:
             del self.holds[order_id][warehouse]
         if not self.holds[order_id]:
@@ -189,6 +205,12 @@ class SkuStock(Aggregate):
             if take <= 0:
                 return
             held[0], held[1] = held[0] + take, held[1] - take
+            self._count(warehouse, take, -take)
+
+    def _count(self, warehouse: str, reserved: int, backordered: int) -> None:
+        totals = self.totals.setdefault(warehouse, [0, 0])
+        totals[0] += reserved
+        totals[1] += backordered
 
     def _watch(self, warehouse: str) -> None:
         """Low stock is announced once per crossing below the threshold, not once per order."""
@@ -202,6 +224,20 @@ class SkuStock(Aggregate):
             )
         elif available >= self.threshold and warehouse in self.low:
             self._restocked(warehouse=warehouse)
+
+
+_NONE = (0, 0)
+
+
+def _sums(holds: dict[str, dict[str, list[Any]]]) -> dict[str, list[int]]:
+    """Warehouse → [reserved, backordered], added up over every order's holds."""
+    sums: dict[str, list[int]] = {}
+    for by_warehouse in holds.values():
+        for warehouse, (reserved, backordered, _) in by_warehouse.items():
+            totals = sums.setdefault(warehouse, [0, 0])
+            totals[0] += reserved
+            totals[1] += backordered
+    return sums
 
 
 class Reservation(Aggregate):
