@@ -208,9 +208,7 @@ class SkuStock(Aggregate):
             self._count(warehouse, take, -take)
 
     def _count(self, warehouse: str, reserved: int, backordered: int) -> None:
-        totals = self.totals.setdefault(warehouse, [0, 0])
-        totals[0] += reserved
-        totals[1] += backordered
+        _add(self.totals, warehouse, reserved, backordered)
 
     def _watch(self, warehouse: str) -> None:
         """Low stock is announced once per crossing below the threshold, not once per order."""
@@ -234,10 +232,14 @@ def _sums(holds: dict[str, dict[str, list[Any]]]) -> dict[str, list[int]]:
     sums: dict[str, list[int]] = {}
     for by_warehouse in holds.values():
         for warehouse, (reserved, backordered, _) in by_warehouse.items():
-            totals = sums.setdefault(warehouse, [0, 0])
-            totals[0] += reserved
-            totals[1] += backordered
+            _add(sums, warehouse, reserved, backordered)
     return sums
+
+
+def _add(totals: dict[str, list[int]], warehouse: str, reserved: int, backordered: int) -> None:
+    counted = totals.setdefault(warehouse, [0, 0])
+    counted[0] += reserved
+    counted[1] += backordered
 
 
 class Reservation(Aggregate):
