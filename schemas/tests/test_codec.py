@@ -139,6 +139,15 @@ def test_wrong_headers_are_typed_errors(
     assert dict(raised.value.headers)[header] == value
 
 
+def test_headers_decoding_does_not_read_are_left_alone(payloads: dict[str, dict[str, Any]]) -> None:
+    # Given a valid event whose producer added a header of its own, not UTF-8, in any case
+    body, headers = good(payloads)
+    headers = [(name.upper(), value) for name, value in headers] + [("x-trace", b"\xff\xfe")]
+
+    # When it is decoded, then it is the event: only the CloudEvents attributes are read
+    assert str(decode(body, headers).event_id) == json.loads(body)["event_id"]
+
+
 def test_a_wrong_schema_names_the_field(payloads: dict[str, dict[str, Any]]) -> None:
     body, headers = good(payloads)
     payload = json.loads(body)

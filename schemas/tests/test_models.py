@@ -86,6 +86,14 @@ def test_an_order_total_must_add_up() -> None:
         OrderPlaced.model_validate_json(_json(placed(total={"amount": "49.87", "currency": "EUR"})))
 
 
+def test_an_order_total_in_another_currency_does_not_add_up() -> None:
+    # Given a total of the right amount, in dollars for an order priced in euros
+    right = placed()["total"]
+
+    with pytest.raises(ValidationError, match="not lines plus shipping"):
+        OrderPlaced.model_validate_json(_json(placed(total={**right, "currency": "USD"})))
+
+
 def test_an_order_has_one_currency() -> None:
     usd_fee = {"amount": "4.90", "currency": "USD"}
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from orderflow.schemas.model import Model
-from orderflow.schemas.money import Money
+from orderflow.schemas.money import Money, require_same_currency
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -75,9 +76,13 @@ class Reason(Model):
 
 
 def lines_total(lines: Iterable[OrderLine]) -> Money:
-    total: Money | None = None
-    for line in lines:
-        amount = line.unit_price.times(line.quantity)
-        total = amount if total is None else total + amount
-    assert total is not None, "an order has at least one line"
-    return total
+    lines = list(lines)
+    assert lines, "an order has at least one line"
+    require_same_currency(*(line.unit_price for line in lines))
+    return Money(amount=lines_amount(lines), currency=lines[0].unit_price.currency)
+
+
+def lines_amount(lines: Iterable[OrderLine]) -> Decimal:
+    """What the lines cost, in their (one) currency. Summed as decimals, not as Money: each
+    Money made is validated again, and an order's check made five of them per event decoded."""
+    return sum((line.unit_price.amount * line.quantity for line in lines), Decimal(0))

@@ -16,7 +16,7 @@ from orderflow.schemas.common import (
     LongText,
     OrderLine,
     Reason,
-    lines_total,
+    lines_amount,
 )
 from orderflow.schemas.envelope import IntegrationEvent, Message
 from orderflow.schemas.model import Model
@@ -97,10 +97,11 @@ class OrderPlaced(_OrderPlacedFields):
 
     @model_validator(mode="after")
     def _total_adds_up(self) -> Self:
-        expected = lines_total(self.lines) + self.shipping_fee
-        if self.total != expected:
+        expected = lines_amount(self.lines) + self.shipping_fee.amount
+        if self.total.amount != expected or self.total.currency != self.shipping_fee.currency:
             raise ValueError(
-                f"total {self.total.amount} is not lines plus shipping {expected.amount}"
+                f"total {self.total.amount} {self.total.currency} is not lines plus shipping "
+                f"{expected} {self.shipping_fee.currency}"
             )
         return self
 
