@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from eventsourcing.application import Application
@@ -26,6 +26,14 @@ from orderflow.schemas.inventory import StockReceived
 
 
 class Receipt(Aggregate):
+    @staticmethod
+    def create_id(reference: str) -> UUID:
+        """Derived from the input, as every service derives its aggregates' ids (a redelivered
+        input finds its aggregate). The library's default, a random uuid4, reads os.urandom,
+        which lets go of the GIL: with the relay busy on another thread, taking it back cost
+        the handler ~30 us per event, a third of its time, which no service pays."""
+        return uuid5(NAMESPACE_URL, f"orderflow:bench-receipt/{reference}")
+
     @event("Recorded")
     def __init__(self, sku: str, quantity: int, reference: str, correlation_id: UUID) -> None:
         self.sku, self.quantity, self.reference = sku, quantity, reference
