@@ -25,7 +25,7 @@ from orderflow.runtime import faults
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.deadletters import DeadLetterPublisher
 from orderflow.runtime.inbox import Applied, Finds, Handlers, apply_batch, log_ids
-from orderflow.runtime.kafka import message_headers, where
+from orderflow.runtime.kafka import consumed_headers, where
 from orderflow.runtime.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, RETRIES, SKIPPED
 from orderflow.runtime.retry import Backoff, is_transient
 from orderflow.schemas.codec import contract_type, decode
@@ -157,7 +157,7 @@ class ConsumerLoop:
                 passed[message.topic() or ""] += 1
                 continue
             try:
-                decoded.append((message, decode(message.value(), message_headers(message))))
+                decoded.append((message, decode(message.value(), consumed_headers(message))))
             except DecodeError as error:
                 rescued = self.rescue(error) if self.rescue else None
                 if rescued is None:
@@ -284,7 +284,7 @@ class ConsumerLoop:
 
 
 def _not_handled(handled: set[str], message: KafkaMessage) -> bool:
-    return passes_unread(handled, contract_type(message_headers(message)), message.topic())
+    return passes_unread(handled, contract_type(consumed_headers(message)), message.topic())
 
 
 def passes_unread(handled: set[str], contract: str | None, topic: str | None) -> bool:

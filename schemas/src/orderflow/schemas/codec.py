@@ -80,9 +80,8 @@ def contract_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str | N
     the body; None when the header is missing or names no known contract and version."""
     for name, data in headers or ():
         if name.lower() == "ce_type":
-            match = _CE_TYPE.match((data or b"").decode("utf-8", "replace"))
-            known = match is not None and (match[1], int(match[2])) in BY_TYPE_AND_VERSION
-            return match[1] if known and match is not None else None
+            cls = _known_class(data or b"")
+            return None if cls is None else _TYPE_NAMES[cls]
     return None
 
 
@@ -136,25 +135,36 @@ _BY_TYPE_HEADER: dict[bytes, type[Message]] = {
 }
 
 
+#: And each contract's type name.
+_TYPE_NAMES: dict[type[Message], str] = {
+    cls: name for (name, _), cls in BY_TYPE_AND_VERSION.items()
+}
+
+
+def _known_class(type_header: bytes) -> type[Message] | None:
+    """The released contract a ce_type header names, or None."""
+    cls = _BY_TYPE_HEADER.get(type_header)
+    if cls is not None:
+        return cls
+    match = _CE_TYPE.match(type_header.decode("utf-8", "replace"))
+    return None if match is None else BY_TYPE_AND_VERSION.get((match[1], int(match[2])))
+
+
 def _message_class(
     type_header: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
 ) -> type[Message]:
-    cls = _BY_TYPE_HEADER.get(type_header)
+    cls = _known_class(type_header)
     if cls is not None:
         return cls
     try:
         text = type_header.decode()
     except UnicodeDecodeError:
         raise MalformedMessage("headers are not UTF-8", value, _raw(headers)) from None
-    match = _CE_TYPE.match(text)
-    if match is None:
+    if _CE_TYPE.match(text) is None:
         raise UnknownEventType(
             f"ce_type {text!r} is not orderflow.<Type>.v<N>", value, _raw(headers)
         )
-    cls = BY_TYPE_AND_VERSION.get((match.group(1), int(match.group(2))))  # "v01" as "v1"
-    if cls is None:
-        raise UnknownEventType(f"no contract for {text}", value, _raw(headers))
-    return cls
+    raise UnknownEventType(f"no contract for {text}", value, _raw(headers))
 
 
 #: The latest version of every type: a message of one of these needs no upcasting.
