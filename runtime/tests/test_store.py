@@ -7,15 +7,16 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from orderflow.runtime.loading import load_all
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.testing import failures_at_once
@@ -53,6 +54,28 @@ def test_events_survive_a_new_application_instance(store: Store) -> None:
 
     assert reopened.count(tally_id) == 3
     assert len(reopened.notification_log.select(start=1, limit=10)) == 4
+
+
+def test_aggregates_read_together_are_those_read_one_by_one(store: Store) -> None:
+    # Given tallies with histories of different lengths
+    app = Tallies(env=store.env)
+    ids = [app.start(counts=n) for n in (0, 3, 1)]
+    asked = [ids[2], ids[0], ids[1]]
+
+    # When they are read together
+    together = load_all(app, asked)
+
+    # Then each is what the repository reads alone, in the order asked
+    assert together == [app.repository.get(tally_id) for tally_id in asked]
+    assert [tally.count for tally in together] == [1, 0, 3]
+
+
+def test_reading_together_an_aggregate_never_stored_fails_as_alone(store: Store) -> None:
+    app = Tallies(env=store.env)
+    stored = app.start(counts=1)
+
+    with pytest.raises(AggregateNotFoundError):
+        load_all(app, [stored, uuid4()])
 
 
 def test_the_relays_read_is_the_librarys_read(store: Store) -> None:

@@ -140,6 +140,25 @@ class SQLiteInboxRecorder(_AnnouncesWrites, SQLiteApplicationRecorder):
                 found |= {UUID(row[0]): int(row[1]) for row in c.fetchall()}
         return found
 
+    def select_events_of(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every stored event of each aggregate, oldest first, in one read (absent: none)."""
+        found: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(aggregate_ids), _SQLITE_CHUNK):
+                chunk = [id_.hex for id_ in aggregate_ids[start : start + _SQLITE_CHUNK]]
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state "  # noqa: S608 - the table's name and placeholders
+                    f"FROM {self.events_table_name} WHERE originator_id IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    aggregate_id = UUID(row[0])
+                    found.setdefault(aggregate_id, []).append(
+                        StoredEvent(aggregate_id, row[1], row[2], row[3])
+                    )
+        return found
+
     def relay_position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT position FROM orderflow_relay WHERE name = ?", [name])
@@ -205,6 +224,10 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
         self._select_versions = SQL(
             "SELECT originator_id, max(originator_version) AS version FROM {0}.{1} "
             "WHERE originator_id = ANY(%b::{2}[]) GROUP BY originator_id"
+        ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
+        self._select_events_of = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s::{2}[]) ORDER BY originator_id, originator_version"
         ).format(schema, Identifier(self.events_table_name), SQL(datastore.originator_id_type))
         self._select_after = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -316,6 +339,21 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
             curs.execute(self._select_versions, [ids])
             return {UUID(str(row["originator_id"])): int(row["version"]) for row in curs.fetchall()}
 
+    def select_events_of(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every stored event of each aggregate, oldest first, in one query (absent: none)."""
+        found: dict[UUID, list[StoredEvent]] = {}
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(self._select_events_of, [[str(id_) for id_ in aggregate_ids]])
+            for originator_id, version, topic, state in curs.fetchall():
+                aggregate_id = UUID(str(originator_id))
+                found.setdefault(aggregate_id, []).append(
+                    StoredEvent(aggregate_id, version, topic, bytes(state))
+                )
+        return found
+
     def relay_position(self, name: str) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_relay, [name])
@@ -364,6 +402,7 @@ _OURS = (
     "_select_processed",
     "_upsert_index",
     "_select_versions",
+    "_select_events_of",
     "_select_after",
     "_select_relay",
     "_upsert_relay",

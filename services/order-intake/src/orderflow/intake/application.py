@@ -21,6 +21,7 @@ from orderflow.intake.domain import (
     order_id_for,
 )
 from orderflow.runtime.conflicts import retry_on_conflict
+from orderflow.runtime.loading import load_all
 from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
 from orderflow.schemas.common import lines_total
 from orderflow.schemas.orders import OrderContent, OrderSubmitted
@@ -178,9 +179,7 @@ class Intake(Application[UUID]):
         """A page of the channel's orders, newest first, and the cursor of the next page."""
         recorder: InboxRecorder = self.recorder  # type: ignore[assignment]
         rows = recorder.select_index(channel, status, after, limit + 1)
-        page: list[Order] = [
-            self.repository.get(UUID(aggregate_id)) for _, aggregate_id in rows[:limit]
-        ]
+        page: list[Order] = load_all(self, [UUID(aggregate_id) for _, aggregate_id in rows[:limit]])
         return page, rows[limit - 1] if len(rows) > limit else None
 
     def cancel(self, channel: str, order_id: UUID, detail: str | None) -> Order:
