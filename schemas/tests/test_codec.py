@@ -125,6 +125,7 @@ def test_garbage_is_malformed_and_kept(payloads: dict[str, dict[str, Any]]) -> N
         ("content-type", b"application/avro", MalformedMessage),
         ("ce_id", b"00000000-0000-0000-0000-000000000000", InvalidEvent),
         ("ce_type", b"\xff\xfe", MalformedMessage),
+        ("ce_id", b"\xff\xfe", MalformedMessage),
     ],
 )
 def test_wrong_headers_are_typed_errors(

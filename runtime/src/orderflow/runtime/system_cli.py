@@ -155,6 +155,7 @@ def _under_fire(
     audit. The audit's report, and the seconds it took to drain."""
     endpoints = Endpoints.local(stack.settings)
     before = stock_levels(endpoints)
+    baseline = _ended_in_read_models(endpoints.tracking) or 0  # orders of earlier runs
     simulator = _start_simulator(stack, rate, None, stopping)
     try:
         for number in range(1, kills + 1):
@@ -169,7 +170,7 @@ def _under_fire(
         simulator.close(timeout=_PATIENCE_S)  # its last order placed
         console.print(f"{len(simulator.placed):,} orders placed; draining")
         drain_started = time.monotonic()
-        progress = lambda: _ended_in_read_models(endpoints.tracking) or 0  # noqa: E731
+        progress = lambda: (_ended_in_read_models(endpoints.tracking) or 0) - baseline  # noqa: E731
         _, drained = _await_the_end(simulator, _DRAIN_TIMEOUT_S, stack, progress, monkey)
         drained_s = drained - drain_started
         return Audit(simulator, endpoints, before).run(rebuild=_rebuild_read_models), drained_s
@@ -320,7 +321,9 @@ def _await_the_end(
     """Order intake's statuses of the placed orders, once all have ended or time is up, and
     when the look that found them so began. Until the read models (`progress`) count as many
     ended orders as were placed, intake, whose listing costs more, is not asked; and its
-    listing (seconds, for thousands of orders) is the watcher's time, not the system's."""
+    listing (seconds, for thousands of orders) is the watcher's time, not the system's: a look
+    begins only once the read models, downstream of every service, count every placed order
+    ended (beyond earlier runs' orders), so what it finds had ended before it began."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _sample_memory(stack)
@@ -332,7 +335,8 @@ def _await_the_end(
             if _all_ended(statuses):
                 return statuses, looked
         time.sleep(0.5)
-    return simulator.statuses(), time.monotonic()
+    looked = time.monotonic()
+    return simulator.statuses(), looked
 
 
 def _all_ended(statuses: Counter[str]) -> bool:

@@ -95,8 +95,18 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | No
     cls = _message_class(type_header, value, headers)
     message = _validate(cls, value, headers)
     if str(message.event_id).encode() != id_header:
+        _require_utf8(id_header, value, headers)
         raise InvalidEvent("ce_id header differs from event_id", value, _raw(headers), "event_id")
     return message
+
+
+def _require_utf8(
+    data: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
+) -> None:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        raise MalformedMessage("headers are not UTF-8", value, _raw(headers)) from None
 
 
 def _raw(headers: Sequence[tuple[str, bytes | None]] | None) -> Headers:
@@ -156,10 +166,8 @@ def _message_class(
     cls = _known_class(type_header)
     if cls is not None:
         return cls
-    try:
-        text = type_header.decode()
-    except UnicodeDecodeError:
-        raise MalformedMessage("headers are not UTF-8", value, _raw(headers)) from None
+    _require_utf8(type_header, value, headers)
+    text = type_header.decode()
     if _CE_TYPE.match(text) is None:
         raise UnknownEventType(
             f"ce_type {text!r} is not orderflow.<Type>.v<N>", value, _raw(headers)
