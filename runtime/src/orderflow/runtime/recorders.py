@@ -393,9 +393,9 @@ class PostgresSnapshotRecorder(PostgresAggregateRecorder):
             super().create_table()
 
 
-#: Statements run on every batch, read or relay round: each a `Composed` of identifiers (and
-#: the library's lock timeout, a literal), which psycopg would turn into bytes on each execute
-#: (5 us a statement, a Transformer for each literal); rendered once, they cost 0.4.
+#: Statements run on every batch, read, relay round or listed page: each a `Composed` of
+#: identifiers (and the library's lock timeout, a literal), which psycopg would turn into bytes
+#: on each execute (5 us a statement, a Transformer for each literal); rendered once, 0.4.
 _OURS = (
     "_insert_inbox",
     "_insert_stored",
