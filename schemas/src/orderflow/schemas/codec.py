@@ -30,6 +30,8 @@ MAX_MESSAGE_BYTES = 512 * 1024  # far above any real order; stops a runaway prod
 _CE_TYPE = re.compile(r"^orderflow\.([A-Za-z]+)\.v(\d{1,4})$")
 
 Headers = list[tuple[str, bytes]]
+#: Headers as a consumer receives them: librdkafka gives a missing value as None.
+ReceivedHeaders = Sequence[tuple[str, bytes | None]] | None
 
 
 class Encoded(NamedTuple):  # a tuple: the relay makes one per event it publishes
@@ -75,7 +77,7 @@ def _header(name: str, value: str) -> tuple[str, bytes]:
     return name, value.encode()
 
 
-def contract_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str | None:
+def contract_type(headers: ReceivedHeaders) -> str | None:
     """The contract a message's ce_type header names (`StockReserved`), read without parsing
     the body; None when the header is missing or names no known contract and version."""
     for name, data in headers or ():
@@ -85,7 +87,7 @@ def contract_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str | N
     return None
 
 
-def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None) -> Message:
+def decode(value: bytes | None, headers: ReceivedHeaders) -> Message:
     """The latest version of the message, or a typed `DecodeError` that says why not."""
     if value is None:
         raise MalformedMessage("message has no body", None, _raw(headers))
@@ -100,16 +102,14 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | No
     return message
 
 
-def _require_utf8(
-    data: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
-) -> None:
+def _require_utf8(data: bytes, value: bytes, headers: ReceivedHeaders) -> None:
     try:
         data.decode()
     except UnicodeDecodeError:
         raise MalformedMessage("headers are not UTF-8", value, _raw(headers)) from None
 
 
-def _raw(headers: Sequence[tuple[str, bytes | None]] | None) -> Headers:
+def _raw(headers: ReceivedHeaders) -> Headers:
     """The headers as a dead letter keeps them: a missing value as empty bytes."""
     return [(name, data or b"") for name, data in headers or ()]
 
@@ -120,9 +120,7 @@ _SPEC_VERSION_BYTES = SPEC_VERSION.encode()
 _CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
 
 
-def _attributes(
-    value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
-) -> tuple[bytes, bytes]:
+def _attributes(value: bytes, headers: ReceivedHeaders) -> tuple[bytes, bytes]:
     """The ce_type and ce_id headers of a CloudEvent with a JSON body. Read as the bytes they
     arrive as: turning every header into text first took a fifth of decoding a message."""
     found: dict[str, bytes] = {}
@@ -160,9 +158,7 @@ def _known_class(type_header: bytes) -> type[Message] | None:
     return None if match is None else BY_TYPE_AND_VERSION.get((match[1], int(match[2])))
 
 
-def _message_class(
-    type_header: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
-) -> type[Message]:
+def _message_class(type_header: bytes, value: bytes, headers: ReceivedHeaders) -> type[Message]:
     cls = _known_class(type_header)
     if cls is not None:
         return cls
@@ -179,9 +175,7 @@ def _message_class(
 _CURRENT: frozenset[type[Message]] = frozenset(LATEST.values())
 
 
-def _validate(
-    cls: type[Message], value: bytes, headers: Sequence[tuple[str, bytes | None]] | None
-) -> Message:
+def _validate(cls: type[Message], value: bytes, headers: ReceivedHeaders) -> Message:
     try:
         message = cls.model_validate_json(value)
         if cls in _CURRENT:
