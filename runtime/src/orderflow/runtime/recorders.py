@@ -68,6 +68,15 @@ class _AnnouncesWrites:
         return notification_ids
 
 
+#: A page of one tag's aggregates (fulfillment's shipments due for their next step, a listing
+#: by status) reads that tag's rows only. Through the listing index alone it read every row of
+#: the scope, the finished ones too, so each look cost more the longer the service ran.
+_BY_TAG = (
+    "CREATE INDEX IF NOT EXISTS orderflow_index_by_tag "
+    "ON {}orderflow_index (scope, tag, created, aggregate_id)"
+)
+
+
 class SQLiteInboxRecorder(_AnnouncesWrites, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -80,6 +89,7 @@ class SQLiteInboxRecorder(_AnnouncesWrites, SQLiteApplicationRecorder):
             "scope TEXT NOT NULL, tag TEXT NOT NULL, created INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS orderflow_index_listing "
             "ON orderflow_index (scope, created DESC, aggregate_id DESC)",
+            _BY_TAG.format(""),
         ]
 
     def _insert_events(
@@ -195,6 +205,7 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
                 "CREATE INDEX IF NOT EXISTS orderflow_index_listing "
                 "ON {0}.orderflow_index (scope, created DESC, aggregate_id DESC)"
             ).format(schema),
+            SQL(_BY_TAG.format("{0}.")).format(schema),
         ]
         self._schema = schema
         self._schema_ident = '"' + datastore.schema.replace('"', '""') + '"'
