@@ -12,6 +12,7 @@ from fulfillment_data import order_placed, payment_authorized, stock_reserved
 from orderflow.fulfillment.application import Fulfillment
 from orderflow.fulfillment.domain import shipment_id_for
 from orderflow.fulfillment.policies import HANDLERS
+from orderflow.fulfillment.simulator import advance_all
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.settings import Settings
@@ -60,4 +61,29 @@ def test_a_round_moves_each_due_shipment_once_even_if_a_person_moved_one(
     packed = [app.shipment(shipment) for shipment in shipments]
     assert [shipment.state for shipment in packed if shipment] == ["packed", "packed"]
     assert [shipment.version for shipment in packed if shipment] == [3, 3]
+    app.close()
+
+
+def test_with_no_delay_a_round_takes_each_shipment_all_the_way_in_one_transaction(
+    store: Store, store_settings: Settings
+) -> None:
+    # Given two orders' shipments just created, and no delay between steps,
+    app, cache = Fulfillment(store.env, store_settings), AggregateCache()
+    orders = [uuid4(), uuid4()]
+    for order in orders:
+        apply_batch(
+            app, HANDLERS, [order_placed(order), stock_reserved(order), payment_authorized(order)]
+        )
+    writes = app.recorder.writes  # type: ignore[attr-defined]
+    before = writes.count
+
+    # when the simulator runs one round,
+    moved = advance_all(app, cache)
+
+    # then every shipment took its four steps, written in one transaction, not one per step.
+    shipments = [shipment for order in orders for shipment in app.shipments_of(order) or []]
+    assert shipments, "the orders have shipments"
+    assert {shipment.state for shipment in shipments} == {"delivered"}
+    assert moved == 4 * len(shipments)
+    assert writes.count - before == 1
     app.close()

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from orderflow.fulfillment.carrier import Carrier, CarrierRefused, SandboxCarrier
 from orderflow.fulfillment.domain import (
+    NEXT,
     Dispatch,
     IllegalTransition,
     Shipment,
@@ -75,9 +76,34 @@ class Fulfillment(Application[UUID]):
         """Move shipments one step each in one transaction (the warehouse simulator's round);
         those that cannot take the step are left as they are. When another writer moved one
         meanwhile, the round is done again one shipment at a time, as `move` does it."""
+        return self._in_one_transaction(
+            shipment_ids,
+            lambda shipment: _step_if_legal(self.carrier, shipment, to),
+            lambda shipment_id: self._move_if_legal(shipment_id, to),
+            cache,
+        )
+
+    def finish_all(self, shipment_ids: Sequence[UUID], cache: AggregateCache | None = None) -> int:
+        """Every step left for each shipment (to delivered, or to the exception a carrier's
+        refusal makes) in one transaction: the simulator's round when no delay separates the
+        steps, which would otherwise take a transaction per step. The number of steps taken."""
+        return self._in_one_transaction(
+            shipment_ids,
+            lambda shipment: _steps_left(self.carrier, shipment),
+            self._finish,
+            cache,
+        )
+
+    def _in_one_transaction(
+        self,
+        shipment_ids: Sequence[UUID],
+        moves: Callable[[Shipment], int],
+        alone: Callable[[UUID], int],
+        cache: AggregateCache | None,
+    ) -> int:
         uow = UnitOfWork(self, cache)
         try:
-            moved = sum(_step_if_legal(self.carrier, uow.get(id_), to) for id_ in shipment_ids)
+            moved = sum(moves(uow.get(id_)) for id_ in shipment_ids)
             uow.commit([])
             return moved
         except (IntegrityError, StaleAggregates):
@@ -85,14 +111,22 @@ class Fulfillment(Application[UUID]):
         except BaseException:
             uow.discard()  # the shipments in the cache may be half moved
             raise
-        return sum(self._move_if_legal(id_, to) for id_ in shipment_ids)
+        return sum(alone(id_) for id_ in shipment_ids)
 
-    def _move_if_legal(self, shipment_id: UUID, to: str) -> bool:
+    def _move_if_legal(self, shipment_id: UUID, to: str) -> int:
         try:
             self.move(shipment_id, to)
-            return True
+            return 1
         except IllegalTransition:
-            return False
+            return 0
+
+    def _finish(self, shipment_id: UUID) -> int:
+        moved = 0
+        while (shipment := self.shipment(shipment_id)) and shipment.state in NEXT:
+            if not self._move_if_legal(shipment_id, NEXT[shipment.state]):
+                break
+            moved += 1
+        return moved
 
     def due(self, state: str, older_than: float, limit: int = 200) -> list[UUID]:
         """Shipments in `state` whose last step is at least `older_than` seconds old."""
@@ -102,12 +136,19 @@ class Fulfillment(Application[UUID]):
         return [UUID(aggregate_id) for moved, aggregate_id in rows if moved <= cutoff]
 
 
-def _step_if_legal(carrier: Carrier, shipment: Shipment, to: str) -> bool:
+def _step_if_legal(carrier: Carrier, shipment: Shipment, to: str) -> int:
     try:
         step(carrier, shipment, to)
-        return True
+        return 1
     except IllegalTransition:
-        return False  # moved meanwhile (by a person, a webhook, another process)
+        return 0  # moved meanwhile (by a person, a webhook, another process)
+
+
+def _steps_left(carrier: Carrier, shipment: Shipment) -> int:
+    moved = 0
+    while shipment.state in NEXT and _step_if_legal(carrier, shipment, NEXT[shipment.state]):
+        moved += 1
+    return moved
 
 
 def step(carrier: Carrier, shipment: Shipment, to: str) -> None:
