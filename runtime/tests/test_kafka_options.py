@@ -60,3 +60,15 @@ def test_options_tune_our_defaults_but_not_what_a_caller_needs() -> None:
 
     assert consumer["fetch.wait.max.ms"] == "500"
     assert history_reader["enable.partition.eof"] is True
+
+
+def test_a_read_models_consumer_waits_longer_and_the_options_still_tune_it() -> None:
+    def read_model() -> dict[str, object]:
+        group = "orderflow.projection.tracking.g1"
+        return kafka.consumer_config("kafka-1:9092", group, kafka.READ_MODEL_FETCH_WAIT_MS)
+
+    assert read_model()["fetch.wait.max.ms"] == 500
+
+    kafka.use_options({"fetch.wait.max.ms": "100"})
+
+    assert read_model()["fetch.wait.max.ms"] == "100"

@@ -21,7 +21,7 @@ from orderflow.projections.model import ReadModel
 from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.consumer import Apply, ConsumerLoop
 from orderflow.runtime.deadletters import DeadLetterPublisher
-from orderflow.runtime.kafka import new_consumer, new_producer
+from orderflow.runtime.kafka import READ_MODEL_FETCH_WAIT_MS, new_consumer, new_producer
 from orderflow.runtime.retry import is_transient
 from orderflow.runtime.settings import Settings
 from orderflow.schemas.topics import (
@@ -59,7 +59,7 @@ def projection_loop(
     batch_size: int = 2000,
 ) -> ConsumerLoop:
     letters = DeadLetterPublisher(new_producer(bootstrap), group, dead_letter_topic)
-    consumer = new_consumer(bootstrap, group)
+    consumer = new_consumer(bootstrap, group, READ_MODEL_FETCH_WAIT_MS)
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)
 
 
