@@ -63,12 +63,15 @@ def test_options_tune_our_defaults_but_not_what_a_caller_needs() -> None:
 
 
 def test_a_read_models_consumer_waits_longer_and_the_options_still_tune_it() -> None:
+    # Given a read model's consumer, which may wait longer for an empty fetch than a service's
     def read_model() -> dict[str, object]:
-        group = "orderflow.projection.tracking.g1"
-        return kafka.consumer_config("kafka-1:9092", group, kafka.READ_MODEL_FETCH_WAIT_MS)
+        group, wait = "orderflow.projection.tracking.g1", kafka.READ_MODEL_FETCH_WAIT_MS
+        return kafka.consumer_config("kafka-1:9092", group, fetch_wait_ms=wait)
 
     assert read_model()["fetch.wait.max.ms"] == 500
 
+    # when the Kafka options name a wait of their own,
     kafka.use_options({"fetch.wait.max.ms": "100"})
 
+    # then theirs is the one used.
     assert read_model()["fetch.wait.max.ms"] == "100"

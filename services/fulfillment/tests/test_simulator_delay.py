@@ -68,7 +68,8 @@ def test_with_no_delay_a_round_takes_each_shipment_all_the_way_in_one_transactio
     store: Store, store_settings: Settings
 ) -> None:
     # Given two orders' shipments just created, and no delay between steps,
-    app, cache = Fulfillment(store.env, store_settings), AggregateCache()
+    no_delay = store_settings.model_copy(update={"warehouse_delay_s": 0})
+    app, cache = Fulfillment(store.env, no_delay), AggregateCache()
     orders = [uuid4(), uuid4()]
     for order in orders:
         apply_batch(
@@ -86,4 +87,33 @@ def test_with_no_delay_a_round_takes_each_shipment_all_the_way_in_one_transactio
     assert {shipment.state for shipment in shipments} == {"delivered"}
     assert moved == 4 * len(shipments)
     assert writes.count - before == 1
+    app.close()
+
+
+def test_a_round_that_meets_a_persons_move_finishes_each_shipment_once(
+    store: Store, store_settings: Settings
+) -> None:
+    # Given two shipments the simulator's round has picked (and so holds in its cache)
+    app, cache = Fulfillment(store.env, store_settings), AggregateCache()
+    orders = [uuid4(), uuid4()]
+    for order in orders:
+        apply_batch(
+            app, HANDLERS, [order_placed(order), stock_reserved(order), payment_authorized(order)]
+        )
+    shipments = [shipment_id_for(order, "berlin") for order in orders]
+    assert app.move_all(shipments, "picked", cache) == 2
+
+    # when a person packs the first before a round with no delay finishes both,
+    app.move(shipments[0], "packed")
+    writes = app.recorder.writes  # type: ignore[attr-defined]
+    before = writes.count
+    moved = app.finish_all(shipments, cache)
+
+    # then each is delivered, having taken each step once (the first two steps, the second
+    # three), and each in a transaction of its own once the round's one was refused.
+    finished = [app.shipment(shipment) for shipment in shipments]
+    assert [shipment.state for shipment in finished if shipment] == ["delivered", "delivered"]
+    assert [shipment.version for shipment in finished if shipment] == [5, 5]
+    assert moved == 2 + 3
+    assert writes.count - before == 2
     app.close()

@@ -59,7 +59,7 @@ def projection_loop(
     batch_size: int = 2000,
 ) -> ConsumerLoop:
     letters = DeadLetterPublisher(new_producer(bootstrap), group, dead_letter_topic)
-    consumer = new_consumer(bootstrap, group, READ_MODEL_FETCH_WAIT_MS)
+    consumer = new_consumer(bootstrap, group, fetch_wait_ms=READ_MODEL_FETCH_WAIT_MS)
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)
 
 

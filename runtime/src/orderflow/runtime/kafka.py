@@ -62,7 +62,7 @@ SERVICE_FETCH_WAIT_MS, READ_MODEL_FETCH_WAIT_MS = 50, 500
 
 
 def consumer_config(
-    bootstrap: str, group: str, fetch_wait_ms: int = SERVICE_FETCH_WAIT_MS, **overrides: Any
+    bootstrap: str, group: str, *, fetch_wait_ms: int = SERVICE_FETCH_WAIT_MS, **overrides: Any
 ) -> dict[str, Any]:
     defaults = {
         "group.id": group,
@@ -113,9 +113,9 @@ def new_producer(bootstrap: str, **overrides: Any) -> Producer:
 
 
 def new_consumer(
-    bootstrap: str, group: str, fetch_wait_ms: int = SERVICE_FETCH_WAIT_MS, **overrides: Any
+    bootstrap: str, group: str, *, fetch_wait_ms: int = SERVICE_FETCH_WAIT_MS, **overrides: Any
 ) -> Consumer:
-    return Consumer(consumer_config(bootstrap, group, fetch_wait_ms, **overrides))
+    return Consumer(consumer_config(bootstrap, group, fetch_wait_ms=fetch_wait_ms, **overrides))
 
 
 def reason_of(error: KafkaException) -> str:

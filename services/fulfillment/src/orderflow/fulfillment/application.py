@@ -86,7 +86,8 @@ class Fulfillment(Application[UUID]):
     def finish_all(self, shipment_ids: Sequence[UUID], cache: AggregateCache | None = None) -> int:
         """Every step left for each shipment (to delivered, or to the exception a carrier's
         refusal makes) in one transaction: the simulator's round when no delay separates the
-        steps, which would otherwise take a transaction per step. The number of steps taken."""
+        steps, which would otherwise take a transaction per step. When another writer moved one
+        meanwhile, each shipment is finished in a transaction of its own. The steps taken."""
         return self._in_one_transaction(
             shipment_ids,
             lambda shipment: _steps_left(self.carrier, shipment),
@@ -121,12 +122,16 @@ class Fulfillment(Application[UUID]):
             return 0
 
     def _finish(self, shipment_id: UUID) -> int:
-        moved = 0
-        while (shipment := self.shipment(shipment_id)) and shipment.state in NEXT:
-            if not self._move_if_legal(shipment_id, NEXT[shipment.state]):
-                break
-            moved += 1
-        return moved
+        """Every step left for one shipment, from its stored state, in one transaction."""
+
+        def attempt() -> int:
+            shipment = self.shipment(shipment_id)
+            moved = _steps_left(self.carrier, shipment) if shipment else 0
+            if shipment and moved:
+                self.save(shipment, index=[self.index_row(shipment)])
+            return moved
+
+        return retry_on_conflict(attempt)
 
     def due(self, state: str, older_than: float, limit: int = 200) -> list[UUID]:
         """Shipments in `state` whose last step is at least `older_than` seconds old."""
