@@ -1,4 +1,5 @@
-"""Fulfillment's events: one shipment per warehouse of the allocation."""
+"""Fulfillment's events: one shipment per warehouse of the allocation, and what a cancellation
+stopped."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ class Delivered(IntegrationEvent):
     version: Literal[1] = 1
     order_id: UUID
     shipment_id: UUID
+
+
+class FulfillmentStopped(IntegrationEvent):
+    """Fulfillment's answer to an OrderCancelled: the shipments it stopped, and those that had
+    already left and go on. On the order's partition it follows every Shipped of the order, and
+    no shipment of the order is created or shipped after it, so inventory releases and billing
+    voids on it knowing exactly what left."""
+
+    type: Literal["FulfillmentStopped"] = "FulfillmentStopped"
+    version: Literal[1] = 1
+    order_id: UUID
+    stopped: Annotated[list[UUID], Field(max_length=1000)]
+    went_ahead: Annotated[list[UUID], Field(max_length=1000)]

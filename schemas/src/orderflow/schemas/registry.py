@@ -27,6 +27,7 @@ MESSAGES: tuple[type[Message], ...] = (
     fulfillment.ShipmentCreated,
     fulfillment.Shipped,
     fulfillment.Delivered,
+    fulfillment.FulfillmentStopped,
 )
 
 BY_TYPE_AND_VERSION: dict[tuple[str, int], type[Message]] = {
