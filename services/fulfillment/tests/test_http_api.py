@@ -16,10 +16,13 @@ from orderflow.fulfillment.api import SIGNATURE_HEADER, routes, signature
 from orderflow.fulfillment.application import Fulfillment
 from orderflow.fulfillment.domain import shipment_id_for
 from orderflow.fulfillment.policies import HANDLERS
+from orderflow.fulfillment.translate import translate
 from orderflow.runtime.http import harden
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store
+from orderflow.schemas.envelope import IntegrationEvent
+from orderflow.schemas.fulfillment import FulfillmentStopped
 
 pytestmark = pytest.mark.integration
 SECRET = "test-webhook-secret-0123"
@@ -108,3 +111,33 @@ def test_a_cancellation_stops_the_shipments_that_have_not_left(
 
     states = {s["warehouse"]: s["state"] for s in http.get(f"/orders/{order}/shipments").json()}
     assert states == {"berlin": "shipped", "paris": "cancelled"}
+    stopped = [e for e in published(app) if isinstance(e, FulfillmentStopped)]
+    assert [(e.stopped, e.went_ahead) for e in stopped] == [
+        ([shipment_id_for(order, "paris")], [shipment_id_for(order, "berlin")])
+    ], "it says once which shipment it stopped and which had left"
+
+
+def test_a_second_cancellation_says_nothing_more(
+    fulfillment: tuple[TestClient, Fulfillment, UUID],
+) -> None:
+    _, app, order = fulfillment
+    apply_batch(app, HANDLERS, [cancelled(order)])
+
+    apply_batch(app, HANDLERS, [cancelled(order)])
+
+    stopped = [e for e in published(app) if isinstance(e, FulfillmentStopped)]
+    assert len(stopped) == 1
+    assert sorted(stopped[0].stopped) == sorted(
+        [shipment_id_for(order, "berlin"), shipment_id_for(order, "paris")]
+    )
+    assert stopped[0].went_ahead == []
+
+
+def published(app: Fulfillment) -> list[IntegrationEvent]:
+    """What the relay would publish from the service's store, in order."""
+    events = []
+    for notification in app.recorder.select_notifications(start=1, limit=10_000):
+        event = translate(app.mapper.to_domain_event(notification), notification.id)
+        if event is not None:
+            events.append(event)
+    return events

@@ -82,7 +82,7 @@ def test_shipments_are_due_once_allocated_and_authorised_in_any_order() -> None:
     )
     assert dispatch.due_for_shipments()
     assert dispatch.allocation == {"berlin": {"SKU-1": 2}}, "backordered units wait for stock"
-    dispatch.cancel()
+    dispatch.cancel(uuid4())
     assert not dispatch.due_for_shipments()
 
 
@@ -106,5 +106,5 @@ def test_a_filled_backorder_is_due_once_the_order_can_ship_and_only_once() -> No
     dispatch.created_for_fill(1, [backorder_shipment_id(order, 1, "paris")])
     assert dispatch.fills_due() == []
     dispatch.backorder_filled(2, [{"warehouse": "paris", "sku": "SKU-2", "quantity": 1}])
-    dispatch.cancel()
+    dispatch.cancel(uuid4())
     assert dispatch.fills_due() == [], "a cancelled order ships nothing more"

@@ -9,6 +9,7 @@ units ship later, each fill of them (BackorderFilled) as shipments of its own. N
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -86,12 +87,40 @@ class Dispatch(Aggregate):
     def _authorized(self) -> None:
         self.authorized = True
 
-    def cancel(self) -> None:
-        if not self.cancelled:
-            self._cancelled()
+    def cancel(
+        self,
+        correlation_id: UUID,
+        caused_by: UUID | None = None,
+        stopped: Sequence[UUID] = (),
+        went_ahead: Sequence[UUID] = (),
+    ) -> bool:
+        """Nothing more of the order ships; `stopped` are its shipments that did not leave,
+        `went_ahead` those that had. False if it was cancelled before (nothing is said twice)."""
+        if self.cancelled:
+            return False
+        self._stopped(
+            order_id=self.order_id,
+            stopped=[str(s) for s in stopped],
+            went_ahead=[str(s) for s in went_ahead],
+            correlation_id=correlation_id,
+            caused_by=caused_by,
+        )
+        return True
 
     @event("Cancelled")
     def _cancelled(self) -> None:
+        """Stored by earlier versions, which said nothing of the shipments; kept for replay."""
+        self.cancelled = True
+
+    @event("Stopped")
+    def _stopped(
+        self,
+        order_id: UUID,
+        stopped: list[str],
+        went_ahead: list[str],
+        correlation_id: UUID,
+        caused_by: UUID | None,
+    ) -> None:
         self.cancelled = True
 
     def backorder_filled(self, fill: int, allocations: list[dict[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """How fulfillment reacts: the order's address (OrderPlaced), its allocation (StockReserved)
 and its authorised payment (PaymentAuthorized), in any order, create one shipment per
 warehouse, and each filled backorder (BackorderFilled) more of them; a cancellation stops
-the shipments that have not left."""
+the shipments that have not left and says which it stopped and which had gone."""
 
 from __future__ import annotations
 
@@ -59,12 +59,21 @@ def on_payment_authorized(authorized: PaymentAuthorized, uow: UnitOfWork) -> Non
 
 
 def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
+    """Stop every shipment that has not left; those that have go on. The dispatch says which
+    (FulfillmentStopped): inventory and billing settle the order on that, not on the
+    cancellation, which may have crossed a parcel leaving the warehouse."""
     dispatch = _dispatch(uow, cancelled.order_id)
-    dispatch.cancel()
+    if dispatch.cancelled:
+        return
+    stopped, went_ahead = [], []
     for shipment_id in dispatch.shipments:
         shipment = uow.get(UUID(shipment_id))
         assert isinstance(shipment, Shipment)
-        shipment.cancel()  # one that has shipped goes on
+        if shipment.cancel():
+            stopped.append(shipment.id)
+        elif shipment.state != "cancelled":
+            went_ahead.append(shipment.id)
+    dispatch.cancel(cancelled.correlation_id, cancelled.event_id, stopped, went_ahead)
 
 
 HANDLERS: Handlers = {

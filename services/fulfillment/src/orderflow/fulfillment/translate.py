@@ -1,14 +1,16 @@
 """Fulfillment's domain events out as integration events: shipments created, shipped and
-delivered. Steps inside the warehouse (picked, packed) and exceptions stay private."""
+delivered, and what a cancellation stopped. Steps inside the warehouse (picked, packed) and
+exceptions stay private."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
-from orderflow.fulfillment.domain import Shipment
+from orderflow.fulfillment.domain import Dispatch, Shipment
 from orderflow.runtime.translation import translator
 from orderflow.schemas.envelope import IntegrationEvent
-from orderflow.schemas.fulfillment import Delivered, ShipmentCreated, Shipped
+from orderflow.schemas.fulfillment import Delivered, FulfillmentStopped, ShipmentCreated, Shipped
 
 SOURCE = "fulfillment"
 
@@ -50,11 +52,21 @@ def _delivered(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
     )
 
 
+def _stopped(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
+    return FulfillmentStopped(
+        **envelope,
+        order_id=domain_event.order_id,
+        stopped=[UUID(s) for s in domain_event.stopped],
+        went_ahead=[UUID(s) for s in domain_event.went_ahead],
+    )
+
+
 translate = translator(
     SOURCE,
     {
         f"{Shipment.__name__}.Created": _created,
         f"{Shipment.__name__}.Shipped": _shipped,
         f"{Shipment.__name__}.Delivered": _delivered,
+        f"{Dispatch.__name__}.Stopped": _stopped,
     },
 )
