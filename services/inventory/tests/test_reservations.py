@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 from confluent_kafka import Producer
-from inventory_data import authorized, cancelled, order_placed, received
+from inventory_data import authorized, order_placed, received, stopped
 
 from orderflow.inventory.application import Inventory
 from orderflow.inventory.service import SERVICE
@@ -116,7 +116,7 @@ def test_cancellation_releases_and_an_unpaid_reservation_expires_but_a_paid_one_
     inventory.send(*(order_placed(o, {"SKU-X": 2}) for o in (unpaid, paid, cancelled_order)))
     inventory.published(count(StockReserved, 3))
 
-    inventory.send(authorized(paid), cancelled(cancelled_order))
+    inventory.send(authorized(paid), stopped(cancelled_order))  # fulfillment stopped it
     out = inventory.published(count(StockReleased, 2))
     time.sleep(1.5)  # three expiry rounds past the paid reservation's time as well
 

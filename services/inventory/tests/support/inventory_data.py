@@ -7,7 +7,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from orderflow.schemas.billing import PaymentAuthorized
-from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.fulfillment import FulfillmentStopped, Shipped
 from orderflow.schemas.inventory import StockReceived
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
@@ -67,6 +67,16 @@ def authorized(order_id: UUID) -> PaymentAuthorized:
 
 def cancelled(order_id: UUID) -> OrderCancelled:
     return OrderCancelled(**_envelope("intake"), order_id=order_id, reason="customer_request")  # type: ignore[arg-type]
+
+
+def stopped(order_id: UUID, went_ahead: list[UUID] | None = None) -> FulfillmentStopped:
+    """Fulfillment's answer to the order's cancellation."""
+    return FulfillmentStopped(
+        **_envelope("fulfillment"),  # type: ignore[arg-type]
+        order_id=order_id,
+        stopped=[uuid4()],
+        went_ahead=went_ahead or [],
+    )
 
 
 def shipped(order_id: UUID, warehouse: str, lines: dict[str, int]) -> Shipped:

@@ -28,6 +28,20 @@ def reservation_id(order_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:reservation/{order_id}")
 
 
+def stopped_order_id(order_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"orderflow:stopped-order/{order_id}")
+
+
+class StoppedOrder(Aggregate):
+    """An order that fulfillment stopped before inventory saw it placed: inventory reads the
+    orders topic and fulfillment's apart, so the answer to a cancellation can come first. The
+    order's OrderPlaced, when it comes, holds nothing. Private to inventory."""
+
+    @event("Recorded")
+    def __init__(self, id: UUID, order_id: UUID) -> None:
+        self.order_id = order_id
+
+
 class SkuStock(Aggregate):
     class_version = 2  # 2: `totals`, kept with the holds (see upcast_v1_v2)
 
@@ -277,19 +291,30 @@ class Reservation(Aggregate):
         self.state = "authorized"
 
     def release(self, reason: str, caused_by: UUID | None) -> bool:
-        """Release what the order holds; False when nothing is held any more."""
+        """Release what the order still holds (all of it, or what did not ship before
+        fulfillment stopped the order); False when nothing is held any more."""
         if self.state not in ("held", "authorized"):
             return False
-        if self.shipped:
-            raise IllegalTransition("the order has begun shipping; its other lines go on")
         self._released(
             order_id=self.order_id,
-            allocations=self.allocations,
+            allocations=self.unshipped(),
             reason=reason,
             caused_by=caused_by,
             correlation_id=self.correlation_id,
         )
         return True
+
+    def unshipped(self) -> list[dict[str, Any]]:
+        """The allocations less what has shipped, from stock on hand first."""
+        left = dict(self.shipped)
+        rest = []
+        for allocation in sorted(self.allocations, key=lambda a: bool(a.get("backordered"))):
+            key = f"{allocation['warehouse']}/{allocation['sku']}"
+            taken = min(left.get(key, 0), allocation["quantity"])
+            left[key] = left.get(key, 0) - taken
+            if allocation["quantity"] > taken:
+                rest.append({**allocation, "quantity": allocation["quantity"] - taken})
+        return rest
 
     def expire(self, now: datetime) -> bool:
         """Release an unpaid reservation past its time; never one whose payment was authorised."""

@@ -1,6 +1,7 @@
-"""How inventory reacts: an order placed reserves all of it or none; a cancellation or a
-declined payment releases; an authorised payment stops the expiry clock; a shipment commits
-its lines; an ERP receipt adds stock and fills backorders."""
+"""How inventory reacts: an order placed reserves all of it or none; a cancelled order (once
+fulfillment has stopped it) or a declined payment releases what is still held; an authorised
+payment stops the expiry clock; a shipment commits its lines; an ERP receipt adds stock and
+fills backorders."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from orderflow.inventory.domain import (
     IllegalTransition,
     Reservation,
     SkuStock,
+    StoppedOrder,
     reservation_id,
     sku_id,
+    stopped_order_id,
 )
 from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import PaymentAuthorized, PaymentDeclined
 from orderflow.schemas.envelope import Message
-from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.fulfillment import FulfillmentStopped, Shipped
 from orderflow.schemas.inventory import StockReceived
-from orderflow.schemas.orders import OrderCancelled, OrderPlaced
+from orderflow.schemas.orders import OrderPlaced
 
 
 def _inventory(uow: UnitOfWork) -> Inventory:
@@ -32,6 +35,8 @@ def _inventory(uow: UnitOfWork) -> Inventory:
 
 
 def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
+    if uow.find(stopped_order_id(placed.order_id)) is not None:
+        return  # cancelled and stopped before it reached us: nothing to hold
     app = _inventory(uow)
     skus = {line.sku for line in placed.lines}
     stocks = {sku: uow.find(sku_id(sku)) for sku in skus}
@@ -70,8 +75,15 @@ def _release(order_id: UUID, reason: str, caused_by: UUID, uow: UnitOfWork) -> N
         release_stock(uow, reservation)
 
 
-def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
-    _release(cancelled.order_id, "cancelled", cancelled.event_id, uow)
+def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None:
+    """A cancelled order releases once fulfillment has said what it stopped: every Shipped of
+    the order came before on the same partition, so what is still held did not leave. (On the
+    OrderCancelled itself, a parcel already on its way would lose its stock to other orders.)"""
+    if uow.find(reservation_id(stopped.order_id)) is None:
+        if uow.find(stopped_order_id(stopped.order_id)) is None:
+            uow.add(StoppedOrder(id=stopped_order_id(stopped.order_id), order_id=stopped.order_id))
+        return
+    _release(stopped.order_id, "cancelled", stopped.event_id, uow)
 
 
 def on_payment_declined(declined: PaymentDeclined, uow: UnitOfWork) -> None:
@@ -111,7 +123,7 @@ def on_stock_received(received: StockReceived, uow: UnitOfWork) -> None:
 
 HANDLERS: Handlers = {
     OrderPlaced: on_order_placed,
-    OrderCancelled: on_order_cancelled,
+    FulfillmentStopped: on_fulfillment_stopped,
     PaymentDeclined: on_payment_declined,
     PaymentAuthorized: on_payment_authorized,
     Shipped: on_shipped,
@@ -123,9 +135,12 @@ _reservation = by_order(reservation_id)
 
 
 def finds(event: Message) -> list[UUID]:
-    """The order's reservation, and the stock of each SKU an order or a receipt names: a SKU
-    never received (sold out for good) is looked for by every order of it."""
+    """The order's reservation (and its record of having been stopped before it was placed), and
+    the stock of each SKU an order or a receipt names: a SKU never received (sold out for good)
+    is looked for by every order of it."""
     found = list(_reservation(event))
+    if isinstance(event, OrderPlaced | FulfillmentStopped):
+        found.append(stopped_order_id(event.order_id))
     if isinstance(event, OrderPlaced):
         found += [sku_id(line.sku) for line in event.lines]
     elif isinstance(event, StockReceived):
