@@ -42,13 +42,15 @@ def test_payment_is_due_once_the_order_is_known_and_its_stock_reserved() -> None
     assert not account.due_for_authorisation()
 
 
-def test_a_cancellation_voids_an_authorisation_not_yet_invoiced() -> None:
+def test_a_cancelled_account_is_not_authorised_and_its_authorisation_can_be_voided() -> None:
     account = given_account()
     account.authorized(uuid4(), uuid4())
-    assert account.cancel() is True
+    account.cancel()
+    account.cancel()
+    assert [type(e).__name__ for e in account.collect_events()].count("Cancelled") == 1
+    assert account.cancelled
     account.voided()
     assert account.payment == "voided"
-    assert account.cancel() is False, "cancelled once"
 
 
 def test_a_shipment_is_invoiced_once_and_only_when_authorised() -> None:

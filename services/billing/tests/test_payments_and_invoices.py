@@ -1,6 +1,8 @@
 """Billing through a real broker, on both stores: authorisation by token (including a gateway
 timeout and events arriving out of order), one invoice per shipment adding up to the order
-total, a void on cancellation, and the invoice as JSON and as a PDF an accountant can read."""
+total, a void once fulfillment has stopped a cancelled order (a parcel that crossed the
+cancellation is invoiced, then credited and refunded), and the invoice as JSON and as a PDF an
+accountant can read."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from billing_data import cancelled, order_placed, shipped, stock_reserved
+from billing_data import cancelled, order_placed, shipped, stock_reserved, stopped
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
@@ -130,12 +132,15 @@ def test_each_shipment_is_invoiced_and_the_invoices_add_up_to_the_total(
     assert refunds == [f"refund/{numbers[0]}/r-1"], "refunded once"
     assert http.post(returns, json=damaged).status_code == 422, "a return needs its key"
 
-    billing.send(cancelled(order))  # too late to void: what was invoiced is credited instead
+    # a cancellation that crossed both parcels: what was invoiced is credited and refunded
+    billing.send(cancelled(order), stopped(order, went_ahead=[uuid4(), uuid4()]))
     notes = billing.published(lambda seen: len(credit_notes(seen)) >= 3)
     assert sorted(n.credit_note_number for n in credit_notes(notes)) == [
         f"CN-{year}-00000{n}" for n in (1, 2, 3)
     ]
     assert sum(n.gross.amount for n in credit_notes(notes)) == Decimal("57.38")
+    wait_for_call(gateway, ("refund", f"refund/{numbers[1]}/cancelled"))
+    assert ("refund", f"refund/{numbers[0]}/cancelled") in gateway.calls, "the rest of it"
 
 
 def credit_notes(messages: list[Message]) -> list[CreditNoteIssued]:
@@ -153,16 +158,54 @@ def pdf_text(content: bytes) -> str:
     return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
-def test_a_cancellation_after_authorisation_voids_it(billing: Harness) -> None:
+def test_a_cancellation_after_authorisation_voids_it_once_fulfillment_stopped_the_order(
+    billing: Harness,
+) -> None:
     order, lines = uuid4(), {"SKU-1": 1}
     billing.send(order_placed(order, lines), stock_reserved(order, lines))
     billing.published(lambda seen: bool(of_type(seen, PaymentAuthorized)))
 
-    billing.send(cancelled(order))
+    billing.send(cancelled(order), stopped(order))
 
     gateway = billing.app.gateway
     assert isinstance(gateway, SandboxGateway)
-    deadline = time.monotonic() + 30
-    while ("void", f"void/{order}") not in gateway.calls:
+    wait_for_call(gateway, ("void", f"void/{order}"))
+
+
+def test_a_parcel_that_left_as_the_order_was_cancelled_is_invoiced_and_the_rest_voided(
+    billing: Harness,
+) -> None:
+    # Given an authorised order of two lines
+    order, lines = uuid4(), {"SKU-1": 2, "BOOK-1": 1}
+    billing.send(order_placed(order, lines), stock_reserved(order, lines))
+    billing.published(lambda seen: bool(of_type(seen, PaymentAuthorized)))
+
+    # when the cancellation reaches billing before the Shipped of a parcel that had already left,
+    # and fulfillment then says it stopped the rest
+    parcel = shipped(order, {"SKU-1": 2})
+    billing.send(cancelled(order), parcel, stopped(order, went_ahead=[parcel.shipment_id]))
+
+    # then the parcel is invoiced and captured, what is left of the payment voided, and the
+    # invoice credited and refunded (not dead-lettered as a shipment of a voided payment)
+    out = billing.published(lambda seen: bool(credit_notes(seen)))
+    [invoice] = of_type(out, Invoiced)
+    assert invoice.shipment_id == parcel.shipment_id  # type: ignore[attr-defined]
+    [note] = credit_notes(out)
+    assert note.gross == invoice.gross  # type: ignore[attr-defined]
+    gateway = billing.app.gateway
+    assert isinstance(gateway, SandboxGateway)
+    number = invoice.invoice_number  # type: ignore[attr-defined]
+    wait_for_call(gateway, ("refund", f"refund/{number}/cancelled"))
+    calls = [call for call in gateway.calls if call[0] != "authorise"]
+    assert calls == [
+        ("capture", f"capture/{parcel.shipment_id}"),
+        ("void", f"void/{order}"),
+        ("refund", f"refund/{number}/cancelled"),
+    ]
+
+
+def wait_for_call(gateway: SandboxGateway, call: tuple[str, str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while call not in gateway.calls:
         assert time.monotonic() < deadline, gateway.calls
         time.sleep(0.1)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from orderflow.billing.payments import APPROVE
-from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.fulfillment import FulfillmentStopped, Shipped
 from orderflow.schemas.inventory import StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
@@ -82,3 +82,13 @@ def shipped(order_id: UUID, lines: dict[str, int]) -> Shipped:
 
 def cancelled(order_id: UUID) -> OrderCancelled:
     return OrderCancelled(**_envelope("intake"), order_id=order_id, reason="customer_request")  # type: ignore[arg-type]
+
+
+def stopped(order_id: UUID, went_ahead: list[UUID] | None = None) -> FulfillmentStopped:
+    """Fulfillment's answer to the order's cancellation: what had already left goes on."""
+    return FulfillmentStopped(
+        **_envelope("fulfillment"),  # type: ignore[arg-type]
+        order_id=order_id,
+        stopped=[],
+        went_ahead=went_ahead or [],
+    )

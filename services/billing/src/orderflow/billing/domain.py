@@ -110,12 +110,10 @@ class Account(Aggregate):
     ) -> None:
         self.payment, self.payment_id = "declined", payment_id
 
-    def cancel(self) -> bool:
-        """The order was cancelled: True when an authorisation is left to void."""
-        if self.cancelled:
-            return False
-        self._cancelled()
-        return self.payment == "authorized" and not self.invoices
+    def cancel(self) -> None:
+        """The order was cancelled: it is not authorised from now on."""
+        if not self.cancelled:
+            self._cancelled()
 
     @event("Cancelled")
     def _cancelled(self) -> None:

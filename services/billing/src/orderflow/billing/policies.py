@@ -1,7 +1,9 @@
 """How billing reacts: an order known and its stock reserved → authorise the total; a shipment
-→ capture its part and invoice it; a cancellation → void an open authorisation, or credit what
-was invoiced. Calls to the payment gateway carry idempotency keys derived from the order or
-shipment, so a redelivered event (or a retry after a gateway timeout) has one effect."""
+→ capture its part and invoice it; a cancellation → no authorisation from then on, and once
+fulfillment has stopped the order, void what is left of the authorisation and credit (and
+refund) what was invoiced. Calls to the
+payment gateway carry idempotency keys derived from the order or shipment, so a redelivered
+event (or a retry after a gateway timeout) has one effect."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from orderflow.billing.application import Billing, issue_credit_note, issue_invo
 from orderflow.billing.domain import Account, Document, IllegalTransition, account_id, document_id
 from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
-from orderflow.schemas.fulfillment import Shipped
+from orderflow.schemas.fulfillment import FulfillmentStopped, Shipped
 from orderflow.schemas.inventory import StockReserved
 from orderflow.schemas.orders import OrderCancelled, OrderPlaced
 
@@ -94,16 +96,35 @@ def on_shipped(shipped: Shipped, uow: UnitOfWork) -> None:
 
 
 def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
-    account = _account(uow, cancelled.order_id)
-    invoiced = list(account.invoices.values())
-    if account.cancel() and account.payment_id is not None:
+    """No authorisation for a cancelled order from now on. What to void waits for
+    fulfillment's answer: a parcel that left before the cancellation reached it is invoiced."""
+    _account(uow, cancelled.order_id).cancel()
+
+
+def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None:
+    """Every Shipped of the order came before this on its partition and is invoiced and
+    captured; nothing more will ship. So: void what is left of the authorisation, and credit
+    and refund what was invoiced, the design's compensation for a cancellation after invoicing
+    (a parcel that went ahead is expected back)."""
+    account = _account(uow, stopped.order_id)
+    account.cancel()
+    if account.payment == "authorized" and account.payment_id is not None:
         _billing(uow).gateway.void(f"void/{account.order_id}", account.payment_id)
         account.voided()
-    for number in invoiced:  # shipped before the cancellation: credit what was invoiced
-        credit_all(uow, number, f"order cancelled: {cancelled.reason}")
+    for number in account.invoices.values():
+        note = credit_all(uow, number, "order cancelled")
+        if note is not None and account.payment_id is not None:
+            gross = note.body["gross"]
+            _billing(uow).gateway.refund(
+                f"refund/{number}/cancelled",
+                account.payment_id,
+                Decimal(gross["amount"]),
+                gross["currency"],
+            )
 
 
 def credit_all(uow: UnitOfWork, number: str, reason: str) -> Document | None:
+    """A credit note for what of invoice `number` is not credited yet; None if nothing is."""
     invoice: Document = uow.get(document_id(number))
     left = {
         line["description"]: line["quantity"] - invoice.credited.get(line["description"], 0)
@@ -120,6 +141,7 @@ HANDLERS: Handlers = {
     StockReserved: on_stock_reserved,
     Shipped: on_shipped,
     OrderCancelled: on_order_cancelled,
+    FulfillmentStopped: on_fulfillment_stopped,
 }
 
 finds = by_order(account_id)  # the order's account
