@@ -160,6 +160,24 @@ def test_cancelling_after_the_first_shipment_is_refused() -> None:
     then(order, [], Status.PARTIALLY_SHIPPED)
 
 
+def test_a_parcel_that_left_as_the_order_was_cancelled_is_recorded_on_the_cancelled_order() -> None:
+    # Given an order cancelled before intake heard that one parcel had already left
+    order = given_authorized()
+    order.cancel("changed my mind")
+    order.collect_events()
+
+    # when that parcel's shipment, invoice and delivery arrive
+    order.ship(FIRST, {"SKU-001": 2}, cause())
+    order.invoice("INV-2026-000001", FIRST, cause())
+    order.deliver(FIRST, cause())
+
+    # then they are recorded and the order stays cancelled, never completed
+    then(order, ["Shipped", "Invoiced", "Delivered"], Status.CANCELLED)
+    assert order.invoices == {"INV-2026-000001": str(FIRST)}
+    with pytest.raises(IllegalTransition, match="exceed"):
+        order.ship(SECOND, {"SKU-001": 1}, cause())
+
+
 def test_a_declined_payment_after_shipping_is_refused() -> None:
     order = given_shipped((FIRST, {"SKU-001": 2}))
     with pytest.raises(IllegalTransition):

@@ -4,8 +4,9 @@ cancellation. No I/O; every change is an event, every refusal an `IllegalTransit
 Events from other services reach an order through different topics, so they can arrive in any
 order (a Shipped before the Invoiced of an earlier shipment, a Delivered before its Invoiced).
 The order therefore records facts, and its status is derived from them: the furthest stage of
-the lifecycle that the facts support. What no order of arrival explains (a shipment of a
-cancelled order, a second reservation) is refused."""
+the lifecycle that the facts support. A parcel that left as the order was cancelled is
+recorded on the cancelled order; what no order of arrival explains (a shipment of a rejected
+order, a second reservation) is refused."""
 
 from __future__ import annotations
 
@@ -154,7 +155,9 @@ class Order(Aggregate):
         self._cancelled("reservation_expired", None, caused_by, self.correlation_id)
 
     def ship(self, shipment_id: UUID, lines: dict[str, int], caused_by: UUID) -> None:
-        self._require_open("a shipment")
+        """A cancelled order records a parcel that had left before fulfillment heard of the
+        cancellation: it went ahead, and is invoiced and delivered like any other."""
+        self._require_open_or_cancelled("a shipment")
         if str(shipment_id) in self.shipments:
             raise IllegalTransition(f"shipment {shipment_id} was already recorded")
         shipped = self._shipped_so_far() + Counter(lines)
@@ -169,7 +172,7 @@ class Order(Aggregate):
         self.shipments[shipment_id] = lines
 
     def invoice(self, invoice_number: str, shipment_id: UUID, caused_by: UUID) -> None:
-        self._require_open("an invoice")
+        self._require_open_or_cancelled("an invoice")
         if invoice_number in self.invoices:
             raise IllegalTransition(f"invoice {invoice_number} was already recorded")
         self._invoiced(
@@ -182,7 +185,7 @@ class Order(Aggregate):
         self.invoices[invoice_number] = shipment_id
 
     def deliver(self, shipment_id: UUID, caused_by: UUID) -> None:
-        self._require_open("a delivery")
+        self._require_open_or_cancelled("a delivery")
         if str(shipment_id) in self.delivered:
             raise IllegalTransition(f"shipment {shipment_id} was already delivered")
         self._delivered(shipment_id=str(shipment_id), caused_by=caused_by)
@@ -195,6 +198,8 @@ class Order(Aggregate):
     # Commands from the channel ----------------------------------------------------------------
 
     def cancel(self, detail: str | None, caused_by: UUID | None = None) -> None:
+        """Until intake hears of a shipment. A parcel may still have left just before
+        fulfillment heard of the cancellation: fulfillment says so, and billing credits it."""
         self._require_cancellable("a cancellation")
         self._cancelled("customer_request", detail, caused_by, self.correlation_id)
 
@@ -210,6 +215,10 @@ class Order(Aggregate):
     def _require_open(self, what: str) -> None:
         if self.ended is not None:
             raise IllegalTransition(f"a {self.ended} order cannot take {what}")
+
+    def _require_open_or_cancelled(self, what: str) -> None:
+        if self.ended is not Status.CANCELLED:
+            self._require_open(what)
 
     def _require_cancellable(self, what: str) -> None:
         self._require_open(what)

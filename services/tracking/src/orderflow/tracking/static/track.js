@@ -8,6 +8,7 @@ const STEP_NAMES = {
   Invoiced: "Invoiced", Delivered: "Delivered", OrderCompleted: "Completed",
   OrderCancelled: "Cancelled", OrderRejected: "Rejected", StockReleased: "Reservation released",
   StockReservationFailed: "Out of stock", BackorderFilled: "Backordered items in stock",
+  FulfillmentStopped: "Shipping stopped",
 };
 let stream = null;
 
