@@ -1,8 +1,10 @@
 """The channel simulator of `orderflow up`: seeds a catalogue's stock through inventory's API,
 then places orders as sales channels do, through the public ways in only: over HTTP as the
 `web` channel and on `channel.orders` as the `marketplace` channel. The mix has plain orders,
-orders split over two warehouses, out-of-stock orders, declined payments, cancellations, and
-pre-orders of a SKU that is backordered until the stock the simulator receives later."""
+orders split over two warehouses, out-of-stock orders, declined payments, cancellations (some
+sent a while after the order, when its parcels may be leaving: the cancellation then crosses a
+shipment), and pre-orders of a SKU that is backordered until the stock the simulator receives
+later."""
 
 from __future__ import annotations
 
@@ -43,7 +45,18 @@ RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never r
 #: Orders between two receipts of what was pre-ordered meanwhile (and one after the last).
 PRE_ORDER_RECEIPT_EVERY = 40
 #: How often each kind of order comes, in percent.
-MIX = {"plain": 57, "split": 14, "out_of_stock": 8, "declined": 8, "cancelled": 8, "backorder": 5}
+MIX = {
+    "plain": 53,
+    "split": 14,
+    "out_of_stock": 8,
+    "declined": 8,
+    "cancelled": 8,
+    "late_cancel": 4,
+    "backorder": 5,
+}
+#: Seconds after placing that a late cancellation goes out, drawn evenly: around the time the
+#: warehouse ships, so that some arrive before, some cross a parcel and some come too late.
+LATE_CANCEL_S = (0.05, 1.0)
 TERMINAL = frozenset({"completed", "rejected", "cancelled"})
 EXPECTED = {  # the terminal states each kind may end in
     "plain": {"completed"},
@@ -51,6 +64,7 @@ EXPECTED = {  # the terminal states each kind may end in
     "out_of_stock": {"rejected"},
     "declined": {"cancelled"},
     "cancelled": {"cancelled", "completed"},  # the customer may be too late
+    "late_cancel": {"cancelled", "completed"},
     "backorder": {"completed"},
 }
 
@@ -60,6 +74,7 @@ class Placed:
     channel: str
     external_id: str
     kind: str
+    cancel_after: float = 0.0  # seconds, for a late cancellation
 
 
 @dataclass
@@ -82,6 +97,7 @@ class ChannelSimulator:
         self._closed = False
         self._placing = threading.Lock()
         self._failures: list[BaseException] = []
+        self._later = _Later(self._failures)
         self._pre_ordered = 0  # units of PRE_ORDER ordered since its last receipt
 
     def stock_up(self, round_: int = 0) -> None:
@@ -139,6 +155,7 @@ class ChannelSimulator:
                 self._record(order)
             stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
         web.finish()
+        self._later.finish()
         self.receive_pre_orders(number // PRE_ORDER_RECEIPT_EVERY + 1)
         self._producer.flush(10)
         if self._failures:
@@ -186,20 +203,23 @@ class ChannelSimulator:
     def _next_order(self, number: int) -> tuple[Placed, dict[str, Any]]:
         kind = self._random.choices(list(MIX), weights=list(MIX.values()))[0]
         channel = "web" if number % 2 else "marketplace"
-        order = Placed(channel, f"sim-{self.run_id}-{number}", kind)
+        delay = self._random.uniform(*LATE_CANCEL_S) if kind == "late_cancel" else 0.0
+        order = Placed(channel, f"sim-{self.run_id}-{number}", kind, delay)
         return order, self._order(order)
 
     def _place_on_the_web(self, order: Placed, body: dict[str, Any]) -> None:
         answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
         self._record(order)
         if order.kind == "cancelled":
-            cancel = {"detail": "changed my mind"}
-            self._post(
-                f"{self.intake_url}/orders/{answer['order_id']}/cancel",
-                cancel,
-                self._headers(order),
-                accept=(200, 409),
-            )
+            self._cancel(order, answer["order_id"])
+        elif order.kind == "late_cancel":
+            self._later.call(order.cancel_after, lambda: self._cancel(order, answer["order_id"]))
+
+    def _cancel(self, order: Placed, order_id: str) -> None:
+        """409 once intake has seen a parcel leave: the customer was too late."""
+        url = f"{self.intake_url}/orders/{order_id}/cancel"
+        cancel = {"detail": "changed my mind"}
+        self._post(url, cancel, self._headers(order), accept=(200, 409))
 
     def statuses(self) -> Counter[str]:
         """The placed orders per status, as order intake reports them."""
@@ -344,3 +364,36 @@ class _Customers:
 
 def _uuid(order: Placed) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"simulator/{order.external_id}")
+
+
+class _Later:
+    """Calls made a while after they are asked for, each on a timer thread of its own (a few
+    are waiting at any time): a customer who cancels later does not hold up the next order."""
+
+    def __init__(self, failures: list[BaseException]) -> None:
+        self._failures = failures
+        self._waiting: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def call(self, delay: float, action: Callable[[], None]) -> None:
+        timer = threading.Timer(delay, self._run, args=(action,))
+        timer.daemon = True  # an exiting process does not wait for it
+        with self._lock:
+            self._waiting.add(timer)
+        timer.start()
+
+    def finish(self) -> None:
+        """Wait until every call asked for so far has been made."""
+        with self._lock:
+            waiting = list(self._waiting)
+        for timer in waiting:
+            timer.join()
+
+    def _run(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as failure:
+            self._failures.append(failure)
+        finally:
+            with self._lock:
+                self._waiting.discard(threading.current_thread())
