@@ -204,6 +204,31 @@ def test_a_parcel_that_left_as_the_order_was_cancelled_is_invoiced_and_the_rest_
     ]
 
 
+def test_a_cancellation_every_parcel_outran_is_credited_and_refunded_but_not_voided(
+    billing: Harness,
+) -> None:
+    # Given an authorised order
+    order, lines = uuid4(), {"SKU-1": 1}
+    billing.send(order_placed(order, lines), stock_reserved(order, lines))
+    billing.published(lambda seen: bool(of_type(seen, PaymentAuthorized)))
+
+    # when its only parcel had left as the cancellation was on its way
+    parcel = shipped(order, lines)
+    billing.send(cancelled(order), parcel, stopped(order, went_ahead=[parcel.shipment_id]))
+
+    # then the payment, captured in full, is refunded, not voided (providers refuse that)
+    out = billing.published(lambda seen: bool(credit_notes(seen)))
+    [invoice] = of_type(out, Invoiced)
+    number = invoice.invoice_number  # type: ignore[attr-defined]
+    gateway = billing.app.gateway
+    assert isinstance(gateway, SandboxGateway)
+    wait_for_call(gateway, ("refund", f"refund/{number}/cancelled"))
+    assert [call for call in gateway.calls if call[0] != "authorise"] == [
+        ("capture", f"capture/{parcel.shipment_id}"),
+        ("refund", f"refund/{number}/cancelled"),
+    ]
+
+
 def wait_for_call(gateway: SandboxGateway, call: tuple[str, str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while call not in gateway.calls:

@@ -103,12 +103,13 @@ def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
 
 def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None:
     """Every Shipped of the order came before this on its partition and is invoiced and
-    captured; nothing more will ship. So: void what is left of the authorisation, and credit
-    and refund what was invoiced, the design's compensation for a cancellation after invoicing
-    (a parcel that went ahead is expected back)."""
+    captured; nothing more will ship. So: void what is left of the authorisation (none when
+    every parcel went ahead: a captured payment cannot be voided), and credit and refund what
+    was invoiced, the design's compensation for a cancellation after invoicing (a parcel that
+    went ahead is expected back)."""
     account = _account(uow, stopped.order_id)
     account.cancel()
-    if account.payment == "authorized" and account.payment_id is not None:
+    if _uncaptured(uow, account) and account.payment_id is not None:
         _billing(uow).gateway.void(f"void/{account.order_id}", account.payment_id)
         account.voided()
     for number in account.invoices.values():
@@ -123,9 +124,26 @@ def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None
             )
 
 
+def _uncaptured(uow: UnitOfWork, account: Account) -> bool:
+    """Whether some of the order's authorisation was not captured: each invoice captured its
+    gross, and the invoices of an order shipped in full add up to its total."""
+    if account.payment != "authorized" or account.order is None:
+        return False
+    captured = sum(
+        (Decimal(_document(uow, n).body["gross"]["amount"]) for n in account.invoices.values()),
+        Decimal(0),
+    )
+    return captured < Decimal(account.total["amount"])
+
+
+def _document(uow: UnitOfWork, number: str) -> Document:
+    document: Document = uow.get(document_id(number))
+    return document
+
+
 def credit_all(uow: UnitOfWork, number: str, reason: str) -> Document | None:
     """A credit note for what of invoice `number` is not credited yet; None if nothing is."""
-    invoice: Document = uow.get(document_id(number))
+    invoice = _document(uow, number)
     left = {
         line["description"]: line["quantity"] - invoice.credited.get(line["description"], 0)
         for line in invoice.body["lines"]
