@@ -96,6 +96,16 @@ def test_an_expired_reservation_cancels_the_order() -> None:
     assert order.reasons[0]["code"] == "reservation_expired"
 
 
+def test_a_reservation_that_expires_after_the_customer_cancelled_leaves_the_order_as_it_was() -> (
+    None
+):
+    order = given_reserved()
+    order.cancel("changed my mind", cause())
+    order.expire(cause())
+    then(order, ["Cancelled"], Status.CANCELLED)
+    assert [reason["code"] for reason in order.reasons] == ["customer_request"]
+
+
 def test_a_reservation_of_an_authorised_payment_cannot_expire() -> None:
     order = given_authorized()
     with pytest.raises(IllegalTransition, match="authorised"):

@@ -148,7 +148,11 @@ class Order(Aggregate):
         self._cancelled("payment_declined", detail, caused_by, self.correlation_id)
 
     def expire(self, caused_by: UUID) -> None:
-        """Compensation: inventory released an unpaid reservation; the order is cancelled."""
+        """Compensation: inventory released an unpaid reservation; the order is cancelled. One
+        cancelled already (its reservation expired before fulfillment's stop released it) stays
+        cancelled for its own reason."""
+        if self.ended is Status.CANCELLED:
+            return
         if self.payment_id is not None:
             raise IllegalTransition("a reservation of an authorised payment cannot expire")
         self._require_cancellable("a reservation expiry")
