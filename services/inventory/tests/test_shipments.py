@@ -3,12 +3,15 @@ keeps what it holds until fulfillment says what it stopped, then releases the re
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 from inventory_data import authorized, cancelled, order_placed, received, shipped, stopped
 
 from orderflow.inventory.application import Inventory
+from orderflow.inventory.domain import Reservation, StoppedOrder, reservation_id
 from orderflow.inventory.policies import HANDLERS
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.settings import Settings
@@ -80,5 +83,30 @@ def test_an_order_stopped_before_inventory_saw_it_placed_holds_nothing(
     assert a is not None
     assert not done.failed
     assert (a.on_hand["berlin"], a.reserved("berlin"), a.available("berlin")) == (10, 0, 10)
+    assert app.reservation(order) is None
+    app.close()
+
+
+def test_a_stop_and_a_reservation_of_one_order_cannot_both_be_recorded(
+    store: Store, store_settings: Settings
+) -> None:
+    # Given an order recorded as stopped by the instance that read fulfillment's topic first
+    app, order = Inventory(store.env, store_settings), uuid4()
+    app.save(StoppedOrder(id=reservation_id(order), order_id=order))
+
+    # when another instance, which read the order's OrderPlaced meanwhile, records a reservation
+    reservation = Reservation(
+        id=reservation_id(order),
+        order_id=order,
+        allocations=[{"warehouse": "berlin", "sku": "SKU-A", "quantity": 1}],
+        short_lines=[],
+        expires_at=datetime.now(UTC) + timedelta(minutes=15),
+        correlation_id=uuid4(),
+        caused_by=uuid4(),
+    )
+
+    # then the store refuses it (its consumer retries the batch, and then finds the stop)
+    with pytest.raises(IntegrityError):
+        app.save(reservation)
     assert app.reservation(order) is None
     app.close()

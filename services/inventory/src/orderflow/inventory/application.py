@@ -108,11 +108,12 @@ class Inventory(Application[UUID]):
         return page, rows[limit - 1] if len(rows) > limit else None
 
     def reservation(self, order_id: UUID) -> Reservation | None:
+        """None too for an order stopped before it was placed (nothing was ever held)."""
         try:
-            found: Reservation = self.repository.get(reservation_id(order_id))
+            found: object = self.repository.get(reservation_id(order_id))
         except AggregateNotFoundError:
             return None
-        return found
+        return found if isinstance(found, Reservation) else None
 
     def expire_due(self, now: datetime, limit: int = 200) -> int:
         """Release held reservations past their time; one transaction each, so a payment

@@ -28,14 +28,12 @@ def reservation_id(order_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:reservation/{order_id}")
 
 
-def stopped_order_id(order_id: UUID) -> UUID:
-    return uuid5(NAMESPACE_URL, f"orderflow:stopped-order/{order_id}")
-
-
 class StoppedOrder(Aggregate):
     """An order that fulfillment stopped before inventory saw it placed: inventory reads the
     orders topic and fulfillment's apart, so the answer to a cancellation can come first. The
-    order's OrderPlaced, when it comes, holds nothing. Private to inventory."""
+    order's OrderPlaced, when it comes, holds nothing. Private to inventory. It takes the id
+    the order's Reservation would have: should two instances take the two topics' partitions of
+    the order, creating both is a version conflict, and the loser's batch sees the winner."""
 
     @event("Recorded")
     def __init__(self, id: UUID, order_id: UUID) -> None:

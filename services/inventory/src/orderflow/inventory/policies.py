@@ -18,7 +18,6 @@ from orderflow.inventory.domain import (
     StoppedOrder,
     reservation_id,
     sku_id,
-    stopped_order_id,
 )
 from orderflow.runtime.inbox import Handlers, by_order
 from orderflow.runtime.uow import UnitOfWork
@@ -35,7 +34,7 @@ def _inventory(uow: UnitOfWork) -> Inventory:
 
 
 def on_order_placed(placed: OrderPlaced, uow: UnitOfWork) -> None:
-    if uow.find(stopped_order_id(placed.order_id)) is not None:
+    if isinstance(uow.find(reservation_id(placed.order_id)), StoppedOrder):
         return  # cancelled and stopped before it reached us: nothing to hold
     app = _inventory(uow)
     skus = {line.sku for line in placed.lines}
@@ -80,8 +79,7 @@ def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None
     the order came before on the same partition, so what is still held did not leave. (On the
     OrderCancelled itself, a parcel already on its way would lose its stock to other orders.)"""
     if uow.find(reservation_id(stopped.order_id)) is None:
-        if uow.find(stopped_order_id(stopped.order_id)) is None:
-            uow.add(StoppedOrder(id=stopped_order_id(stopped.order_id), order_id=stopped.order_id))
+        uow.add(StoppedOrder(id=reservation_id(stopped.order_id), order_id=stopped.order_id))
         return
     _release(stopped.order_id, "cancelled", stopped.event_id, uow)
 
@@ -135,12 +133,10 @@ _reservation = by_order(reservation_id)
 
 
 def finds(event: Message) -> list[UUID]:
-    """The order's reservation (and its record of having been stopped before it was placed), and
+    """The order's reservation (or its record of having been stopped before it was placed), and
     the stock of each SKU an order or a receipt names: a SKU never received (sold out for good)
     is looked for by every order of it."""
     found = list(_reservation(event))
-    if isinstance(event, OrderPlaced | FulfillmentStopped):
-        found.append(stopped_order_id(event.order_id))
     if isinstance(event, OrderPlaced):
         found += [sku_id(line.sku) for line in event.lines]
     elif isinstance(event, StockReceived):
