@@ -3,6 +3,7 @@ breaks it, and says so; a clean run passes all of them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -13,10 +14,10 @@ from orderflow.runtime.audit import (
     Report,
     every_order_ended_once,
     invoice_numbers_are_gap_free,
+    no_invoice_stands_for_an_unfulfilled_order,
     one_invoice_per_shipment,
     stock_is_conserved,
     tracking_agrees_with_the_services,
-    unshipped_orders_have_no_invoice,
 )
 from orderflow.runtime.simulator import Placed
 
@@ -70,7 +71,7 @@ def all_checks(facts: list[OrderFacts], on_hand: int = 98) -> Report:
         every_order_ended_once(facts),
         stock_is_conserved(facts, before, after, received),
         one_invoice_per_shipment(facts),
-        unshipped_orders_have_no_invoice(facts),
+        no_invoice_stands_for_an_unfulfilled_order(facts),
         invoice_numbers_are_gap_free(facts),
         tracking_agrees_with_the_services(facts),
     ]
@@ -171,6 +172,33 @@ def test_a_rejected_order_with_an_invoice_is_reported() -> None:
     report = all_checks([facts], on_hand=100)
 
     # then the no-invoice invariant names it
-    assert broken(report)["rejected or unshipped cancelled orders have no invoice"] == [
+    assert broken(report)["no invoice stands for a rejected or cancelled order"] == [
         "rejected order sim-1 has invoices ['INV-2026-000001']"
     ]
+
+
+def test_a_cancelled_order_whose_parcel_went_ahead_needs_its_invoice_credited() -> None:
+    # given a cancelled order whose one parcel had left as the cancellation was on its way,
+    # invoiced for 2 units of SKU-A1 and shipping, of which only the units were credited
+    facts = dataclasses.replace(completed_order(), placed=Placed("web", "sim-1", "late_cancel"))
+    assert facts.order is not None
+    assert facts.tracking is not None
+    facts.order["status"] = facts.tracking["status"] = "cancelled"
+    facts.tracking["timeline"][-1] = {"type": "OrderCancelled"}
+    lines = [{"description": "SKU-A1", "quantity": 2}, {"description": "Shipping", "quantity": 1}]
+    facts.invoices[0]["body"]["lines"] = lines
+    facts.invoices[0]["credited"] = {"SKU-A1": 2}
+
+    # when audited
+    report = all_checks([facts])
+
+    # then the invoice left standing is named, with what was not credited
+    assert broken(report) == {
+        "no invoice stands for a rejected or cancelled order": [
+            "cancelled order sim-1: INV-2026-000001 not credited in full ({'Shipping': 1})"
+        ]
+    }
+
+    # and once credited in full, the order passes
+    facts.invoices[0]["credited"] = {"SKU-A1": 2, "Shipping": 1}
+    assert broken(all_checks([facts])) == {}

@@ -135,7 +135,7 @@ class Audit:
                 facts, self.stock_before, stock_levels(self.endpoints), self.simulator.received
             ),
             one_invoice_per_shipment(facts),
-            unshipped_orders_have_no_invoice(facts),
+            no_invoice_stands_for_an_unfulfilled_order(facts),
             invoice_numbers_are_gap_free(facts),
             tracking_agrees_with_the_services(facts),
         ]
@@ -291,15 +291,35 @@ def one_invoice_per_shipment(facts: list[OrderFacts]) -> Finding:
     )
 
 
-def unshipped_orders_have_no_invoice(facts: list[OrderFacts]) -> Finding:
+def no_invoice_stands_for_an_unfulfilled_order(facts: list[OrderFacts]) -> Finding:
+    """Rejected orders, and cancelled ones that shipped nothing, have no invoice; a cancelled
+    order's parcel that left as the cancellation was on its way is invoiced, then credited in
+    full."""
     violations = []
     for fact in facts:
         status = fact.order["status"] if fact.order is not None else None
+        name = f"{status} order {fact.placed.external_id}"
         unshipped = status == "rejected" or (status == "cancelled" and not fact.shipped())
         if unshipped and fact.invoices:
             numbers = [invoice["number"] for invoice in fact.invoices]
-            violations.append(f"{status} order {fact.placed.external_id} has invoices {numbers}")
-    return _finding("rejected or unshipped cancelled orders have no invoice", facts, violations)
+            violations.append(f"{name} has invoices {numbers}")
+        elif status == "cancelled":
+            violations += [
+                f"{name}: {invoice['number']} not credited in full ({left})"
+                for invoice in fact.invoices
+                if (left := _uncredited(invoice))
+            ]
+    return _finding("no invoice stands for a rejected or cancelled order", facts, violations)
+
+
+def _uncredited(invoice: dict[str, Any]) -> dict[str, int]:
+    """Per line of the invoice, the quantity no credit note has taken back."""
+    credited = invoice.get("credited", {})
+    left = {
+        line["description"]: line["quantity"] - credited.get(line["description"], 0)
+        for line in invoice["body"].get("lines", [])
+    }
+    return {description: quantity for description, quantity in left.items() if quantity > 0}
 
 
 def invoice_numbers_are_gap_free(facts: list[OrderFacts]) -> Finding:
