@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -99,6 +100,39 @@ def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
     assert refusal["event_id"] == str(refused.event_id)
     assert refusal["correlation_id"] == str(refused.correlation_id)
     assert refusal["service"] == "ledger_service:SERVICE"
+
+
+def test_a_burst_of_signals_stops_a_service_as_one_does(
+    store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    # given a running service
+    topic, port = unique("in"), free_port()
+    ensure_topics(kafka_bootstrap, [topic], 3)
+    service = ledger_process(
+        unique("ledger"),
+        topic,
+        unique("group"),
+        store_settings,
+        kafka_bootstrap,
+        tmp_path,
+        port=port,
+    ).start()
+    wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60, "the API")
+    assert service.process is not None
+
+    # when it gets many stop signals at once (Ctrl-C reaches the whole process group while
+    # `orderflow up` sends SIGTERM too; a killed parent's death signal comes on top)
+    started = time.monotonic()
+    try:
+        for number in range(200):
+            service.process.send_signal(signal.SIGINT if number % 2 else signal.SIGTERM)
+
+        # then it drains and exits 0 within 10 s, as after one
+        code = service.stop(timeout=15)
+    finally:
+        service.process.kill()  # no hung process left behind should it fail
+    assert code == 0
+    assert time.monotonic() - started < 10
 
 
 def test_dead_letters_can_be_listed_shown_and_replayed(

@@ -5,7 +5,6 @@ and exit 1."""
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -28,7 +27,9 @@ def settings_or_exit() -> Settings:
     return settings
 
 
-_stop_asked = threading.Event()
+#: Whether a stop signal came. A plain flag, not an Event: a handler that sets an Event can
+#: wait for ever on the lock an interrupted earlier handler holds (two Ctrl-Cs at once).
+_stop_asked: list[int] = []
 
 
 def stop_on_signals() -> None:
@@ -37,7 +38,7 @@ def stop_on_signals() -> None:
     Python then installs no handler of its own and SIGINT would do nothing."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        _stop_asked.set()
+        _stop_asked.append(signum)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
@@ -60,6 +61,6 @@ def stopped_cleanly(farewell: str = "stopped") -> Iterator[None]:
     except Exception:
         # The signal's KeyboardInterrupt, raised inside C code, can come out as another error:
         # confluent-kafka's config parsing turns it into a TypeError
-        if not _stop_asked.is_set():
+        if not _stop_asked:
             raise
         typer.echo(farewell)

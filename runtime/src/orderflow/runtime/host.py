@@ -29,6 +29,7 @@ from orderflow.runtime.store import store_for
 
 log = structlog.get_logger("orderflow.host")
 DRAIN_DEADLINE_S = 8.0
+_TICK_S = 0.25  # how often the main loop looks for a stop signal and for dead threads
 
 
 class ServiceHost:
@@ -42,9 +43,10 @@ class ServiceHost:
         self._threads: list[threading.Thread] = []
         self._server: uvicorn.Server | None = None
         self._loop: ConsumerLoop | None = None
+        self._signalled = False
 
     def run(self) -> int:
-        self._on_signals(self.stop)
+        self._on_signals()
         stored = self.app is not None
         self._start("consumer", self._run_consumer, stored and bool(self.spec.consumes))
         self._start("relay", self._run_relay, stored and self.spec.translate is not None)
@@ -64,8 +66,10 @@ class ServiceHost:
             port=self.port,
             consumes=list(self.spec.consumes),
         )
-        while not self.stopping.wait(0.5):
-            if not all(thread.is_alive() for thread in self._threads):
+        while not self.stopping.wait(_TICK_S):
+            if self._signalled:
+                self.stop()
+            elif not all(thread.is_alive() for thread in self._threads):
                 log.error("a worker thread died; stopping", service=self.spec.name)
                 self.stop()
                 self._drain()
@@ -165,10 +169,15 @@ class ServiceHost:
     def _check_broker(self) -> None:
         new_admin(self.settings.kafka_bootstrap).list_topics(timeout=2)
 
-    @staticmethod
-    def _on_signals(stop: Callable[[], None]) -> None:
+    def _on_signals(self) -> None:
+        """SIGTERM and Ctrl-C only note that a stop was asked; the main loop, awake every
+        _TICK_S, stops the service. A handler runs on the main thread between any two
+        bytecodes, so it may run while that thread holds `stopping`'s lock (waiting on it, or
+        in the handler of an earlier signal), and setting the event there would wait for that
+        lock for ever: a burst of signals left services running after their `up` was gone."""
+
         def handler(signum: int, frame: FrameType | None) -> None:
-            stop()
+            self._signalled = True
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
