@@ -7,6 +7,7 @@ authorisation: once the order is known and its stock reserved."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -188,6 +189,12 @@ class Document(Aggregate):
         self.kind, self.number, self.order_id = kind, number, order_id
         self.body, self.buyer, self.correlation_id = body, buyer, correlation_id
         self.credited: dict[str, int] = {}  # description → quantity credited
+
+    @property
+    def gross(self) -> tuple[Decimal, str]:
+        """What the document charges or gives back: amount and currency."""
+        gross = self.body["gross"]
+        return Decimal(gross["amount"]), gross["currency"]
 
     def credit(self, quantities: dict[str, int]) -> None:
         """Record a credit note's lines; never more than was invoiced."""

@@ -86,12 +86,8 @@ def on_shipped(shipped: Shipped, uow: UnitOfWork) -> None:
     invoice = issue_invoice(
         uow, account, shipped.shipment_id, sorted(quantities.items()), today, shipped.event_id
     )
-    gross = invoice.body["gross"]
     _billing(uow).gateway.capture(
-        f"capture/{shipped.shipment_id}",
-        account.payment_id,
-        Decimal(gross["amount"]),
-        gross["currency"],
+        f"capture/{shipped.shipment_id}", account.payment_id, *invoice.gross
     )
 
 
@@ -115,13 +111,8 @@ def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None
     for number in account.invoices.values():
         note = credit_all(uow, number, "order cancelled")
         if note is not None and account.payment_id is not None:
-            gross = note.body["gross"]
-            _billing(uow).gateway.refund(
-                f"refund/{number}/cancelled",
-                account.payment_id,
-                Decimal(gross["amount"]),
-                gross["currency"],
-            )
+            key = f"refund/{number}/cancelled"
+            _billing(uow).gateway.refund(key, account.payment_id, *note.gross)
 
 
 def _uncaptured(uow: UnitOfWork, account: Account) -> bool:
@@ -129,10 +120,7 @@ def _uncaptured(uow: UnitOfWork, account: Account) -> bool:
     gross, and the invoices of an order shipped in full add up to its total."""
     if account.payment != "authorized" or account.order is None:
         return False
-    captured = sum(
-        (Decimal(_document(uow, n).body["gross"]["amount"]) for n in account.invoices.values()),
-        Decimal(0),
-    )
+    captured = sum((_document(uow, n).gross[0] for n in account.invoices.values()), Decimal(0))
     return captured < Decimal(account.total["amount"])
 
 
