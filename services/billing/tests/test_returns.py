@@ -59,7 +59,7 @@ def issued(app: Billing, *lines: dict[str, object]) -> Document:
 def returned(app: Billing, number: str, quantities: dict[str, int]) -> Document:
     uow = UnitOfWork(app)
     note = issue_credit_note(
-        uow, uow.get(document_id(number)), quantities, "returned", datetime.now(UTC).date()
+        uow, uow.get(document_id(number)), quantities, "returned", datetime.now(UTC).date(), None
     )
     uow.commit([])
     return note

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -56,10 +55,9 @@ class Billing(Application[UUID]):
     def credit(
         self, number: str, quantities: dict[str, int], reason: str, idempotency_key: str
     ) -> Document:
-        """A return: a credit note for `quantities` of invoice `number`, refunded, once per
-        Idempotency-Key: a retry of the same return gets the same credit note, and the refund's
-        own key comes from the client's, so the gateway refunds once however often the call is
-        repeated (a key derived from the invoice's state changed once the first try committed)."""
+        """A return: a credit note for `quantities` of invoice `number`, once per
+        Idempotency-Key (a retry of the same return gets the same credit note). The refunds
+        worker refunds the note once it is committed."""
         request = json.dumps([number, sorted(quantities.items()), reason])
 
         def attempt() -> Document:
@@ -68,12 +66,10 @@ class Billing(Application[UUID]):
             if earlier is not None:
                 return _earlier_answer(uow, earlier, request, idempotency_key)
             invoice: Document = uow.get(document_id(number))
-            note = issue_credit_note(uow, invoice, quantities, reason, datetime.now(UTC).date())
             account: Account = uow.get(account_id(invoice.order_id))
-            gross = note.body["gross"]
-            if account.payment_id is not None:
-                amount, key = Decimal(gross["amount"]), f"refund/{number}/{idempotency_key}"
-                self.gateway.refund(key, account.payment_id, amount, gross["currency"])
+            note = issue_credit_note(
+                uow, invoice, quantities, reason, datetime.now(UTC).date(), account.payment_id
+            )
             uow.add(ReturnRequest(return_id(idempotency_key), request, note.number))
             uow.commit([])
             return note
@@ -139,11 +135,16 @@ def issue_invoice(
 
 
 def issue_credit_note(
-    uow: UnitOfWork, invoice: Document, quantities: dict[str, int], reason: str, on: date
+    uow: UnitOfWork,
+    invoice: Document,
+    quantities: dict[str, int],
+    reason: str,
+    on: date,
+    refund_to: UUID | None,
 ) -> Document:
     """Credit the given quantities of an invoice's lines (a return), at their invoiced amounts
     per unit; a line's credits add up to the line to the cent, so a full credit, in one note or
-    in many, mirrors the invoice."""
+    in many, mirrors the invoice. The note is refunded to payment `refund_to` after commit."""
     before = dict(invoice.credited)
     invoice.credit(quantities)
     lines = []
@@ -163,6 +164,7 @@ def issue_credit_note(
         buyer=invoice.buyer,
         correlation_id=invoice.correlation_id,
         caused_by=None,
+        refund_to=refund_to,
     )
     uow.add(note)
     return note

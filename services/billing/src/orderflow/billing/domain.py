@@ -172,7 +172,9 @@ class Series(Aggregate):
 
 
 class Document(Aggregate):
-    """An issued invoice or credit note: immutable once issued, except for what is credited."""
+    """An issued invoice or credit note: immutable once issued, except for what is credited.
+    A credit note names the payment it is refunded to; the refunds worker calls the provider
+    once the note is committed (documents issued before that field existed have None)."""
 
     @event("Issued")
     def __init__(
@@ -185,9 +187,11 @@ class Document(Aggregate):
         buyer: dict[str, Any],
         correlation_id: UUID,
         caused_by: UUID | None,
+        refund_to: UUID | None = None,
     ) -> None:
         self.kind, self.number, self.order_id = kind, number, order_id
         self.body, self.buyer, self.correlation_id = body, buyer, correlation_id
+        self.refund_to = refund_to
         self.credited: dict[str, int] = {}  # description → quantity credited
 
     @property

@@ -50,6 +50,7 @@ class SandboxGateway:
         self._lock = threading.Lock()
         self._timed_out: set[str] = set()
         self.calls: list[tuple[str, str]] = []  # (operation, key), for tests and the curious
+        self.refunded: dict[str, Decimal] = {}  # key → amount: a repeated key refunds once
 
     def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation:
         with self._lock:
@@ -71,6 +72,8 @@ class SandboxGateway:
 
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
         self._record("refund", key)
+        with self._lock:
+            self.refunded.setdefault(key, amount)  # as a provider does: the first answer stands
 
     def _record(self, operation: str, key: str) -> None:
         with self._lock:

@@ -1,9 +1,9 @@
 """How billing reacts: an order known and its stock reserved → authorise the total; a shipment
 → capture its part and invoice it; a cancellation → no authorisation from then on, and once
-fulfillment has stopped the order, void what is left of the authorisation and credit (and
-refund) what was invoiced. Calls to the
-payment gateway carry idempotency keys derived from the order or shipment, so a redelivered
-event (or a retry after a gateway timeout) has one effect."""
+fulfillment has stopped the order, void what is left of the authorisation and credit what
+was invoiced (the refunds worker refunds the notes after commit). Calls to the payment
+gateway carry idempotency keys derived from the order or shipment, so a redelivered event (or
+a retry after a gateway timeout) has one effect."""
 
 from __future__ import annotations
 
@@ -100,19 +100,16 @@ def on_order_cancelled(cancelled: OrderCancelled, uow: UnitOfWork) -> None:
 def on_fulfillment_stopped(stopped: FulfillmentStopped, uow: UnitOfWork) -> None:
     """Every Shipped of the order came before this on its partition and is invoiced and
     captured; nothing more will ship. So: void what is left of the authorisation (none when
-    every parcel went ahead: a captured payment cannot be voided), and credit and refund what
-    was invoiced, the design's compensation for a cancellation after invoicing (a parcel that
-    went ahead is expected back)."""
+    every parcel went ahead: a captured payment cannot be voided), and credit what was
+    invoiced, the design's compensation for a cancellation after invoicing (a parcel that went
+    ahead is expected back); the refunds worker refunds the notes once committed."""
     account = _account(uow, stopped.order_id)
     account.cancel()
     if _uncaptured(uow, account) and account.payment_id is not None:
         _billing(uow).gateway.void(f"void/{account.order_id}", account.payment_id)
         account.voided()
     for number in account.invoices.values():
-        note = credit_all(uow, number, "order cancelled")
-        if note is not None and account.payment_id is not None:
-            key = f"refund/{number}/cancelled"
-            _billing(uow).gateway.refund(key, account.payment_id, *note.gross)
+        credit_all(uow, number, "order cancelled", refund_to=account.payment_id)
 
 
 def _uncaptured(uow: UnitOfWork, account: Account) -> bool:
@@ -129,7 +126,9 @@ def _document(uow: UnitOfWork, number: str) -> Document:
     return document
 
 
-def credit_all(uow: UnitOfWork, number: str, reason: str) -> Document | None:
+def credit_all(
+    uow: UnitOfWork, number: str, reason: str, refund_to: UUID | None
+) -> Document | None:
     """A credit note for what of invoice `number` is not credited yet; None if nothing is."""
     invoice = _document(uow, number)
     left = {
@@ -139,7 +138,7 @@ def credit_all(uow: UnitOfWork, number: str, reason: str) -> Document | None:
     left = {description: quantity for description, quantity in left.items() if quantity > 0}
     if not left:
         return None
-    return issue_credit_note(uow, invoice, left, reason, datetime.now(UTC).date())
+    return issue_credit_note(uow, invoice, left, reason, datetime.now(UTC).date(), refund_to)
 
 
 HANDLERS: Handlers = {

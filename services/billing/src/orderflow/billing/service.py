@@ -5,6 +5,7 @@ from __future__ import annotations
 from orderflow.billing.api import routes
 from orderflow.billing.application import Billing
 from orderflow.billing.policies import HANDLERS, finds
+from orderflow.billing.refunds import refund_credit_notes
 from orderflow.billing.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.schemas.topics import FULFILLMENT_EVENTS, INVENTORY_EVENTS, ORDER_EVENTS
@@ -17,5 +18,6 @@ SERVICE = ServiceSpec(
     finds=finds,
     translate=translate,
     routes=routes,  # type: ignore[arg-type]
+    workers=[refund_credit_notes],
     port_setting="billing_port",
 )

@@ -1,0 +1,136 @@
+"""Refunds after commit, on both stores: the refunds worker refunds each committed credit note
+once, for its amount, under the note's number; a note that lost its transaction is never
+refunded, so a cancellation racing a return cannot refund the returned part twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from orderflow.billing.application import Billing, issue_credit_note
+from orderflow.billing.domain import Account, Document, account_id, document_id
+from orderflow.billing.invoicing import document, line
+from orderflow.billing.payments import SandboxGateway
+from orderflow.billing.policies import credit_all
+from orderflow.billing.refunds import refund_next
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.store import Store
+from orderflow.runtime.uow import UnitOfWork
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def billing(store: Store, store_settings: Settings) -> Billing:
+    return Billing(store.env, store_settings, SandboxGateway())
+
+
+def test_a_cancellation_that_loses_to_a_return_refunds_only_what_is_left(billing: Billing) -> None:
+    # Given an invoice of three units on an authorised payment
+    payment = uuid4()
+    invoice = invoiced(
+        billing, payment, line("SKU-1", "SKU-1", 3, Decimal("30"), Decimal("0.19"), "EUR")
+    )
+
+    # when the cancellation credits the whole invoice, a return of one unit commits first,
+    # and the cancellation's transaction, losing the race, is retried
+    losing = UnitOfWork(billing)
+    credit_all(losing, invoice.number, "order cancelled", refund_to=payment)
+    returned = billing.credit(invoice.number, {"SKU-1": 1}, "damaged", "r-1")
+    with pytest.raises(IntegrityError):
+        losing.commit([])
+    retried = UnitOfWork(billing)
+    rest = credit_all(retried, invoice.number, "order cancelled", refund_to=payment)
+    retried.commit([])
+    refund_next(billing)
+
+    # then the two committed notes are refunded, once each, adding up to the invoice
+    assert rest is not None
+    assert gateway(billing).refunded == {
+        f"refund/{returned.number}": Decimal("10.00"),
+        f"refund/{rest.number}": Decimal("20.00"),
+    }
+
+
+def test_a_note_is_refunded_again_under_its_key_after_a_crash_and_the_provider_refunds_once(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a committed credit note
+    payment = uuid4()
+    invoice = invoiced(
+        billing, payment, line("SKU-1", "SKU-1", 1, Decimal("12.5"), Decimal("0.19"), "EUR")
+    )
+    note = credit(billing, invoice, refund_to=payment)
+
+    # when the worker dies after the provider answered and before it saved its position,
+    # and runs again
+    with monkeypatch.context() as crashing:
+        crashing.setattr(billing.recorder, "save_relay_position", crash)
+        with pytest.raises(Crashed):
+            refund_next(billing)
+    assert refund_next(billing) == 2  # the invoice and the note, read again
+
+    # then it asked twice under one key, and the provider refunded once
+    key = f"refund/{note.number}"
+    assert gateway(billing).calls.count(("refund", key)) == 2
+    assert gateway(billing).refunded == {key: Decimal("12.50")}
+    assert refund_next(billing) == 0, "caught up"
+
+
+class Crashed(Exception):
+    pass
+
+
+def crash(*_: object) -> None:
+    raise Crashed
+
+
+def test_a_note_without_a_payment_to_refund_to_is_not_refunded(billing: Billing) -> None:
+    # Given a note issued before credit notes named their payment (or for an unpaid order)
+    invoice = invoiced(
+        billing, uuid4(), line("SKU-1", "SKU-1", 1, Decimal("5"), Decimal("0.19"), "EUR")
+    )
+    credit(billing, invoice, refund_to=None)
+
+    # when the worker runs, then nothing is refunded
+    refund_next(billing)
+    assert gateway(billing).refunded == {}
+
+
+def invoiced(billing: Billing, payment: UUID, *lines: dict[str, object]) -> Document:
+    order = uuid4()
+    account = Account(id=account_id(order), order_id=order)
+    account.place({"total": {"amount": "0", "currency": "EUR"}}, correlation_id=uuid4())
+    account.reserve()
+    account.authorized(payment, caused_by=uuid4())
+    number = f"INV-2026-{uuid4().int % 10**6:06d}"
+    invoice = Document(
+        id=document_id(number),
+        kind="invoice",
+        number=number,
+        order_id=order,
+        body=document(list(lines), "EUR"),
+        buyer={},
+        correlation_id=uuid4(),
+        caused_by=None,
+    )
+    account.invoiced(uuid4(), number)
+    billing.save(account, invoice)
+    return invoice
+
+
+def credit(billing: Billing, invoice: Document, refund_to: UUID | None) -> Document:
+    uow = UnitOfWork(billing)
+    today = datetime.now(UTC).date()
+    note = issue_credit_note(uow, uow.get(invoice.id), {"SKU-1": 1}, "returned", today, refund_to)
+    uow.commit([])
+    return note
+
+
+def gateway(billing: Billing) -> SandboxGateway:
+    assert isinstance(billing.gateway, SandboxGateway)
+    return billing.gateway
