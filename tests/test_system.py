@@ -58,6 +58,6 @@ def test_a_mixed_run_ends_every_order_and_keeps_every_invariant(
     assert {kind for kind, _, _ in outcomes} >= kinds
     audit = json.loads(report.read_text())["audit"]
     assert [f for f in audit["findings"] if not f["ok"]] == []
-    assert len(audit["findings"]) == 7
+    assert len(audit["findings"]) == 8
     assert (audit["accepted"], audit["lost"], audit["duplicates"]) == (ORDERS, 0, 0)
     assert run.returncode == 0

@@ -12,6 +12,7 @@ import pytest
 from orderflow.runtime.audit import (
     OrderFacts,
     Report,
+    every_credit_note_is_refunded,
     every_order_ended_once,
     invoice_numbers_are_gap_free,
     no_invoice_stands_for_an_unfulfilled_order,
@@ -72,6 +73,7 @@ def all_checks(facts: list[OrderFacts], on_hand: int = 98) -> Report:
         stock_is_conserved(facts, before, after, received),
         one_invoice_per_shipment(facts),
         no_invoice_stands_for_an_unfulfilled_order(facts),
+        every_credit_note_is_refunded(facts),
         invoice_numbers_are_gap_free(facts),
         tracking_agrees_with_the_services(facts),
     ]
@@ -201,4 +203,23 @@ def test_a_cancelled_order_whose_parcel_went_ahead_needs_its_invoice_credited() 
 
     # and once credited in full, the order passes
     facts.invoices[0]["credited"] = {"SKU-A1": 2, "Shipping": 1}
+    assert broken(all_checks([facts])) == {}
+
+
+def test_a_credit_note_not_refunded_is_reported() -> None:
+    # given a completed order whose invoice was partly returned, the return's note not refunded
+    facts = completed_order()
+    facts.invoices[0]["credit_notes"] = ["CN-2026-000001"]
+    facts.credit_notes = [{"number": "CN-2026-000001", "refunded_at": None}]
+
+    # when audited
+    report = all_checks([facts])
+
+    # then the note is named
+    assert broken(report) == {
+        "every credit note is refunded": ["order sim-1: CN-2026-000001 not refunded"]
+    }
+
+    # and once refunded, the order passes
+    facts.credit_notes[0]["refunded_at"] = "2026-12-06T22:30:00+00:00"
     assert broken(all_checks([facts])) == {}

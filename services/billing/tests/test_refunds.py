@@ -54,6 +54,9 @@ def test_a_cancellation_that_loses_to_a_return_refunds_only_what_is_left(billing
         f"refund/{returned.number}": Decimal("10.00"),
         f"refund/{rest.number}": Decimal("20.00"),
     }
+    stored = billing.document(invoice.number)
+    assert stored is not None
+    assert stored.credit_notes == [returned.number, rest.number]
 
 
 def test_a_note_is_refunded_again_under_its_key_after_a_crash_and_the_provider_refunds_once(
@@ -66,18 +69,25 @@ def test_a_note_is_refunded_again_under_its_key_after_a_crash_and_the_provider_r
     )
     note = credit(billing, invoice, refund_to=payment)
 
-    # when the worker dies after the provider answered and before it saved its position,
-    # and runs again
+    # when the worker dies after the provider answered, before the note recorded the refund;
+    # and, run again, dies after the note recorded it, before the worker saved its position
+    with monkeypatch.context() as crashing:
+        crashing.setattr(Document, "refunded", crash)
+        with pytest.raises(Crashed):
+            refund_next(billing)
     with monkeypatch.context() as crashing:
         crashing.setattr(billing.recorder, "save_relay_position", crash)
         with pytest.raises(Crashed):
             refund_next(billing)
-    assert refund_next(billing) == 2  # the invoice and the note, read again
+    assert refund_next(billing) == 2  # the invoice and the note, read a third time
 
-    # then it asked twice under one key, and the provider refunded once
+    # then the provider was asked twice under one key and refunded once, the note says when,
+    # and the invoice names its note
     key = f"refund/{note.number}"
     assert gateway(billing).calls.count(("refund", key)) == 2
     assert gateway(billing).refunded == {key: Decimal("12.50")}
+    assert billing.document(note.number).refunded_at is not None  # type: ignore[union-attr]
+    assert billing.document(invoice.number).credit_notes == [note.number]  # type: ignore[union-attr]
     assert refund_next(billing) == 0, "caught up"
 
 
@@ -94,11 +104,12 @@ def test_a_note_without_a_payment_to_refund_to_is_not_refunded(billing: Billing)
     invoice = invoiced(
         billing, uuid4(), line("SKU-1", "SKU-1", 1, Decimal("5"), Decimal("0.19"), "EUR")
     )
-    credit(billing, invoice, refund_to=None)
+    note = credit(billing, invoice, refund_to=None)
 
     # when the worker runs, then nothing is refunded
     refund_next(billing)
     assert gateway(billing).refunded == {}
+    assert billing.document(note.number).refunded_at is None  # type: ignore[union-attr]
 
 
 def invoiced(billing: Billing, payment: UUID, *lines: dict[str, object]) -> Document:

@@ -57,6 +57,7 @@ class OrderFacts:
     shipments: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
     tracking: dict[str, Any] | None = None
+    credit_notes: list[dict[str, Any]] = field(default_factory=list)
 
     def shipped(self) -> list[dict[str, Any]]:
         return [s for s in self.shipments if s["state"] in SHIPPED]
@@ -136,6 +137,7 @@ class Audit:
             ),
             one_invoice_per_shipment(facts),
             no_invoice_stands_for_an_unfulfilled_order(facts),
+            every_credit_note_is_refunded(facts),
             invoice_numbers_are_gap_free(facts),
             tracking_agrees_with_the_services(facts),
         ]
@@ -158,6 +160,11 @@ class Audit:
         at, key = self.endpoints, self.simulator.auth(fact.placed.channel)
         fact.shipments = _listing(f"{at.fulfillment}/orders/{order_id}/shipments")
         fact.invoices = _listing(f"{at.billing}/orders/{order_id}/invoices")
+        fact.credit_notes = [
+            get_json(f"{at.billing}/credit-notes/{number}", patience=_PATIENCE_S)
+            for invoice in fact.invoices
+            for number in invoice.get("credit_notes", [])
+        ]
         fact.tracking = get_json(
             f"{at.tracking}/orders/{order_id}/tracking", key, (200, 404), _PATIENCE_S
         )
@@ -310,6 +317,21 @@ def no_invoice_stands_for_an_unfulfilled_order(facts: list[OrderFacts]) -> Findi
                 if (left := _uncredited(invoice))
             ]
     return _finding("no invoice stands for a rejected or cancelled order", facts, violations)
+
+
+def every_credit_note_is_refunded(facts: list[OrderFacts]) -> Finding:
+    """Each credit note of an invoice (a crossed parcel's, in the simulator's mix) has been
+    refunded to the order's payment: billing's refunds worker did it once the note committed."""
+    violations = [
+        f"order {fact.placed.external_id}: {note['number']} not refunded"
+        for fact in facts
+        for note in fact.credit_notes
+        if note.get("refunded_at") is None
+    ]
+    checked = sum(len(fact.credit_notes) for fact in facts)  # notes, not orders
+    return Finding(
+        "every credit note is refunded", checked, violations[:_EXAMPLES] + _more(violations)
+    )
 
 
 def _uncredited(invoice: dict[str, Any]) -> dict[str, int]:

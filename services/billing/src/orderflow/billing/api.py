@@ -38,6 +38,8 @@ class DocumentView(BaseModel):
     buyer: dict[str, Any]
     body: dict[str, Any]
     credited: dict[str, int]
+    credit_notes: list[str]  # an invoice's credit notes
+    refunded_at: str | None  # a credit note's refund, once the payment provider made it
 
 
 class Problem(BaseModel):
@@ -52,6 +54,8 @@ def view(document: Document) -> DocumentView:
         buyer=document.buyer,
         body=document.body,
         credited=document.credited,
+        credit_notes=document.credit_notes,
+        refunded_at=document.refunded_at,
     )
 
 

@@ -146,14 +146,14 @@ def issue_credit_note(
     per unit; a line's credits add up to the line to the cent, so a full credit, in one note or
     in many, mirrors the invoice. The note is refunded to payment `refund_to` after commit."""
     before = dict(invoice.credited)
-    invoice.credit(quantities)
+    number = take_number(uow, "CN", on.year)
+    invoice.credit(quantities, number)
     lines = []
     for line in invoice.body["lines"]:
         quantity = quantities.get(line["description"], 0)
         if quantity:
             lines.append(credited_part(line, before.get(line["description"], 0), quantity))
     body = document(lines, invoice.body["gross"]["currency"])
-    number = take_number(uow, "CN", on.year)
     body |= {"invoice_number": invoice.number, "reason": reason, "issued_on": on.isoformat()}
     note = Document(
         id=document_id(number),

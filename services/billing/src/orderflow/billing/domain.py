@@ -193,6 +193,8 @@ class Document(Aggregate):
         self.body, self.buyer, self.correlation_id = body, buyer, correlation_id
         self.refund_to = refund_to
         self.credited: dict[str, int] = {}  # description → quantity credited
+        self.credit_notes: list[str] = []  # an invoice's credit notes (since they were recorded)
+        self.refunded_at: str | None = None  # a credit note's refund, once the provider made it
 
     @property
     def gross(self) -> tuple[Decimal, str]:
@@ -200,19 +202,32 @@ class Document(Aggregate):
         gross = self.body["gross"]
         return Decimal(gross["amount"]), gross["currency"]
 
-    def credit(self, quantities: dict[str, int]) -> None:
+    def credit(self, quantities: dict[str, int], credit_note: str) -> None:
         """Record a credit note's lines; never more than was invoiced."""
         invoiced = {line["description"]: line["quantity"] for line in self.body["lines"]}
         for description, quantity in quantities.items():
             left = invoiced.get(description, 0) - self.credited.get(description, 0)
             if quantity > left:
                 raise IllegalTransition(f"{description}: {left} left to credit, not {quantity}")
-        self._credited(quantities=quantities)
+        self._credited(quantities=quantities, credit_note=credit_note)
 
     @event("Credited")
-    def _credited(self, quantities: dict[str, int]) -> None:
+    def _credited(self, quantities: dict[str, int], credit_note: str | None = None) -> None:
         for description, quantity in quantities.items():
             self.credited[description] = self.credited.get(description, 0) + quantity
+        if credit_note is not None:  # None in events from before notes were recorded
+            self.credit_notes.append(credit_note)
+
+    def refunded(self, at: str) -> None:
+        """The provider refunded this credit note (once: a second word of it changes nothing)."""
+        if self.kind != "credit_note":
+            raise IllegalTransition(f"{self.number} is an invoice: only credit notes are refunded")
+        if self.refunded_at is None:
+            self._refunded(at=at)
+
+    @event("Refunded")
+    def _refunded(self, at: str) -> None:
+        self.refunded_at = at
 
 
 class ReturnRequest(Aggregate):

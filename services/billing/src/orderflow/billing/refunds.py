@@ -6,12 +6,13 @@ made when the transaction then loses a version conflict. The retry credits a dif
 (say a return committed in between), but under the key of the first try the provider answers
 with the first refund, so the customer got the return twice. After commit, a note's number and
 amount are final; the position is saved after the provider answered, so a crash asks again under
-the same key, and the provider refunds once."""
+the same key, and the provider refunds once. The note then records when it was refunded, which
+its API shows and the audit checks."""
 
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from orderflow.billing.domain import Document
 from orderflow.runtime.metrics import RELAY_LAG, RETRIES
 from orderflow.runtime.recorders import InboxRecorder
 from orderflow.runtime.retry import Backoff
+from orderflow.runtime.uow import UnitOfWork
 
 log = structlog.get_logger("orderflow.billing.refunds")
 
@@ -52,9 +54,15 @@ def _refund(billing: Billing, issued: Any) -> None:
     refund_to: UUID | None = getattr(issued, "refund_to", None)  # None before the field existed
     if issued.kind != "credit_note" or refund_to is None:
         return
-    amount, currency = Decimal(issued.body["gross"]["amount"]), issued.body["gross"]["currency"]
-    billing.gateway.refund(f"refund/{issued.number}", refund_to, amount, currency)
-    log.info("refunded", credit_note=issued.number, amount=str(amount), currency=currency)
+    uow = UnitOfWork(billing)
+    note: Document = uow.get(issued.originator_id)
+    if note.refunded_at is not None:  # another billing process's worker was first
+        return
+    amount, currency = note.gross
+    billing.gateway.refund(f"refund/{note.number}", refund_to, amount, currency)
+    note.refunded(datetime.now(UTC).isoformat())
+    uow.commit([])
+    log.info("refunded", credit_note=note.number, amount=str(amount), currency=currency)
 
 
 def refund_credit_notes(app: Application[UUID], stopping: threading.Event) -> None:
