@@ -107,6 +107,19 @@ def test_another_channels_order_is_not_found(client: Client) -> None:
     assert http.get(f"/orders/{uuid4()}", headers=WEB).status_code == 404
 
 
+def test_a_channel_finds_its_order_by_its_own_external_id(client: Client) -> None:
+    # Given an order the web channel placed as web-6
+    http, _ = client
+    order_id = http.post("/orders", json=body("web-6"), headers=key(6)).json()["order_id"]
+
+    # when the channel looks it up by its external id, then it gets the order; another channel,
+    # or an external id never placed, gets 404
+    found = http.get("/orders/external/web-6", headers=WEB)
+    assert (found.status_code, found.json()["order_id"]) == (200, order_id)
+    assert http.get("/orders/external/web-6", headers=MARKETPLACE).status_code == 404
+    assert http.get("/orders/external/web-404", headers=WEB).status_code == 404
+
+
 def lines_with(**change: object) -> list[dict[str, object]]:
     return [{**body()["lines"][0], **change}]
 

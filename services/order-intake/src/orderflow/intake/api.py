@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, field_validator
 
 from orderflow.intake.application import Conflict, Intake, NotFound
-from orderflow.intake.domain import Order, Status
+from orderflow.intake.domain import Order, Status, order_id_for
 from orderflow.intake.submissions import Submissions
 from orderflow.runtime.channels import channel_of
 from orderflow.runtime.http import IdempotencyKey
@@ -168,6 +168,14 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
     @router.get("/orders/{order_id}", response_model=OrderView, responses=problems(404))
     def get_order(order_id: UUID, channel: str = authenticated) -> OrderView:
         return view(_found(lambda: app.order(channel, order_id)))
+
+    @router.get("/orders/external/{external_id}", response_model=OrderView, responses=problems(404))
+    def get_order_by_external_id(
+        external_id: Annotated[str, Path(max_length=64)], channel: str = authenticated
+    ) -> OrderView:
+        """The channel's order placed under `external_id`, over HTTP or on `channel.orders`
+        (a channel that publishes learns its order's id here); 404 until intake has it."""
+        return view(_found(lambda: app.order(channel, order_id_for(channel, external_id))))
 
     @router.get("/orders", response_model=OrderPage, responses=problems(400))
     def list_orders(
