@@ -8,6 +8,7 @@ later."""
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import random
@@ -153,6 +154,10 @@ class ChannelSimulator:
             else:
                 self._publish(order, body)
                 self._record(order)
+                if order.kind in ("cancelled", "late_cancel"):
+                    self._later.call(
+                        order.cancel_after, functools.partial(self._cancel_seen, order)
+                    )
             stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
         web.finish()
         self._later.finish()
@@ -214,6 +219,20 @@ class ChannelSimulator:
             self._cancel(order, answer["order_id"])
         elif order.kind == "late_cancel":
             self._later.call(order.cancel_after, lambda: self._cancel(order, answer["order_id"]))
+
+    def _cancel_seen(self, order: Placed) -> None:
+        """A marketplace order went out on the topic: look its id up by the external id, as
+        the channel would, once intake has taken it in, then cancel it. A customer who waited
+        `patience` in vain lets it be (the order may then complete, as its kind allows)."""
+        url = f"{self.intake_url}/orders/external/{order.external_id}"
+        deadline, pause = time.monotonic() + self.patience, 0.05
+        while time.monotonic() < deadline:
+            found = get_json(url, self.auth(order.channel), (200, 404), self.patience)
+            if "order_id" in found:  # not the 404's problem
+                self._cancel(order, found["order_id"])
+                return
+            time.sleep(pause)
+            pause = min(1.0, pause * 2)
 
     def _cancel(self, order: Placed, order_id: str) -> None:
         """409 once intake has seen a parcel leave: the customer was too late."""
