@@ -91,6 +91,45 @@ def test_a_note_is_refunded_again_under_its_key_after_a_crash_and_the_provider_r
     assert refund_next(billing) == 0, "caught up"
 
 
+def test_two_billing_processes_refunding_one_note_ask_under_one_key_and_record_it_once(
+    billing: Billing, store: Store, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a committed credit note and a second billing process on the same store
+    payment = uuid4()
+    invoice = invoiced(
+        billing, payment, line("SKU-1", "SKU-1", 1, Decimal("8"), Decimal("0.19"), "EUR")
+    )
+    note = credit(billing, invoice, refund_to=payment)
+    other = Billing(store.env, store_settings, billing.gateway)
+
+    # when the other one's worker refunds and records the note while this one's is waiting
+    # for the provider's answer
+    ask = billing.gateway.refund
+
+    def other_first(*args: object) -> None:
+        monkeypatch.setattr(billing.gateway, "refund", ask)
+        refund_next(other)
+        ask(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing.gateway, "refund", other_first)
+    refund_next(billing)
+
+    # then both asked under the note's key, the provider refunded once, and the note holds
+    # one record of it
+    key = f"refund/{note.number}"
+    assert gateway(billing).calls.count(("refund", key)) == 2
+    assert gateway(billing).refunded == {key: Decimal("8.00")}
+    stored = billing.document(note.number)
+    assert stored is not None
+    assert stored.refunded_at is not None
+    assert stored.version == 2, "issued, then refunded once"
+    other.close()
+
+
+def test_the_worker_on_an_empty_store_finds_nothing_to_do(billing: Billing) -> None:
+    assert refund_next(billing) == 0
+
+
 class Crashed(Exception):
     pass
 

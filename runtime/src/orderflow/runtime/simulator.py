@@ -90,6 +90,7 @@ class ChannelSimulator:
     patience: float = 60.0  # seconds to wait for a service that is restarting
     placed: list[Placed] = field(default_factory=list)
     received: Counter[tuple[str, str]] = field(default_factory=Counter)  # (sku, warehouse)
+    cancels_given_up: int = 0  # marketplace orders intake did not show in time to cancel
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 - a repeatable mix, not secrets
@@ -156,7 +157,7 @@ class ChannelSimulator:
                 self._record(order)
                 if order.kind in ("cancelled", "late_cancel"):
                     self._later.call(
-                        order.cancel_after, functools.partial(self._cancel_seen, order)
+                        order.cancel_after, functools.partial(self._cancel_seen, order, stopping)
                     )
             stopping.wait(max(0.0, started + number / self.rate - time.monotonic()))
         web.finish()
@@ -220,19 +221,21 @@ class ChannelSimulator:
         elif order.kind == "late_cancel":
             self._later.call(order.cancel_after, lambda: self._cancel(order, answer["order_id"]))
 
-    def _cancel_seen(self, order: Placed) -> None:
+    def _cancel_seen(self, order: Placed, stopping: threading.Event) -> None:
         """A marketplace order went out on the topic: look its id up by the external id, as
         the channel would, once intake has taken it in, then cancel it. A customer who waited
-        `patience` in vain lets it be (the order may then complete, as its kind allows)."""
+        `patience` in vain lets it be (the order may then complete, as its kind allows), and
+        one whose run is stopping stops waiting."""
         url = f"{self.intake_url}/orders/external/{order.external_id}"
         deadline, pause = time.monotonic() + self.patience, 0.05
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopping.is_set():
             found = get_json(url, self.auth(order.channel), (200, 404), self.patience)
             if "order_id" in found:  # not the 404's problem
                 self._cancel(order, found["order_id"])
                 return
-            time.sleep(pause)
+            stopping.wait(pause)
             pause = min(1.0, pause * 2)
+        self.cancels_given_up += 1
 
     def _cancel(self, order: Placed, order_id: str) -> None:
         """409 once intake has seen a parcel leave: the customer was too late."""

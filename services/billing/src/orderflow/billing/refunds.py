@@ -18,6 +18,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from orderflow.billing.application import Billing
@@ -38,7 +39,10 @@ def refund_next(billing: Billing, batch_size: int = 500) -> int:
     """Refund the credit notes issued after the saved position and save the position past
     them; the number of documents read (0: caught up)."""
     recorder: InboxRecorder = billing.recorder  # type: ignore[assignment]
-    position, newest = recorder.relay_position(NAME), recorder.max_notification_id()
+    position, newest = recorder.relay_position(NAME), recorder.max_notification_id() or 0
+    RELAY_LAG.labels(NAME).set(newest - position)  # stays up while a refund keeps failing
+    if newest <= position:
+        return 0
     # only documents' Issued events, up to what is committed now (ids commit in order)
     issued = recorder.select_notifications(position + 1, batch_size, newest, [_ISSUED])
     for notification in issued:
@@ -61,13 +65,26 @@ def _refund(billing: Billing, issued: Any) -> None:
     amount, currency = note.gross
     billing.gateway.refund(f"refund/{note.number}", refund_to, amount, currency)
     note.refunded(datetime.now(UTC).isoformat())
-    uow.commit([])
+    try:
+        uow.commit([])
+    except IntegrityError:
+        # Another billing process's worker recorded it first: each instance follows the whole
+        # log, asks the provider under the same key (one refund) and the first record stands.
+        if not _recorded(billing, note.number):
+            raise
+        return
     log.info("refunded", credit_note=note.number, amount=str(amount), currency=currency)
+
+
+def _recorded(billing: Billing, number: str) -> bool:
+    stored = billing.document(number)
+    return stored is not None and stored.refunded_at is not None
 
 
 def refund_credit_notes(app: Application[UUID], stopping: threading.Event) -> None:
     """The worker: refund until stopped. Every failure, the provider's included, waits and
-    tries the same notes again: a credit note is never skipped."""
+    tries the same notes again: a credit note is never skipped, and one the provider keeps
+    refusing holds up the ones after it (the lag gauge and the warnings say so)."""
     assert isinstance(app, Billing)
     backoff = Backoff()
     while not stopping.is_set():
