@@ -220,6 +220,12 @@ def test_a_credit_note_not_refunded_is_reported() -> None:
         "every credit note is refunded": ["order sim-1: CN-2026-000001 not refunded"]
     }
 
+    # and a refusal by the provider is quoted
+    facts.credit_notes[0]["refund_refused"] = "account closed"
+    assert broken(all_checks([facts]))["every credit note is refunded"] == [
+        "order sim-1: CN-2026-000001 not refunded (refused: account closed)"
+    ]
+
     # and once refunded, the order passes
     facts.credit_notes[0]["refunded_at"] = "2026-12-06T22:30:00+00:00"
     assert broken(all_checks([facts])) == {}

@@ -126,6 +126,34 @@ def test_two_billing_processes_refunding_one_note_ask_under_one_key_and_record_i
     other.close()
 
 
+def test_a_refund_refused_for_good_is_recorded_and_the_notes_after_it_are_refunded(
+    store: Store, store_settings: Settings
+) -> None:
+    # Given two credit notes, the first to a payment whose refunds the provider refuses
+    closed, open_ = uuid4(), uuid4()
+    billing = Billing(store.env, store_settings, SandboxGateway(frozenset({closed})))
+    refused = credit(billing, invoiced(billing, closed, line_of("5")), refund_to=closed)
+    refunded = credit(billing, invoiced(billing, open_, line_of("7")), refund_to=open_)
+
+    # when the worker runs, and runs again
+    refund_next(billing)
+    refund_next(billing)
+
+    # then the first note records the refusal and is not asked again; the second is refunded
+    first, second = billing.document(refused.number), billing.document(refunded.number)
+    assert first is not None
+    assert second is not None
+    assert first.refunded_at is None
+    assert first.refund_refused == f"sandbox: refunds to payment {closed} are refused"
+    assert gateway(billing).calls.count(("refund", f"refund/{refused.number}")) == 1
+    assert second.refunded_at is not None
+    assert gateway(billing).refunded == {f"refund/{refunded.number}": Decimal("7.00")}
+
+
+def line_of(gross: str) -> dict[str, object]:
+    return line("SKU-1", "SKU-1", 1, Decimal(gross), Decimal("0.19"), "EUR")
+
+
 def test_the_worker_on_an_empty_store_finds_nothing_to_do(billing: Billing) -> None:
     assert refund_next(billing) == 0
 

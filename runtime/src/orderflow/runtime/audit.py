@@ -324,6 +324,7 @@ def every_credit_note_is_refunded(facts: list[OrderFacts]) -> Finding:
     refunded to the order's payment: billing's refunds worker did it once the note committed."""
     violations = [
         f"order {fact.placed.external_id}: {note['number']} not refunded"
+        + (f" (refused: {note['refund_refused']})" if note.get("refund_refused") else "")
         for fact in facts
         for note in fact.credit_notes
         if note.get("refunded_at") is None

@@ -40,6 +40,7 @@ class DocumentView(BaseModel):
     credited: dict[str, int]
     credit_notes: list[str]  # an invoice's credit notes
     refunded_at: str | None  # a credit note's refund, once the payment provider made it
+    refund_refused: str | None  # why the provider refused a credit note's refund for good
 
 
 class Problem(BaseModel):
@@ -56,6 +57,7 @@ def view(document: Document) -> DocumentView:
         credited=document.credited,
         credit_notes=document.credit_notes,
         refunded_at=document.refunded_at,
+        refund_refused=document.refund_refused,
     )
 
 

@@ -195,6 +195,7 @@ class Document(Aggregate):
         self.credited: dict[str, int] = {}  # description → quantity credited
         self.credit_notes: list[str] = []  # an invoice's credit notes (since they were recorded)
         self.refunded_at: str | None = None  # a credit note's refund, once the provider made it
+        self.refund_refused: str | None = None  # why the provider refused it for good
 
     @property
     def gross(self) -> tuple[Decimal, str]:
@@ -228,6 +229,20 @@ class Document(Aggregate):
     @event("Refunded")
     def _refunded(self, at: str) -> None:
         self.refunded_at = at
+
+    def refund_failed(self, reason: str, at: str) -> None:
+        """The provider refused this credit note's refund for good: it is not asked again."""
+        if self.refunded_at is None and self.refund_refused is None:
+            self._refund_refused(reason=reason, at=at)
+
+    @event("RefundRefused")
+    def _refund_refused(self, reason: str, at: str) -> None:
+        self.refund_refused = reason
+
+    @property
+    def refund_settled(self) -> bool:
+        """Whether the refund was made or refused for good: either way, not to be asked again."""
+        return self.refunded_at is not None or self.refund_refused is not None
 
 
 class ReturnRequest(Aggregate):

@@ -10,6 +10,9 @@ by card token:
 | `tok_decline` | declined ("card declined") |
 | `tok_timeout` | times out on the first try of a key, approved on the retry |
 | anything else | declined ("unknown token") |
+
+Refunds succeed, except to the payments it is told to refuse them to (`refuse_refunds_to`),
+which a provider does for good when, say, the card's account is closed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ APPROVE, DECLINE, TIME_OUT = "tok_ok", "tok_decline", "tok_timeout"
 
 class GatewayTimeout(TimeoutError):
     """The provider did not answer in time: retry with the same idempotency key."""
+
+
+class RefundRefused(Exception):
+    """The provider refuses this refund for good (say, the card's account is closed): asking
+    again will not help, and someone has to pay the customer back another way."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,8 @@ class PaymentGateway(Protocol):
 
 
 class SandboxGateway:
-    def __init__(self) -> None:
+    def __init__(self, refuse_refunds_to: frozenset[uuid.UUID] = frozenset()) -> None:
+        self.refuse_refunds_to = refuse_refunds_to  # payments whose refunds it refuses
         self._lock = threading.Lock()
         self._timed_out: set[str] = set()
         self.calls: list[tuple[str, str]] = []  # (operation, key), for tests and the curious
@@ -72,6 +81,8 @@ class SandboxGateway:
 
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
         self._record("refund", key)
+        if payment_id in self.refuse_refunds_to:
+            raise RefundRefused(f"sandbox: refunds to payment {payment_id} are refused")
         with self._lock:
             self.refunded.setdefault(key, amount)  # as a provider does: the first answer stands
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -20,9 +21,11 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
+from prometheus_client import Counter
 
 from orderflow.billing.application import Billing
 from orderflow.billing.domain import Document
+from orderflow.billing.payments import RefundRefused
 from orderflow.runtime.metrics import RELAY_LAG, RETRIES
 from orderflow.runtime.recorders import InboxRecorder
 from orderflow.runtime.retry import Backoff
@@ -33,6 +36,9 @@ log = structlog.get_logger("orderflow.billing.refunds")
 NAME = "billing-refunds"  # its position among the store's relay positions, and its lag gauge
 _ISSUED = get_topic(Document.Issued)  # type: ignore[attr-defined]
 POLL_S = 0.2  # a refund is not urgent: poll rather than wake on every billing commit
+REFUNDS = Counter(
+    "orderflow_refunds", "Credit notes refunded, or refused for good by the provider.", ["outcome"]
+)
 
 
 def refund_next(billing: Billing, batch_size: int = 500) -> int:
@@ -60,11 +66,16 @@ def _refund(billing: Billing, issued: Any) -> None:
         return
     uow = UnitOfWork(billing)
     note: Document = uow.get(issued.originator_id)
-    if note.refunded_at is not None:  # another billing process's worker was first
+    if note.refund_settled:  # another billing process's worker was first
         return
     amount, currency = note.gross
-    billing.gateway.refund(f"refund/{note.number}", refund_to, amount, currency)
-    note.refunded(datetime.now(UTC).isoformat())
+    now = datetime.now(UTC).isoformat()
+    try:
+        billing.gateway.refund(f"refund/{note.number}", refund_to, amount, currency)
+    except RefundRefused as refused:  # for good: recorded, and the notes after it go on
+        note.refund_failed(str(refused), now)
+    else:
+        note.refunded(now)
     try:
         uow.commit([])
     except IntegrityError:
@@ -73,18 +84,34 @@ def _refund(billing: Billing, issued: Any) -> None:
         if not _recorded(billing, note.number):
             raise
         return
-    log.info("refunded", credit_note=note.number, amount=str(amount), currency=currency)
+    _report(note, amount, currency)
 
 
 def _recorded(billing: Billing, number: str) -> bool:
     stored = billing.document(number)
-    return stored is not None and stored.refunded_at is not None
+    return stored is not None and stored.refund_settled
+
+
+def _report(note: Document, amount: Decimal, currency: str) -> None:
+    if note.refund_refused is None:
+        REFUNDS.labels("refunded").inc()
+        log.info("refunded", credit_note=note.number, amount=str(amount), currency=currency)
+    else:
+        REFUNDS.labels("refused").inc()
+        log.error(
+            "refund refused: pay the customer back another way",
+            credit_note=note.number,
+            amount=str(amount),
+            currency=currency,
+            reason=note.refund_refused,
+        )
 
 
 def refund_credit_notes(app: Application[UUID], stopping: threading.Event) -> None:
     """The worker: refund until stopped. Every failure, the provider's included, waits and
-    tries the same notes again: a credit note is never skipped, and one the provider keeps
-    refusing holds up the ones after it (the lag gauge and the warnings say so)."""
+    tries the same notes again: a credit note is never skipped. A refusal for good is recorded
+    on the note (and logged as an error) and the worker goes on; any other failure holds up
+    the notes after it until it passes (the lag gauge and the warnings say so)."""
     assert isinstance(app, Billing)
     backoff = Backoff()
     while not stopping.is_set():
