@@ -76,11 +76,6 @@ def summary(
         lines.append(f"placed → invoiced (every order in the read models): {_seconds(lead)}")
     except (OSError, ServiceRefused) as error:
         lines.append(f"placed → invoiced: the tracking service did not answer ({error})")
-    if simulator.cancels_given_up:
-        lines.append(
-            f"{simulator.cancels_given_up:,} marketplace cancellations not sent: intake did not "
-            f"show the order within {simulator.patience:.0f} s"
-        )
     unfinished = {s: n for s, n in statuses.items() if s not in TERMINAL and n}
     lines.append(f"not ended: {unfinished}" if unfinished else "every order ended")
     return Group(table, *lines)
