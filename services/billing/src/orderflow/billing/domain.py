@@ -43,7 +43,8 @@ class Account(Aggregate):
         self.order: dict[str, Any] | None = None
         self.correlation_id: UUID | None = None
         self.reserved = False
-        self.payment = "none"  # none → authorized | declined; authorized → voided | captured
+        # none → authorized | declined | withdrawn; authorized → voided | captured
+        self.payment = "none"
         self.payment_id: UUID | None = None
         self.cancelled = False
         self.invoices: dict[str, str] = {}  # shipment id → invoice number
@@ -119,6 +120,16 @@ class Account(Aggregate):
     @event("Cancelled")
     def _cancelled(self) -> None:
         self.cancelled = True
+
+    def withdrawn(self) -> None:
+        """Cancelled when due for authorisation: not authorised from now on, and whatever an
+        earlier attempt, lost in a crash, may have authorised was voided by its key."""
+        self._require_payment("none")
+        self._withdrawn()
+
+    @event("AuthorisationWithdrawn")
+    def _withdrawn(self) -> None:
+        self.payment = "withdrawn"
 
     def voided(self) -> None:
         self._require_payment("authorized")

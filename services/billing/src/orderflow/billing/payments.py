@@ -1,5 +1,7 @@
 """The payment port: what a real provider offers (authorise, capture, void, refund), each call
-with an idempotency key, so a call repeated after a crash or a timeout has one effect.
+with an idempotency key, so a call repeated after a crash or a timeout has one effect; and a
+void by key, for an authorisation whose answer was lost (providers call it a technical cancel,
+by the merchant's own reference).
 
 `SandboxGateway` stands in for the provider (an external system we do not own), deterministic
 by card token:
@@ -50,6 +52,11 @@ class PaymentGateway(Protocol):
 
     def void(self, key: str, payment_id: uuid.UUID) -> None: ...
 
+    def void_by_key(self, key: str) -> None:
+        """Void what was authorised under `key`, if anything was: for an attempt whose answer
+        was lost in a crash, which the provider knows by our key alone."""
+        ...
+
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None: ...
 
 
@@ -60,6 +67,8 @@ class SandboxGateway:
         self._timed_out: set[str] = set()
         self.calls: list[tuple[str, str]] = []  # (operation, key), for tests and the curious
         self.refunded: dict[str, Decimal] = {}  # key → amount: a repeated key refunds once
+        self.approved: dict[str, uuid.UUID] = {}  # authorisation key → its payment
+        self.voided: set[uuid.UUID] = set()  # payments whose hold on the card was released
 
     def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation:
         with self._lock:
@@ -69,6 +78,8 @@ class SandboxGateway:
                 raise GatewayTimeout(f"sandbox: no answer for {key} (retry succeeds)")
         payment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{key}")  # same key, same answer
         if token in (APPROVE, TIME_OUT):
+            with self._lock:
+                self.approved[key] = payment_id
             return Authorisation(True, payment_id)
         reason = "card declined" if token == DECLINE else f"unknown token {token!r}"
         return Authorisation(False, payment_id, reason)
@@ -78,6 +89,14 @@ class SandboxGateway:
 
     def void(self, key: str, payment_id: uuid.UUID) -> None:
         self._record("void", key)
+        with self._lock:
+            self.voided.add(payment_id)
+
+    def void_by_key(self, key: str) -> None:
+        self._record("void_by_key", key)
+        with self._lock:
+            if key in self.approved:
+                self.voided.add(self.approved[key])
 
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
         self._record("refund", key)

@@ -1,5 +1,6 @@
-"""How billing reacts: an order known and its stock reserved → authorise the total; a shipment
-→ capture its part and invoice it; a cancellation → no authorisation from then on, and once
+"""How billing reacts: an order known and its stock reserved → authorise the total (or, if it
+was cancelled by then, void by key what a lost attempt may have authorised); a shipment →
+capture its part and invoice it; a cancellation → no authorisation from then on, and once
 fulfillment has stopped the order, void what is left of the authorisation and credit what
 was invoiced (the refunds worker refunds the notes after commit). Calls to the payment
 gateway carry idempotency keys derived from the order or shipment, so a redelivered event (or
@@ -59,12 +60,15 @@ def on_stock_reserved(reserved: StockReserved, uow: UnitOfWork) -> None:
 
 
 def _authorise_when_due(uow: UnitOfWork, account: Account, caused_by: UUID) -> None:
-    if not account.due_for_authorisation() or account.cancelled:
+    if not account.due_for_authorisation():
+        return
+    if account.cancelled:
+        _withdraw(uow, account)
         return
     assert account.order is not None
     total = account.total
     answer = _billing(uow).gateway.authorise(
-        f"authorise/{account.order_id}",
+        _authorisation_key(account),
         account.order["payment_token"],
         Decimal(total["amount"]),
         total["currency"],
@@ -73,6 +77,19 @@ def _authorise_when_due(uow: UnitOfWork, account: Account, caused_by: UUID) -> N
         account.authorized(answer.payment_id, caused_by)
     else:
         account.declined(answer.payment_id, answer.reason, caused_by)
+
+
+def _withdraw(uow: UnitOfWork, account: Account) -> None:
+    """The order was cancelled before it was authorised, as far as this store knows. An
+    attempt may still have been made: in a transaction that a crash lost, before the
+    cancellation overtook the redelivered event (they come on different topics). Nothing
+    recorded its answer, so void by the attempt's key: a no-op when there was none."""
+    _billing(uow).gateway.void_by_key(_authorisation_key(account))
+    account.withdrawn()
+
+
+def _authorisation_key(account: Account) -> str:
+    return f"authorise/{account.order_id}"
 
 
 def on_shipped(shipped: Shipped, uow: UnitOfWork) -> None:
