@@ -75,6 +75,7 @@ class ConsumerLoop:
         self.apply, self.consumer = apply, consumer
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
         self.batch_size, self.rescue, self.ignored = batch_size, rescue, ignored
+        self.group = dead_letters.group
         self.assigned: set[tuple[str, int]] = set()
         self.joined = threading.Event()  # the group has given this member its share (maybe none)
         self._stash: list[KafkaMessage] = []
@@ -114,6 +115,7 @@ class ConsumerLoop:
                 self.poll_once()
         finally:
             self.consumer.close()  # leaves the group at once, so partitions move without delay
+            self._forget_lag(self.assigned)
 
     def poll_once(self, timeout: float = 0.2) -> int:
         messages, self._stash = self._stash, []
@@ -265,8 +267,10 @@ class ConsumerLoop:
         log.info("partitions assigned", partitions=sorted(self.assigned))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
-        self._moved |= {(tp.topic, tp.partition) for tp in partitions}
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self.assigned -= revoked
+        self._moved |= revoked
+        self._forget_lag(revoked)
         self._stash = [m for m in self._stash if (m.topic(), m.partition()) in self.assigned]
         log.info(
             "partitions revoked", partitions=sorted((tp.topic, tp.partition) for tp in partitions)
@@ -280,7 +284,14 @@ class ConsumerLoop:
         for tp in self.consumer.position([TopicPartition(t, p) for t, p in self.assigned]):
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if tp.offset >= 0 and high >= 0:
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+                lag = max(0, high - tp.offset)
+                CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+
+    def _forget_lag(self, partitions: set[tuple[str, int]]) -> None:
+        """Take away the lag series of partitions this member no longer holds: their last value
+        would otherwise stand for ever, summed with what the new owner reports."""
+        for topic, partition in partitions:
+            CONSUMER_LAG.remove(self.group, topic, str(partition))  # a no-op if never reported
 
 
 def _not_handled(handled: set[str], message: KafkaMessage) -> bool:

@@ -26,8 +26,14 @@ BATCH_SECONDS = Histogram(
 RELAY_LAG = Gauge(
     "orderflow_relay_lag", "Events in the store not yet published by the relay.", ["relay"]
 )
+#: Per consumer group: one process may hold several groups on the same topics (the tracking and
+#: analytics workers). Only the partitions the group gives this process now: a partition that
+#: moved to another member, or a loop that stopped, takes its series away rather than leave its
+#: last value standing.
 CONSUMER_LAG = Gauge(
-    "orderflow_consumer_lag", "Messages in a partition not yet consumed.", ["topic", "partition"]
+    "orderflow_consumer_lag",
+    "Messages in a partition not yet consumed by this process's member of the group.",
+    ["group", "topic", "partition"],
 )
 RETRIES = Counter(
     "orderflow_transient_retries", "Batches retried after a transient failure.", ["stage"]
