@@ -3,6 +3,8 @@ its saved position after a crash."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +15,7 @@ from feed import stock_received
 from ledger_service import Ledgers, make_translate, on_stock_received
 from prometheus_client import REGISTRY
 
+from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.kafka import message_headers, new_producer
 from orderflow.runtime.relay import Relay
@@ -178,3 +181,31 @@ def test_a_batch_larger_than_the_producers_queue_is_confirmed_and_saved(
     assert relay.recorder.relay_position("kafka") == app.recorder.max_notification_id()
     events = published(kafka_bootstrap, topic, lambda seen: len(seen) >= 100)
     assert sorted(e.reference or "" for e in events) == sorted(f"in-{n}" for n in range(1, 101))
+
+
+def test_a_relay_that_cannot_reach_the_broker_reports_what_waits_in_the_store(
+    store: Store, unique: Callable[[str], str]
+) -> None:
+    # Given 140 stored events and a relay whose broker does not answer
+    name = unique("stuck")
+    app = filled_store(store, 120)
+    nowhere = f"127.0.0.1:{free_port()}"
+    producer = new_producer(nowhere, **{"message.timeout.ms": 1000})
+    relay = Relay(app, make_translate("ledger"), producer, name, topic_for=lambda _: "nowhere")
+
+    # when it runs and its deliveries keep failing
+    stopping = threading.Event()
+    worker = threading.Thread(target=relay.run, args=(stopping,))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while REGISTRY.get_sample_value("orderflow_relay_lag", {"relay": name}) is None:
+            assert time.monotonic() < deadline, "no lag reported while stuck"
+            time.sleep(0.1)
+    finally:
+        stopping.set()
+        worker.join(30)
+
+    # then its lag says every stored event is still to publish, not the 0 of no news
+    assert REGISTRY.get_sample_value("orderflow_relay_lag", {"relay": name}) == 140
+    assert relay.recorder.relay_position(name) == 0

@@ -92,6 +92,8 @@ def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(
         in metrics
     )
     assert "orderflow_handler_seconds_bucket" in metrics
+    for check in ("store", "broker", "consumer"):
+        assert f'orderflow_ready{{check="{check}"}} 1.0' in metrics
     assert code == 0
     assert stopped_in < 10
     logged = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orderflow.runtime.metrics import READY
+
 Check = Callable[[], None]  # raises when the dependency is unreachable
 
 
@@ -60,6 +62,8 @@ def health_routes(checks: dict[str, Check], fresh: dict[str, Check] | None = Non
 
     @router.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
+        for name, check in cached.items():
+            READY.labels(name).set(0 if check() else 1)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

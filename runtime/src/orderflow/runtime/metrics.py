@@ -38,3 +38,6 @@ CONSUMER_LAG = Gauge(
 RETRIES = Counter(
     "orderflow_transient_retries", "Batches retried after a transient failure.", ["stage"]
 )
+#: What /readyz answers, as a gauge, so that Prometheus sees a broker or store that stopped
+#: answering (a process that retries stays up and scrapeable): 1 answers, 0 does not.
+READY = Gauge("orderflow_ready", "Whether a readiness check passes (1) or fails (0).", ["check"])

@@ -188,10 +188,24 @@ class Relay:
                 log.warning("relay retrying", error=str(error))
                 RETRIES.labels("relay").inc()
                 self.reset()  # resume from what the store says was confirmed
+                self._report_stuck_lag()
                 if isinstance(error, DeliveryFailed) and self.renew is not None:
                     self.producer = self.renew()
                 backoff.wait(stopping)
         self._drain()
+
+    def _report_stuck_lag(self) -> None:
+        """While failures keep it from publishing, the lag is what the store holds past the
+        saved position: it rises while the broker is away, where a gauge left as the last
+        success set it would say 0. (With the store away too, it stays as it was.)"""
+        try:
+            newest = self.recorder.max_notification_id() or 0
+            behind = newest - self.recorder.relay_position(self.name)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            return
+        RELAY_LAG.labels(self.name).set(max(0, behind))
 
     def _drain(self, timeout: float = 5.0) -> None:
         """On the way out, save what the broker confirms in time; the rest goes out again."""

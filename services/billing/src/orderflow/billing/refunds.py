@@ -39,6 +39,8 @@ POLL_S = 0.2  # a refund is not urgent: poll rather than wake on every billing c
 REFUNDS = Counter(
     "orderflow_refunds", "Credit notes refunded, or refused for good by the provider.", ["outcome"]
 )
+for _outcome in ("refunded", "refused"):  # from 0, so an alert sees the first refusal
+    REFUNDS.labels(_outcome)
 
 
 def refund_next(billing: Billing, batch_size: int = 500) -> int:
