@@ -35,7 +35,9 @@ log = structlog.get_logger("orderflow.billing.refunds")
 
 NAME = "billing-refunds"  # its position among the store's relay positions, and its lag gauge
 _ISSUED = get_topic(Document.Issued)  # type: ignore[attr-defined]
-POLL_S = 0.2  # a refund is not urgent: poll rather than wake on every billing commit
+#: A refund is not urgent: look once a second rather than wake on every billing commit (each
+#: look is two queries: where the worker is, and how far the store goes).
+POLL_S = 1.0
 REFUNDS = Counter(
     "orderflow_refunds", "Credit notes refunded, or refused for good by the provider.", ["outcome"]
 )
