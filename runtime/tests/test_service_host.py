@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -54,6 +55,31 @@ def test_a_service_is_not_ready_until_its_consumer_has_joined_the_group(
     checks = answer.json()["checks"]
     assert (checks["broker"], checks["store"]) == ("ok", "ok")
     assert checks["consumer"] == "RuntimeError: the consumer has not joined its group yet"
+
+
+def test_the_consumer_batches_wait_as_long_as_the_settings_say(
+    store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # given a service set to let its batches wait 7 ms to fill
+    topic = unique("in")
+    ensure_topics(kafka_bootstrap, [topic], 1)
+    settings = store_settings.model_copy(
+        update={"kafka_bootstrap": kafka_bootstrap, "consumer_linger_ms": 7}
+    )
+    host = ServiceHost(ledger.spec(unique("ledger"), topic, unique("group")), settings)
+
+    # when its consumer loop starts
+    consumer = threading.Thread(target=host._run_consumer, daemon=True)
+    consumer.start()
+    try:
+        wait_for(lambda: host._loop is not None, 30, "the consumer loop")
+
+        # then its batches wait 7 ms
+        assert host._loop is not None
+        assert host._loop.linger_s == 0.007
+    finally:
+        host.stop()
+        consumer.join(15)
 
 
 def test_a_service_serves_health_and_metrics_and_stops_on_sigterm(

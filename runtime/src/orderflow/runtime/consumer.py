@@ -42,7 +42,8 @@ _CONFLICT_RETRIES = 3
 #: conflicts every time (a handler creating an aggregate that exists) runs out, ~2 s in all.
 _ISOLATED_ATTEMPTS = 10
 _LAG_EVERY_S = 5.0
-#: How long a batch waits to fill once its first message is here. `consume(n, timeout)` alone
+#: How long a batch waits to fill once its first message is here, by default (a service's
+#: consumers take `consumer_linger_ms` from the settings). `consume(n, timeout)` alone
 #: would hold a lone message until n came or the whole timeout passed (200 ms: 100 ms per hop
 #: on average); not waiting at all makes batches so small that their fixed costs (transaction,
 #: inbox lookup, offset commit, relay wake-up) nearly double the CPU per order at moderate load.
@@ -71,10 +72,12 @@ class ConsumerLoop:
         batch_size: int = 500,
         rescue: Rescue | None = None,
         ignored: Ignored | None = None,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.apply, self.consumer = apply, consumer
         self.topics, self.dead_letters, self.stopping = list(topics), dead_letters, stopping
         self.batch_size, self.rescue, self.ignored = batch_size, rescue, ignored
+        self.linger_s = linger_s
         self.group = dead_letters.group
         self.assigned: set[tuple[str, int]] = set()
         self.joined = threading.Event()  # the group has given this member its share (maybe none)
@@ -96,12 +99,15 @@ class ConsumerLoop:
         dead_letter_topic: str = DEAD_LETTERS,
         rescue: Rescue | None = None,
         finds: Finds | None = None,
+        linger_s: float = LINGER_S,
     ) -> ConsumerLoop:
         publisher = DeadLetterPublisher(producer, group, dead_letter_topic)
         # the cache is this loop's alone: it runs on this loop's thread only
         apply = functools.partial(apply_batch, app, handlers, cache=AggregateCache(), finds=finds)
         ignored = functools.partial(_not_handled, {cls.event_type() for cls in handlers})
-        return cls(apply, consumer, topics, publisher, stopping, batch_size, rescue, ignored)
+        return cls(
+            apply, consumer, topics, publisher, stopping, batch_size, rescue, ignored, linger_s
+        )
 
     def run(self) -> None:
         self.consumer.subscribe(
@@ -128,13 +134,13 @@ class ConsumerLoop:
         return len(messages)
 
     def _consume(self, timeout: float) -> list[KafkaMessage]:
-        """Wait for the first message, then at most LINGER_S for the batch to fill."""
+        """Wait for the first message, then at most `linger_s` for the batch to fill."""
         first = self.consumer.poll(timeout)
         if first is None:
             return []
         if self.batch_size == 1:
             return [first]
-        return [first, *self.consumer.consume(self.batch_size - 1, timeout=LINGER_S)]
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=self.linger_s)]
 
     def process(self, messages: list[KafkaMessage]) -> None:
         started = time.perf_counter()

@@ -106,6 +106,7 @@ class ServiceHost:
             self.stopping,
             rescue=self.spec.rescue,
             finds=self.spec.finds,
+            linger_s=self.settings.consumer_linger_ms / 1000,
         )
         self._loop.run()
 
