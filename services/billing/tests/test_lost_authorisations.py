@@ -13,7 +13,7 @@ from billing_data import cancelled, order_placed, stock_reserved, stopped
 
 from orderflow.billing.application import Billing
 from orderflow.billing.domain import Account, account_id
-from orderflow.billing.payments import SandboxGateway
+from orderflow.billing.payments import GatewayTimeout, SandboxGateway
 from orderflow.billing.policies import HANDLERS
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store
@@ -53,6 +53,27 @@ def test_an_authorisation_lost_in_a_crash_is_voided_when_the_cancellation_overta
     assert gateway(billing).voided == {payment}
     assert account(billing, order).payment == "withdrawn"
     assert gateway(billing).calls.count(("authorise", key)) == 1, "not asked again"
+
+
+def test_an_authorisation_whose_answer_timed_out_is_voided_when_the_order_is_cancelled(
+    billing: Billing,
+) -> None:
+    # Given an order whose authorisation the provider approved but whose answer timed out,
+    # and the process died before retrying
+    order, lines = uuid4(), {"SKU-1": 1}
+    handle(billing, order_placed(order, lines, token="tok_timeout"))
+    reserved = stock_reserved(order, lines)
+    with pytest.raises(GatewayTimeout):
+        HANDLERS[type(reserved)](reserved, UnitOfWork(billing))
+
+    # when, after the restart, the cancellation comes before the redelivered StockReserved
+    handle(billing, cancelled(order))
+    handle(billing, reserved)
+
+    # then the approval nobody heard of is voided
+    [payment] = gateway(billing).approved.values()
+    assert gateway(billing).voided == {payment}
+    assert account(billing, order).payment == "withdrawn"
 
 
 def test_an_order_cancelled_before_it_was_due_is_never_authorised(billing: Billing) -> None:

@@ -10,7 +10,7 @@ by card token:
 |---|---|
 | `tok_ok` | approved |
 | `tok_decline` | declined ("card declined") |
-| `tok_timeout` | times out on the first try of a key, approved on the retry |
+| `tok_timeout` | approved, but the first answer for a key is lost (a timeout); a retry gets it |
 | anything else | declined ("unknown token") |
 
 Refunds succeed, except to the payments it is told to refuse them to (`refuse_refunds_to`),
@@ -71,15 +71,15 @@ class SandboxGateway:
         self.voided: set[uuid.UUID] = set()  # payments whose hold on the card was released
 
     def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation:
+        payment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{key}")  # same key, same answer
         with self._lock:
             self.calls.append(("authorise", key))
+            if token in (APPROVE, TIME_OUT):
+                self.approved[key] = payment_id  # the hold is made before any answer is lost
             if token == TIME_OUT and key not in self._timed_out:
                 self._timed_out.add(key)
                 raise GatewayTimeout(f"sandbox: no answer for {key} (retry succeeds)")
-        payment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{key}")  # same key, same answer
         if token in (APPROVE, TIME_OUT):
-            with self._lock:
-                self.approved[key] = payment_id
             return Authorisation(True, payment_id)
         reason = "card declined" if token == DECLINE else f"unknown token {token!r}"
         return Authorisation(False, payment_id, reason)
