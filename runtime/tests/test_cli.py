@@ -94,8 +94,12 @@ def test_the_kafka_options_reach_the_commands_clients(kafka_bootstrap: str) -> N
     assert "Traceback" not in tls.stderr
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stop_signals",
+    [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]],
+    ids=["ctrl-c", "sigterm", "ctrl-c twice"],
+)
+def test_up_runs_the_stack_and_stops_cleanly(stop_signals: list[int], tmp_path: Path) -> None:
     port, ports = free_port(), {name: free_port() for name in SERVICE_PORTS}
     up = start_cli("up", "--refresh", "0.5", port=port, data_dir=tmp_path, ports=ports)
     bootstrap = f"127.0.0.1:{port}"
@@ -105,7 +109,9 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
     assert pids_with_argument(f"tcp://{bootstrap}"), "the embedded broker runs"
     wait_for(lambda: all(ready(number) for number in ports.values()), timeout=120)  # all up
 
-    up.send_signal(stop_signal)
+    for stop_signal in stop_signals:  # an impatient operator presses Ctrl-C again
+        up.send_signal(stop_signal)
+        time.sleep(0.3)
 
     try:  # six services drain side by side, then the broker stops
         code = up.wait(timeout=45)
@@ -114,6 +120,8 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signal: int, tmp_path: Path) -
         code = None
     output = up.stdout.read() if up.stdout else ""
     assert code == 0, output[-4000:]
+    assert "stopped" in output
+    assert "|FAIL|" not in output, "a Kafka client outlived the broker"
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
     assert not any(ready(number) for number in ports.values()), "no service left behind"
 

@@ -38,6 +38,8 @@ def stop_on_signals() -> None:
     Python then installs no handler of its own and SIGINT would do nothing."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        if _stop_asked:  # already stopping: a second Ctrl-C must not cut the clean-up short,
+            return  # which would leave a producer open as the broker goes (it takes seconds)
         _stop_asked.append(signum)
         raise KeyboardInterrupt
 
