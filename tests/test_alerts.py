@@ -55,32 +55,33 @@ def label_names(family: str) -> set[str]:
     return set(getattr(collector, "_labelnames", ()))
 
 
-def selectors(node: Any) -> Iterator[tuple[str, set[str]]]:
+def nodes(node: Any) -> Iterator[Any]:
+    """A parsed expression and every expression inside it."""
+    yield node
+    children = [getattr(node, name, None) for name in ("lhs", "rhs", "expr", "param")]
+    for child in [*children, *(getattr(node, "args", None) or [])]:
+        if child is not None:
+            yield from nodes(child)
+    selector = getattr(node, "vector_selector", None)  # a range's: `x[5m]`
+    if selector is not None:
+        yield selector
+
+
+def selectors(parsed: Any) -> Iterator[tuple[str, set[str]]]:
     """(metric name, labels matched) of every vector selector in a parsed expression."""
-    if isinstance(node, promql_parser.VectorSelector):
-        yield node.name, {matcher.name for matcher in node.matchers.matchers}
-        return
-    for attribute in ("lhs", "rhs", "expr", "vector_selector", "param"):
-        child = getattr(node, attribute, None)
-        if child is not None:
-            yield from selectors(child)
-    for argument in getattr(node, "args", None) or []:
-        yield from selectors(argument)
+    for node in nodes(parsed):
+        if isinstance(node, promql_parser.VectorSelector):
+            yield node.name, {matcher.name for matcher in node.matchers.matchers}
 
 
-def grouping(node: Any) -> Iterator[str]:
+def grouping(parsed: Any) -> Iterator[str]:
     """Every label an aggregation groups by, or a binary operation matches on."""
-    modifier = getattr(node, "modifier", None)
-    if isinstance(modifier, promql_parser.AggModifier):
-        yield from modifier.labels
-    if isinstance(modifier, promql_parser.BinModifier) and modifier.matching is not None:
-        yield from modifier.matching.labels
-    for attribute in ("lhs", "rhs", "expr", "vector_selector", "param"):
-        child = getattr(node, attribute, None)
-        if child is not None:
-            yield from grouping(child)
-    for argument in getattr(node, "args", None) or []:
-        yield from grouping(argument)
+    for node in nodes(parsed):
+        modifier = getattr(node, "modifier", None)
+        if isinstance(modifier, promql_parser.AggModifier):
+            yield from modifier.labels
+        if isinstance(modifier, promql_parser.BinModifier) and modifier.matching is not None:
+            yield from modifier.matching.labels
 
 
 def anchors(markdown: str) -> set[str]:
