@@ -34,6 +34,7 @@ import yaml
 from orderflow.runtime.kafka import producer_config
 from orderflow.runtime.services import GROUP
 from orderflow.runtime.settings import ENV_PREFIX, Settings, load_settings, variable_name
+from orderflow.runtime.topics import retention_ms
 from orderflow.schemas.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.unit
@@ -223,6 +224,14 @@ def test_kafka_topics_have_strimzis_structure(kustomization: Path) -> None:
         spec = topic["spec"]
         assert spec["partitions"] == partitions
         assert int(spec["config"]["min.insync.replicas"]) <= spec["replicas"]
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=_ids(KUSTOMIZATIONS))
+def test_kafka_topics_keep_events_as_orderflow_topics_creates_them(kustomization: Path) -> None:
+    # the event topics for good (a replay reads them from the start), dead letters 30 days
+    for topic in _topics(render(kustomization)):
+        name = topic["spec"].get("topicName", topic["metadata"]["name"])
+        assert int(topic["spec"]["config"]["retention.ms"]) == retention_ms(name), name
 
 
 def test_prod_topics_survive_the_loss_of_a_broker() -> None:

@@ -5,8 +5,15 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import NewTopic
+from rich.console import Console
 
+from orderflow.runtime.console import topics_table
+from orderflow.runtime.kafka import new_admin
 from orderflow.runtime.topics import describe_topics, ensure_topics
+from orderflow.schemas.topics import DEAD_LETTERS
+
+WEEK_MS = 7 * 24 * 3600 * 1000  # Kafka's default retention
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +49,39 @@ def test_topics_are_created_once_with_the_configured_partitions(
     assert {name: describe_topics(kafka_bootstrap)[name] for name in names} == dict.fromkeys(
         names, 4
     )
+
+
+def test_event_topics_are_kept_for_good_and_dead_letters_for_30_days(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    events = unique("events")
+
+    states = ensure_topics(kafka_bootstrap, [events, DEAD_LETTERS], partitions=2)
+
+    assert [state.retention_ms for state in states] == [-1, 30 * 24 * 3600 * 1000]
+    assert not any(state.kept_too_briefly for state in states)
+
+
+def test_an_event_topic_the_broker_trims_is_flagged(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given an event topic created elsewhere with the broker's default week of retention
+    topic = unique("weekly")
+    admin = new_admin(kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1, config={"retention.ms": str(WEEK_MS)})])[
+        topic
+    ].result(10)
+
+    # when orderflow looks at it,
+    [state] = ensure_topics(kafka_bootstrap, [topic], partitions=2)
+
+    # then it is left as it is, and its row says so and why it matters
+    assert (state.created, state.retention_ms, state.kept_too_briefly) == (False, WEEK_MS, True)
+    console = Console(record=True, width=200)
+    console.print(topics_table([state], 2, {}))
+    shown = console.export_text()
+    assert "7 days" in shown
+    assert "a replay would rebuild without them" in shown
 
 
 def _consume(bootstrap: str, topic: str, group: str, expected: int) -> list[tuple[str, str]]:

@@ -19,6 +19,13 @@ def replay(
     projections: Annotated[
         list[str], typer.Argument(help="tracking, analytics, or both (each in its own process)")
     ],
+    allow_trimmed: Annotated[
+        bool,
+        typer.Option(
+            help="Rebuild even though the broker deleted the topics' oldest events: only once"
+            " they were refilled from the stores (orderflow republish)."
+        ),
+    ] = False,
 ) -> None:
     """Rebuild read models from the beginning of the topics into new tables; the old ones
     serve reads until the new ones have caught up and are swapped in."""
@@ -29,11 +36,14 @@ def replay(
     settings = settings_or_exit()
     names = list(dict.fromkeys(projections))  # each once, in the order asked
     if len(names) == 1:
-        _replay_one(names[0], settings)
+        _replay_one(names[0], settings, allow_trimmed)
         return
     with progress_bars([f"replay {name}" for name in names]) as update:
         outcome = rebuild_side_by_side(
-            names, settings, lambda name, read, total: update(f"replay {name}", read, total)
+            names,
+            settings,
+            lambda name, read, total: update(f"replay {name}", read, total),
+            allow_trimmed=allow_trimmed,
         )
     for name in names:
         if name in outcome.generations:
@@ -45,10 +55,10 @@ def replay(
         raise typer.Exit(1)
 
 
-def _replay_one(projection: str, settings: Settings) -> None:
+def _replay_one(projection: str, settings: Settings, allow_trimmed: bool) -> None:
     try:
         with progress_bar(f"replay {projection}") as update:
-            generation = rebuild(projection, settings, update)
+            generation = rebuild(projection, settings, update, allow_trimmed=allow_trimmed)
     except RebuildFailed as error:
         typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
         raise typer.Exit(1) from None

@@ -18,7 +18,7 @@ from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS, gr
 from orderflow.projections.worker import projection_loop as loop_of
 from orderflow.runtime.inbox import Applied
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.watermarks import message_counts
+from orderflow.runtime.watermarks import Watermarks, message_counts, trimmed, watermarks
 from orderflow.schemas.envelope import Message
 
 #: Caught up: every message counted at the start has been read, and the last batch came short
@@ -43,9 +43,13 @@ def rebuild(
     on_progress: Progress | None = None,
     database_name: str = DATABASE,
     topics: Sequence[str] = EVENT_TOPICS,
+    allow_trimmed: bool = False,
 ) -> int:
-    """Rebuild `projection`; answers the generation now live."""
+    """Rebuild `projection`; answers the generation now live. Topics the broker has trimmed
+    are refused unless `allow_trimmed` (see `refuse_trimmed`)."""
     model_type = PROJECTIONS[projection]
+    if not allow_trimmed:
+        refuse_trimmed(watermarks(settings.kafka_bootstrap, topics))
     database = ReadDatabase(settings, database_name)
     try:
         prepare(database)
@@ -57,6 +61,26 @@ def rebuild(
         return generation
     finally:
         database.close()
+
+
+def refuse_trimmed(found: Watermarks) -> None:
+    """A rebuild reads the topics from their start. If the broker has deleted older events
+    (a retention shorter than forever), it would swap in a read model without those orders
+    and say nothing: refuse, and say how to recover. After the topics were refilled from the
+    stores (`orderflow republish`, which appends every stored event again), the rebuild is
+    whole again and `allow_trimmed` lets it run."""
+    cut = trimmed(found)
+    if not cut:
+        return
+    where = ", ".join(
+        f"{topic} partition {p} from offset {low:,}" for (topic, p), low in cut.items()
+    )
+    raise RebuildFailed(
+        f"the topics no longer hold their oldest events ({where}): the broker deleted them, "
+        "so the rebuilt read model would lack those orders. Keep the event topics for good "
+        "(retention.ms -1), refill them from the stores with `orderflow republish SERVICE` "
+        "for each service, then replay with --allow-trimmed"
+    )
 
 
 def _fill(

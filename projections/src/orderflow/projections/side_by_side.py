@@ -40,6 +40,7 @@ def rebuild_side_by_side(
     on_progress: Progress | None = None,
     database_name: str = DATABASE,
     topics: Sequence[str] = EVENT_TOPICS,
+    allow_trimmed: bool = False,
 ) -> Outcome:
     # spawn, not fork: a forked child would inherit the parent's threads' locks half-held
     context = multiprocessing.get_context("spawn")
@@ -47,7 +48,7 @@ def rebuild_side_by_side(
     children = {
         name: context.Process(
             target=_child,
-            args=(name, settings, database_name, list(topics), reports),
+            args=(name, settings, database_name, list(topics), allow_trimmed, reports),
             name=f"replay-{name}",
         )
         for name in projections
@@ -112,6 +113,7 @@ def _child(
     settings: Settings,
     database_name: str,
     topics: list[str],
+    allow_trimmed: bool,
     reports: multiprocessing.Queue[Report],
 ) -> None:
     collector.settle()
@@ -125,7 +127,7 @@ def _child(
             reports.put((projection, "progress", read, total, ""))
 
     try:
-        generation = rebuild(projection, settings, progress, database_name, topics)
+        generation = rebuild(projection, settings, progress, database_name, topics, allow_trimmed)
     except RebuildFailed as error:
         reports.put((projection, "failed", 0, 0, str(error)))
         return

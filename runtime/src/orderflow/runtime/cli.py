@@ -92,10 +92,13 @@ def topics(
     if create:
         states = ensure_topics(bootstrap, ALL_TOPICS, settings.partitions)
     else:
-        from orderflow.runtime.topics import TopicState
+        from orderflow.runtime.topics import TopicState, retentions
 
         known = describe_topics(bootstrap)
-        states = [TopicState(name, count, False) for name, count in sorted(known.items())]
+        kept = retentions(bootstrap, sorted(known))
+        states = [
+            TopicState(name, count, False, kept.get(name)) for name, count in sorted(known.items())
+        ]
     others = sorted(set(describe_topics(bootstrap)) - {state.name for state in states})
     counts = message_counts(bootstrap, [state.name for state in states])
     console.print(topics_table(states, settings.partitions, counts))

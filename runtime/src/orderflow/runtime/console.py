@@ -14,13 +14,34 @@ def topics_table(states: list[TopicState], configured: int, counts: dict[str, in
     table.add_column("topic")
     table.add_column("partitions", justify="right")
     table.add_column("messages", justify="right")
+    table.add_column("kept")
     table.add_column("note")
     for state in states:
         note = "created now" if state.created else ""
         if state.partitions and state.partitions != configured:
             note = f"configured {configured}; partitions are never changed implicitly"
-        table.add_row(state.name, str(state.partitions), str(counts.get(state.name, "?")), note)
+        if state.kept_too_briefly:
+            note = (
+                "[red]the broker deletes older events: a replay would rebuild without them;"
+                " set retention.ms -1 (docs/deploy.md)[/red]"
+            )
+        table.add_row(
+            state.name,
+            str(state.partitions),
+            str(counts.get(state.name, "?")),
+            _kept(state.retention_ms),
+            note,
+        )
     return table
+
+
+def _kept(retention_ms: int | None) -> str:
+    if retention_ms is None:
+        return "?"
+    if retention_ms < 0:
+        return "forever"
+    days = retention_ms / 86_400_000
+    return f"{days:g} days" if days >= 1 else f"{retention_ms / 3_600_000:g} h"
 
 
 def stack_view(stack: LocalStack, counts: dict[str, int]) -> Group:
