@@ -15,15 +15,21 @@ by card token:
 
 Refunds succeed, except to the payments it is told to refuse them to (`refuse_refunds_to`),
 which a provider does for good when, say, the card's account is closed.
+
+A provider keeps its records for good, in its own storage; the sandbox keeps them in the
+billing process's memory, so it remembers only the newest `REMEMBERED` of each kind. Retries
+come within minutes, which is all it needs to answer them as a provider would; remembering
+every order, a billing process that ran for a day grew by about half a kilobyte an order.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 # Sandbox card tokens (test data, not secrets).
 APPROVE, DECLINE, TIME_OUT = "tok_ok", "tok_decline", "tok_timeout"
@@ -60,24 +66,49 @@ class PaymentGateway(Protocol):
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None: ...
 
 
+K, V = TypeVar("K"), TypeVar("V")
+REMEMBERED = 10_000
+
+
+class _Newest(OrderedDict[K, V]):
+    """A mapping that forgets its oldest entries beyond `REMEMBERED`."""
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > REMEMBERED:
+            self.popitem(last=False)
+
+
 class SandboxGateway:
     def __init__(self, refuse_refunds_to: frozenset[uuid.UUID] = frozenset()) -> None:
         self.refuse_refunds_to = refuse_refunds_to  # payments whose refunds it refuses
         self._lock = threading.Lock()
-        self._timed_out: set[str] = set()
-        self.calls: list[tuple[str, str]] = []  # (operation, key), for tests and the curious
-        self.refunded: dict[str, Decimal] = {}  # key → amount: a repeated key refunds once
-        self.approved: dict[str, uuid.UUID] = {}  # authorisation key → its payment
-        self.voided: set[uuid.UUID] = set()  # payments whose hold on the card was released
+        self._timed_out: _Newest[str, None] = _Newest()
+        self._calls: deque[tuple[str, str]] = deque(maxlen=REMEMBERED)
+        self.refunded: _Newest[str, Decimal] = _Newest()  # key → amount: a key refunds once
+        self.approved: _Newest[str, uuid.UUID] = _Newest()  # authorisation key → its payment
+        self._voided: _Newest[uuid.UUID, None] = _Newest()  # an ordered set, as a mapping
+
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        """(operation, key) of the newest calls, oldest first: for tests and the curious."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def voided(self) -> set[uuid.UUID]:
+        """Payments whose hold on the card was released."""
+        with self._lock:
+            return set(self._voided)
 
     def authorise(self, key: str, token: str, amount: Decimal, currency: str) -> Authorisation:
         payment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox:{key}")  # same key, same answer
         with self._lock:
-            self.calls.append(("authorise", key))
+            self._calls.append(("authorise", key))
             if token in (APPROVE, TIME_OUT):
                 self.approved[key] = payment_id  # the hold is made before any answer is lost
             if token == TIME_OUT and key not in self._timed_out:
-                self._timed_out.add(key)
+                self._timed_out[key] = None
                 raise GatewayTimeout(f"sandbox: no answer for {key} (retry succeeds)")
         if token in (APPROVE, TIME_OUT):
             return Authorisation(True, payment_id)
@@ -90,13 +121,13 @@ class SandboxGateway:
     def void(self, key: str, payment_id: uuid.UUID) -> None:
         self._record("void", key)
         with self._lock:
-            self.voided.add(payment_id)
+            self._voided[payment_id] = None
 
     def void_by_key(self, key: str) -> None:
         self._record("void_by_key", key)
         with self._lock:
             if key in self.approved:
-                self.voided.add(self.approved[key])
+                self._voided[self.approved[key]] = None
 
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None:
         self._record("refund", key)
@@ -107,4 +138,4 @@ class SandboxGateway:
 
     def _record(self, operation: str, key: str) -> None:
         with self._lock:
-            self.calls.append((operation, key))
+            self._calls.append((operation, key))
