@@ -234,6 +234,11 @@ def test_kafka_topics_keep_events_as_orderflow_topics_creates_them(kustomization
         assert int(topic["spec"]["config"]["retention.ms"]) == retention_ms(name), name
 
 
+def test_prod_leaves_shipments_to_people_and_carriers_not_the_simulator() -> None:
+    assert _config(render(K8S / "overlays" / "prod"))["ORDERFLOW_SIMULATE_WAREHOUSE"] == "false"
+    assert _config(render(K8S / "overlays" / "dev"))["ORDERFLOW_SIMULATE_WAREHOUSE"] == "true"
+
+
 def test_prod_topics_survive_the_loss_of_a_broker() -> None:
     # three copies, two needed per write, and a producer that waits for them (acks=all)
     for topic in _topics(render(K8S / "overlays" / "prod")):
