@@ -66,7 +66,8 @@ class PaymentGateway(Protocol):
     def refund(self, key: str, payment_id: uuid.UUID, amount: Decimal, currency: str) -> None: ...
 
 
-K, V = TypeVar("K"), TypeVar("V")
+K = TypeVar("K")
+V = TypeVar("V")
 REMEMBERED = 10_000
 
 
