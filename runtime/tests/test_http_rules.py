@@ -1,14 +1,21 @@
 """The HTTP rules every service's API keeps, on a bare app: a database or broker away for a
-moment answers 503 with a retry hint, anything else stays a 500."""
+moment answers 503 with a retry hint, anything else stays a 500; an input the contracts refuse
+is a 422 naming its field whatever it holds; a body over the limit is a 413, however sent."""
 
 from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
 
-from orderflow.runtime.http import harden
+from orderflow.runtime.http import MAX_BODY_BYTES, harden
+from orderflow.schemas.money import Money
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +46,80 @@ def test_a_bug_is_still_a_500() -> None:
     answer = client.get("/orders")
 
     assert answer.status_code == 500
+
+
+class Receipt(BaseModel):
+    reference: str = Field(max_length=20)
+    quantity: int = Field(ge=1, le=1000)
+    price: Money
+
+
+def receipts() -> TestClient:
+    api = harden(FastAPI())
+
+    @api.post("/receipts")
+    def receive(receipt: Receipt) -> dict[str, str]:
+        return {"reference": receipt.reference}
+
+    return TestClient(api, raise_server_exceptions=False)
+
+
+def receipt_body(**fields: object) -> dict[str, object]:
+    return {
+        "reference": "DN-1",
+        "quantity": 3,
+        "price": {"amount": "19.99", "currency": "EUR"},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (json.dumps(receipt_body(price={"amount": "1e999999999", "currency": "EUR"})), "price"),
+        (json.dumps(receipt_body(price={"amount": "sNaN", "currency": "EUR"})), "price"),
+        ('{"reference": "DN-1", "quantity": NaN, "price": {}}', "quantity"),
+        ('{"reference": "DN-1", "quantity": 1e999, "price": {}}', "quantity"),
+        ('{"reference": "DN-1", "quantity": 1' + "0" * 4000 + ', "price": {}}', "quantity"),
+        ('{"reference": "\\ud800' + "x" * 30 + '", "quantity": 1, "price": {}}', "reference"),
+    ],
+    ids=["huge exponent", "signalling NaN", "NaN", "infinity", "4000 digits", "lone surrogate"],
+)
+def test_an_input_json_cannot_show_as_it_came_is_still_a_422_naming_its_field(
+    raw: str, field: str
+) -> None:
+    started = time.monotonic()
+
+    answer = receipts().post("/receipts", content=raw, headers={"content-type": "application/json"})
+
+    assert answer.status_code == 422, answer.text
+    assert field in {problem["loc"][1] for problem in answer.json()["detail"]}
+    assert time.monotonic() - started < 5, "the answer must not cost the service its CPU"
+
+
+def test_a_body_sent_in_chunks_past_the_limit_is_a_413() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"reference": "'
+        for _ in range(MAX_BODY_BYTES // 4096 + 2):
+            yield b"x" * 4096
+        yield b'"}'
+
+    answer = receipts().post(
+        "/receipts", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert answer.status_code == 413
+    assert "larger than 256 KiB" in answer.json()["detail"]
+
+
+def test_a_body_sent_in_chunks_within_the_limit_reaches_the_route() -> None:
+    body = json.dumps(receipt_body()).encode()
+
+    answer = receipts().post(
+        "/receipts",
+        content=iter([body[:10], body[10:]]),
+        headers={"content-type": "application/json"},
+    )
+
+    assert answer.status_code == 200
+    assert answer.json() == {"reference": "DN-1"}

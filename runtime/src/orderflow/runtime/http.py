@@ -4,11 +4,12 @@ moment as 503 with Retry-After, and a JSON error body that says why."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
@@ -24,12 +25,10 @@ MAX_BODY_BYTES = 256 * 1024
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """Refuses a body over the limit, by its Content-Length or, when streamed, as it arrives."""
+    """Refuses a body over the limit with 413, by its Content-Length or, sent in chunks, as it
+    arrives. The body is read here, whole, before the route starts: a refusal raised while
+    FastAPI reads it would come out as its 400 "error parsing the body"."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
@@ -42,30 +41,38 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
-        received, started = 0, False
+        body = await self._read(receive)
+        if body is None:  # gone before it finished sending
+            return
+        if len(body) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        await self.app(scope, _replaying(body, receive), send)
 
-        async def limited() -> Message:
-            nonlocal received
+    async def _read(self, receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited, watched)
-        except _TooLarge:
-            if not started:
-                await self._refuse(scope, receive, send)
+            if message["type"] != "http.request":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit or not message.get("more_body", False):
+                return b"".join(chunks)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body is larger than {self.limit // 1024} KiB"
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The body as one message, then the client's own (a stream waits on them for the end)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
@@ -75,8 +82,41 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     if malformed:
         context = malformed[0].get("ctx") or {}
         detail = f"malformed JSON: {context.get('error', 'cannot be parsed')}"
-        return JSONResponse({"detail": detail}, status_code=400)
-    return await request_validation_exception_handler(request, error)
+        return JSONResponse({"detail": _safe(detail)}, status_code=400)
+    return JSONResponse({"detail": [_safe_problem(p) for p in problems]}, status_code=422)
+
+
+def _safe_problem(problem: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's 422 body (type, loc, msg, input, ctx), with every value one JSON can carry."""
+    kept = {key: problem[key] for key in ("type", "loc", "msg", "input", "ctx") if key in problem}
+    return {key: _safe(value) for key, value in kept.items()}
+
+
+_SHOWN_CHARS, _SHOWN_ITEMS, _SHOWN_DEPTH = 200, 20, 4
+
+
+def _safe(value: Any, depth: int = 0) -> Any:
+    """A rejected input as an error body can show it. Written out as it came, some values fail
+    the answer itself (a 500): JSON has no NaN or infinity, UTF-8 no lone surrogate, and an
+    integer of 5,000 digits is refused by str(); worse, FastAPI writes a Decimal with an
+    exponent (1E+999999999) as an integer, which took minutes of a service's CPU."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        if depth >= _SHOWN_DEPTH:
+            return "…"
+        items = list(value.items())[:_SHOWN_ITEMS]
+        return {str(_safe(k, depth + 1)): _safe(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        if depth >= _SHOWN_DEPTH:
+            return "…"
+        return [_safe(item, depth + 1) for item in value[:_SHOWN_ITEMS]]
+    text = value if isinstance(value, str) else str(value)  # Decimal: 1E+999999999, cheaply
+    return text[:_SHOWN_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:
