@@ -8,7 +8,8 @@ its currency allows is refused rather than rounded, so no producer's rounding is
 from __future__ import annotations
 
 import functools
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Annotated, Any, Self
 
 import iso4217
@@ -18,17 +19,24 @@ from orderflow.schemas.model import Model
 
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency: beyond any single order
 _AMOUNT_PATTERN = r"^\d{1,13}(\.\d{1,4})?$"
+#: The pattern the JSON schema publishes, as JSON Schema reads it (ASCII digits): Decimal()
+#: alone also takes "1e2", "1_0.00", " 1.00 ", other scripts' digits and exponents whose
+#: integer is millions of digits long.
+_AMOUNT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,4})?")
 
 
 def _decimal_string(value: Any) -> Any:
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, str) and not value.strip().lower().startswith(("nan", "inf", "-", "+")):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            pass
-    raise ValueError(f'must be a decimal string like "19.99", got {value!r}')
+    if isinstance(value, str) and _AMOUNT.fullmatch(value):
+        return Decimal(value)
+    raise ValueError(f'must be a decimal string like "19.99", got {_shown(value)}')
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else f"{value[:40]!r}…"
+    return f"a {type(value).__name__}"  # a number's repr can be thousands of digits
 
 
 #: A non-negative decimal amount; in JSON a string.
