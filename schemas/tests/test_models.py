@@ -111,6 +111,16 @@ def test_a_submission_takes_each_sku_on_one_line() -> None:
     assert raised.value.errors()[0]["loc"] == ("lines",)
 
 
+def test_a_submission_whose_total_no_amount_can_hold_is_refused() -> None:
+    # each line within the most an amount holds, their sum (and the order's total) not
+    submitted = json.loads((FIXTURE / "OrderSubmitted.v1.json").read_text())
+    line = submitted["lines"][0]
+    dear = {**line, "quantity": 2, "unit_price": {**line["unit_price"], "amount": "999999999999"}}
+
+    with pytest.raises(ValidationError, match=r"total [0-9.]+ is over 1000000000000"):
+        OrderSubmitted.model_validate_json(_json({**submitted, "lines": [dear]}))
+
+
 def test_a_placed_order_with_a_repeated_sku_still_parses() -> None:
     # Given an order placed before the one-line-per-SKU rule (its total adds up)
     line = {"sku": "SKU-001", "quantity": 1, "unit_price": {"amount": "5.00", "currency": "EUR"}}

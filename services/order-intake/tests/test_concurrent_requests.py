@@ -16,6 +16,7 @@ from intake_data import body, submission
 from orderflow.intake.application import Answer, Conflict, Intake
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import serving
+from orderflow.schemas.money import Money
 
 pytestmark = pytest.mark.integration
 REQUESTS = 50
@@ -104,3 +105,24 @@ def test_a_lot_the_store_refuses_is_placed_request_by_request(server: tuple[str,
     assert isinstance(outcomes[2], Answer)
     assert outcomes[2].body["external_id"] == "lot-2"
     assert isinstance(outcomes[3], Conflict), "key-1 was used with another body"
+
+
+def test_a_request_that_cannot_be_placed_fails_alone_not_its_lot(
+    server: tuple[str, Intake],
+) -> None:
+    # Given a lot in which one submission cannot be placed (its total is past what an amount
+    # holds; made without the contract's checks, which now refuse it at the door)
+    _, app = server
+    unpayable = submission("lot-big").model_copy(
+        update={"shipping_fee": Money.of("1000000000000", "EUR")}
+    )
+    lot = [(submission("lot-a"), "key-a"), (unpayable, "key-big"), (submission("lot-b"), "key-b")]
+
+    # when it is saved,
+    outcomes = app.submit_all(lot)
+
+    # then that request fails, and the others are placed and stored.
+    assert isinstance(outcomes[1], ValueError)
+    placed = [outcome for outcome in (outcomes[0], outcomes[2]) if isinstance(outcome, Answer)]
+    assert [answer.status_code for answer in placed] == [202, 202]
+    assert len(app.recorder.select_notifications(start=1, limit=1000)) == 2 * 2

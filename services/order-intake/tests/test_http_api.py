@@ -139,6 +139,14 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         (body(shipping_address={**body()["shipping_address"], "city": "x" * 201}), "city"),
         (body(colour="blue"), "colour"),
         (body(lines=body()["lines"] * 2), "lines"),
+        (
+            body(
+                lines=lines_with(
+                    quantity=2, unit_price={"amount": "999999999999.99", "currency": "EUR"}
+                )
+            ),
+            "body",
+        ),
     ],
     ids=[
         "no lines",
@@ -153,6 +161,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         "long city",
         "unknown field",
         "repeated sku",
+        "total over 10^12",
     ],
 )
 def test_invalid_orders_are_422_naming_the_field_and_never_stored(

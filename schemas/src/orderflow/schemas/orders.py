@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import Field, field_validator, model_validator
@@ -20,9 +20,10 @@ from orderflow.schemas.common import (
 )
 from orderflow.schemas.envelope import IntegrationEvent, Message
 from orderflow.schemas.model import Model
-from orderflow.schemas.money import Money, require_same_currency
+from orderflow.schemas.money import MAX_AMOUNT, Money, require_same_currency
 
 Lines = Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+_Priced = TypeVar("_Priced", bound="OrderBody")
 
 
 class PaymentDetails(Model):
@@ -40,6 +41,16 @@ def one_line_per_sku(lines: list[OrderLine]) -> list[OrderLine]:
             f"each SKU takes one line with its quantity; repeated: {', '.join(repeated)}"
         )
     return lines
+
+
+def payable_total(order: _Priced) -> _Priced:
+    """A new order's lines and shipping add up to at most `MAX_AMOUNT`, as every amount does:
+    each line may be within it and the sum not, and the placed order's total could not be
+    written (it was a 500, failing the orders saved alongside)."""
+    total = lines_amount(order.lines) + order.shipping_fee.amount
+    if total > MAX_AMOUNT:
+        raise ValueError(f"the order's total {total} is over {MAX_AMOUNT}, the most an order takes")
+    return order
 
 
 class OrderBody(Model):
@@ -73,8 +84,9 @@ class OrderSubmitted(OrderContent, Message):
     correlation_id: UUID = Field(default_factory=uuid4)
     payment: PaymentDetails
 
-    # on submission only: orders placed before the rule keep parsing
+    # on submission only: orders placed before the rules keep parsing
     _one_line_per_sku = field_validator("lines")(one_line_per_sku)
+    _payable_total = model_validator(mode="after")(payable_total)
 
 
 class _OrderPlacedFields(OrderContent, IntegrationEvent):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, field_validator, model_validator
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status, order_id_for
@@ -29,6 +29,7 @@ from orderflow.schemas.orders import (
     OrderSubmitted,
     PaymentDetails,
     one_line_per_sku,
+    payable_total,
 )
 
 
@@ -37,6 +38,7 @@ class OrderRequest(OrderBody):
 
     payment: PaymentDetails
     _one_line_per_sku = field_validator("lines")(one_line_per_sku)
+    _payable_total = model_validator(mode="after")(payable_total)
 
 
 class CancelRequest(Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -80,7 +80,7 @@ def _remembered(channel: str, key: str, request_hash: str, answer: Answer) -> Id
     )
 
 
-def _placement(submission: OrderSubmitted, key: str) -> tuple[Order, IdempotentRequest, Answer]:
+def _placement(submission: OrderSubmitted, key: str) -> Placement:
     """The order a submission places, the key's record of it and the answer, unsaved."""
     order = place(submission)
     answer = Answer(202, accepted(order))
@@ -89,11 +89,11 @@ def _placement(submission: OrderSubmitted, key: str) -> tuple[Order, IdempotentR
 
 #: A placement asked for: the submission and its Idempotency-Key.
 Request = tuple[OrderSubmitted, str]
+Placement = tuple[Order, IdempotentRequest, Answer]
+T = TypeVar("T")
 
 
-def _outcome(
-    submit: Callable[[OrderSubmitted, str], Answer], request: Request
-) -> Answer | Exception:
+def _outcome(submit: Callable[[OrderSubmitted, str], T], request: Request) -> T | Exception:
     try:
         return submit(*request)
     except Exception as refused:  # a Conflict, say: that request's answer, not the others'
@@ -125,8 +125,19 @@ class Intake(Application[UUID]):
         it, or two requests of the batch for one order), each request goes again on its own."""
         if len(requests) == 1:  # its own transaction anyway: refused, it would be tried twice
             return [_outcome(self.submit, requests[0])]
-        placements = [_placement(submission, key) for submission, key in requests]
+        # one that cannot be placed is its own request's answer, not the whole batch's
+        outcomes = [_outcome(_placement, request) for request in requests]
         try:
+            self._save_placed([o for o in outcomes if not isinstance(o, Exception)])
+        except IntegrityError:
+            return [
+                failed if isinstance(failed, Exception) else _outcome(self.submit, request)
+                for failed, request in zip(outcomes, requests, strict=True)
+            ]
+        return [o if isinstance(o, Exception) else o[2] for o in outcomes]
+
+    def _save_placed(self, placements: list[Placement]) -> None:
+        if placements:
             self.save(
                 *(
                     aggregate
@@ -135,9 +146,6 @@ class Intake(Application[UUID]):
                 ),
                 index=[self.index_row(order) for order, _, _ in placements],
             )
-            return [answer for _, _, answer in placements]
-        except IntegrityError:
-            return [_outcome(self.submit, request) for request in requests]
 
     def _after_conflict(self, submission: OrderSubmitted, key: str, request_hash: str) -> Answer:
         earlier = self._answered(submission.channel, key, request_hash)
