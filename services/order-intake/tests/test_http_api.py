@@ -3,6 +3,7 @@ scoping, listing and cancellation. Nothing invalid reaches the store."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from uuid import uuid4
@@ -228,6 +229,9 @@ def test_orders_are_listed_newest_first_by_status_and_page(client: Client) -> No
     assert [o["order_id"] for o in cancelled["orders"]] == [ids[0]]
     assert http.get("/orders", headers=MARKETPLACE).json()["orders"] == []
     assert http.get("/orders", params={"cursor": "garbage"}, headers=WEB).status_code == 400
+    for created in (2**63, -1, 10**23):  # past what a store's 64-bit time holds
+        forged = base64.urlsafe_b64encode(f"{created}:{uuid4()}".encode()).decode()
+        assert http.get("/orders", params={"cursor": forged}, headers=WEB).status_code == 400
 
 
 def test_cancelling_an_open_order_cancels_it_once(client: Client) -> None:

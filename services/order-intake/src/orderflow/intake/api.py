@@ -128,9 +128,12 @@ def encode_cursor(cursor: IndexCursor) -> str:
 def decode_cursor(text: str) -> IndexCursor:
     try:
         created, _, aggregate_id = base64.urlsafe_b64decode(text.encode()).decode().partition(":")
-        return int(created), str(UUID(aggregate_id))
+        # microseconds, as the stores keep them: a 64-bit integer
+        if created.isascii() and 0 <= int(created) < 2**63:
+            return int(created), str(UUID(aggregate_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(400, "cursor is not one this API returned") from None
+        pass
+    raise HTTPException(400, "cursor is not one this API returned")
 
 
 def routes(app: Intake, settings: Settings) -> APIRouter:
