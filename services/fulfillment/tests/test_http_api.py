@@ -101,6 +101,22 @@ def test_the_carrier_webhook_needs_a_good_signature_and_a_replay_is_harmless(
     assert app.shipment(berlin).state == "delivered"  # type: ignore[union-attr]
 
 
+def test_a_garbled_signature_is_401_and_garbled_news_422_never_a_500(
+    fulfillment: tuple[TestClient, Fulfillment, UUID],
+) -> None:
+    http, _, _ = fulfillment
+    news = json.dumps({"reference": str(uuid4())}).encode()
+    non_ascii = {SIGNATURE_HEADER: b"sha256=\xe9", "Content-Type": "application/json"}
+
+    assert http.post("/carrier/webhook", content=news, headers=non_ascii).status_code == 401
+
+    nested = b"[" * 50_000 + b"]" * 50_000  # signed: the carrier's own bug, not an attacker's
+    signed = {SIGNATURE_HEADER: signature(SECRET, nested), "Content-Type": "application/json"}
+    answer = http.post("/carrier/webhook", content=nested, headers=signed)
+    assert answer.status_code == 422
+    assert "not a carrier delivery notice" in answer.json()["detail"]
+
+
 def test_a_cancellation_stops_the_shipments_that_have_not_left(
     fulfillment: tuple[TestClient, Fulfillment, UUID],
 ) -> None:

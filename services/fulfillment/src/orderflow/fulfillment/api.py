@@ -114,11 +114,12 @@ def routes(app: Fulfillment, settings: Settings) -> APIRouter:
         a bad or missing signature is 401 and changes nothing. A replay is harmless."""
         body = await request.body()
         expected = signature(settings.carrier_webhook_secret, body)
-        if signed is None or not hmac.compare_digest(signed, expected):
+        # as bytes: compare_digest refuses a str with a non-ASCII character (a header's bytes)
+        if signed is None or not hmac.compare_digest(signed.encode("latin-1"), expected.encode()):
             raise HTTPException(401, "missing or bad carrier signature")
         try:
             news = CarrierNews.model_validate(json.loads(body), strict=False)
-        except (ValueError, ValidationError) as bad:
+        except (ValueError, RecursionError, ValidationError) as bad:  # JSON nested too deep
             raise HTTPException(422, f"not a carrier delivery notice: {bad}") from None
         return delivered(app, news)
 
