@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
@@ -19,6 +20,7 @@ from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.http import harden
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.testing import failures_at_once
 from orderflow.runtime.testkit import serving
 from orderflow.tracking.api import routes
 from orderflow.tracking.operations import Operations
@@ -178,6 +180,28 @@ def test_a_reconnection_naming_a_replaced_generation_is_not_left_waiting(
     assert all(event_id.startswith("1.") for event_id, _ in seen)
 
 
+@pytest.mark.parametrize(
+    "last_id",
+    [b"\xb2", b"1.\xb9", b"99999999999999999999999", b"1.99999999999999999999999", b"1.999999"],
+    ids=["superscript", "superscript seq", "huge", "huge seq", "past the newest"],
+)
+def test_a_last_event_id_the_feed_never_gave_streams_from_the_newest_update(
+    client: httpx.Client, models: ReadModels, last_id: bytes
+) -> None:
+    # Given an order with an update, and a page whose last id is none this feed gave
+    order = delivered_order(models, upto=1)
+    garbled = {"Authorization": WEB["Authorization"], "Last-Event-ID": last_id}
+
+    # when it reconnects and the order is reserved meanwhile,
+    with client.stream("GET", "/tracking/stream", headers=garbled) as sse:
+        assert sse.status_code == 200
+        soon(lambda: models.live(TrackingModel).apply([lifecycle(order)[1]]))
+        seen = read_identified(sse.iter_lines(), count=1)
+
+    # then it gets that update, not an error or a wait for ids that will not come
+    assert [data["status"] for _, data in seen] == ["stock_reserved"]
+
+
 def soon(action: Callable[[], object]) -> None:
     """Run `action` a moment from now, while the test reads the stream it opened."""
     threading.Timer(0.5, action).start()
@@ -214,6 +238,58 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
             "revenue": "39.98",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "question", "orders_in"),
+    [
+        ("/analytics/lead-times", "lead_times", lambda a: a["placed_to_delivered"]["count"]),
+        ("/analytics/funnel", "funnel", lambda a: a["delivered"]),
+    ],
+    ids=["lead-times", "funnel"],
+)
+def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
+    client: httpx.Client,
+    models: ReadModels,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    question: str,
+    orders_in: Callable[[dict[str, Any]], int],
+) -> None:
+    # Given a delivered order, and a model that counts how often it is asked
+    analytics = models.live(AnalyticsModel)
+    analytics.apply(lifecycle(uuid4()))
+    asked = counted(monkeypatch, question)
+
+    # when eight dashboards ask at once, and again after another order was delivered,
+    answers: list[dict[str, Any]] = []
+    assert failures_at_once(lambda: answers.append(client.get(path).json())) == []
+    analytics.apply(lifecycle(uuid4()))
+    again = client.get(path).json()
+
+    # then the model was asked once, and all of them got its answer, without the new order;
+    assert asked == [question]
+    assert [orders_in(answer) for answer in [*answers, again]] == [1] * 9
+
+    # and a few seconds later the answer is asked for again and has it.
+    deadline = time.monotonic() + 15
+    while orders_in(client.get(path).json()) == 1 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert orders_in(client.get(path).json()) == 2
+    assert asked == [question, question]
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, question: str) -> list[str]:
+    """Each time the analytics model answers `question` from the database."""
+    asked: list[str] = []
+    answer = getattr(AnalyticsModel, question)
+
+    def counting(model: AnalyticsModel) -> Any:
+        asked.append(question)
+        return answer(model)
+
+    monkeypatch.setattr(AnalyticsModel, question, counting)
+    return asked
 
 
 def read_events(lines: Iterator[str], count: int) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -49,9 +50,15 @@ def event_stream(
     )
 
 
+#: A number as our ids write it: ASCII digits (str.isdigit also takes "²"), and few enough to
+#: be a database integer.
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
 def last_event_id(request: Request) -> EventId | None:
+    """The id a reconnecting browser sends; None for one we cannot have given."""
     generation, _, seq = request.headers.get("last-event-id", "").rpartition(".")
-    if not seq.isdigit() or not (generation == "" or generation.isdigit()):
+    if not _NUMBER.fullmatch(seq) or not (generation == "" or _NUMBER.fullmatch(generation)):
         return None
     return EventId(int(generation) if generation else None, int(seq))
 
@@ -59,6 +66,9 @@ def last_event_id(request: Request) -> EventId | None:
 def _start(model: TrackingModel, resume: EventId | None, replay: bool) -> int:
     if resume is None or resume.generation not in (None, model.generation):
         return 0 if replay else model.last_change()
+    newest = model.last_change()
+    if resume.seq > newest:  # past the newest update: not an id this feed gave
+        return 0 if replay else newest
     return resume.seq
 
 
