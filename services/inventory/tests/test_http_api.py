@@ -44,6 +44,22 @@ def test_a_receipt_adds_stock_once_per_reference(http: TestClient) -> None:
     assert (berlin["on_hand"], berlin["available"], stock["available"]) == (100, 100, 100)
 
 
+def test_a_different_receipt_under_a_used_reference_is_409_not_dropped(
+    http: TestClient,
+) -> None:
+    http.post(
+        "/stock/SKU-003/receipts",
+        json={"warehouse": "berlin", "quantity": 10, "reference": "DN-77"},
+    )
+
+    other = {"warehouse": "paris", "quantity": 500, "reference": "DN-77"}
+    answer = http.post("/stock/SKU-003/receipts", json=other)
+
+    assert answer.status_code == 409
+    assert "'DN-77' received 10 into berlin, not 500 into paris" in answer.json()["detail"]
+    assert http.get("/stock/SKU-003").json()["available"] == 10, "nothing more was recorded"
+
+
 @pytest.mark.parametrize(
     ("receipt", "status", "says"),
     [

@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.domain import Snapshot
 
 from orderflow.inventory.application import Inventory
-from orderflow.inventory.domain import sku_id
+from orderflow.inventory.domain import IllegalTransition, sku_id
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store
 
@@ -81,3 +81,30 @@ def test_a_snapshot_from_before_the_kept_totals_loads_with_them(
     assert loaded is not None
     assert (loaded.reserved("berlin"), loaded.reserved("paris")) == (3, 4)
     assert (loaded.available("berlin"), loaded.available("paris")) == (5, 6)
+
+
+def test_a_snapshot_from_before_receipts_were_kept_takes_its_references_as_before(
+    store: Store, store_settings: Settings
+) -> None:
+    # given a SKU's snapshot in the shape taken before receipts were kept (class version 2)
+    inventory = Inventory(store.env, store_settings)
+    inventory.change_stock("SKU-1", lambda s: s.receive("berlin", 10, "r-1"))
+    stock = inventory.stock("SKU-1")
+    assert stock is not None
+    taken = Snapshot.take(stock)
+    older = {k: v for k, v in taken.state.items() if k != "receipts"} | {"class_version": 2}
+    assert inventory.snapshots is not None
+    inventory.snapshots.put([replace(taken, state=older)])
+
+    # when a fresh application loads it, and receipts arrive under its reference and a new one
+    fresh = Inventory(dict(store.env), store_settings)
+    fresh.change_stock("SKU-1", lambda s: s.receive("berlin", 99, "r-1"))
+    fresh.change_stock("SKU-1", lambda s: s.receive("berlin", 5, "r-2"))
+
+    # then the old reference is taken as a resend, as before (what it received is not known),
+    # and the new one is kept, so a different receipt under it is refused
+    loaded = Inventory(dict(store.env), store_settings).stock("SKU-1")
+    assert loaded is not None
+    assert loaded.available("berlin") == 15
+    with pytest.raises(IllegalTransition, match="'r-2' received 5 into berlin, not 6 into berlin"):
+        loaded.receive("berlin", 6, "r-2")

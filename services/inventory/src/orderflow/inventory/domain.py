@@ -41,7 +41,7 @@ class StoppedOrder(Aggregate):
 
 
 class SkuStock(Aggregate):
-    class_version = 2  # 2: `totals`, kept with the holds (see upcast_v1_v2)
+    class_version = 3  # 2: `totals`, kept with the holds; 3: `receipts` (see the upcasts)
 
     @event("Registered")
     def __init__(self, id: UUID, sku: str, threshold: int, allow_backorder: bool) -> None:
@@ -53,12 +53,21 @@ class SkuStock(Aggregate):
         # order for a SKU that many open orders hold does not add them all up again
         self.totals: dict[str, list[int]] = {}
         self.references: set[str] = set()
+        # reference → what it received ("10 into berlin"), to tell a resent receipt from a
+        # different one that reuses its reference
+        self.receipts: dict[str, str] = {}
         self.low: set[str] = set()
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """A snapshot taken before the totals were kept: sum them from its holds."""
         state["totals"] = _sums(state["holds"])
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken before receipts were kept: what its references received is not
+        known, so a receipt resent under one of them is taken as the same one, as it was."""
+        state["receipts"] = {}
 
     # Queries ---------------------------------------------------------------------------------
 
@@ -91,8 +100,15 @@ class SkuStock(Aggregate):
     # Commands --------------------------------------------------------------------------------
 
     def receive(self, warehouse: str, quantity: int, reference: str | None) -> bool:
-        """Receive stock; False when this reference was already received (a resent receipt)."""
+        """Receive stock; False when this reference was already received (a resent receipt).
+        Another receipt under a used reference is refused: taken as a resend, it was lost."""
         if reference is not None and reference in self.references:
+            earlier, this = self.receipts.get(reference), _receipt(warehouse, quantity)
+            if earlier is not None and earlier != this:
+                raise IllegalTransition(
+                    f"reference {reference!r} received {earlier}, not {this}: a different"
+                    " receipt needs a reference of its own"
+                )
             return False
         self._received(sku=self.sku, warehouse=warehouse, quantity=quantity, reference=reference)
         self._watch(warehouse)
@@ -156,6 +172,7 @@ class SkuStock(Aggregate):
         self.on_hand[warehouse] = self.on_hand.get(warehouse, 0) + quantity
         if reference is not None:
             self.references.add(reference)
+            self.receipts[reference] = _receipt(warehouse, quantity)
         self._fill_backorders(warehouse)
 
     @event("Held")
@@ -365,3 +382,7 @@ class Reservation(Aggregate):
         self.shipped[key] = self.shipped.get(key, 0) + quantity
         if sum(self.shipped.values()) >= sum(a["quantity"] for a in self.allocations):
             self.state = "committed"
+
+
+def _receipt(warehouse: str, quantity: int) -> str:
+    return f"{quantity} into {warehouse}"
