@@ -121,6 +121,14 @@ def test_a_submission_whose_total_no_amount_can_hold_is_refused() -> None:
         OrderSubmitted.model_validate_json(_json({**submitted, "lines": [dear]}))
 
 
+def test_a_submission_with_a_control_character_in_its_postal_code_is_refused() -> None:
+    submitted = json.loads((FIXTURE / "OrderSubmitted.v1.json").read_text())
+    address = {**submitted["shipping_address"], "postal_code": "10\x0015"}
+
+    with pytest.raises(ValidationError, match="postal_code must not hold control characters"):
+        OrderSubmitted.model_validate_json(_json({**submitted, "shipping_address": address}))
+
+
 def test_a_placed_order_with_a_repeated_sku_still_parses() -> None:
     # Given an order placed before the one-line-per-SKU rule (its total adds up)
     line = {"sku": "SKU-001", "quantity": 1, "unit_price": {"amount": "5.00", "currency": "EUR"}}

@@ -138,6 +138,10 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         (body(lines=lines_with(unit_price={"amount": "1", "currency": "USD"})), "body"),
         (body(customer={"id": "c", "email": "not-an-email", "name": "A"}), "customer.email"),
         (body(shipping_address={**body()["shipping_address"], "city": "x" * 201}), "city"),
+        (
+            body(shipping_address={**body()["shipping_address"], "postal_code": "10\x0015"}),
+            "address",
+        ),
         (body(colour="blue"), "colour"),
         (body(lines=body()["lines"] * 2), "lines"),
         (
@@ -160,6 +164,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         "two currencies",
         "bad email",
         "long city",
+        "NUL in postal code",
         "unknown field",
         "repeated sku",
         "total over 10^12",

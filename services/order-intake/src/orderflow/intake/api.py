@@ -30,6 +30,7 @@ from orderflow.schemas.orders import (
     PaymentDetails,
     one_line_per_sku,
     payable_total,
+    plain_postal_code,
 )
 
 
@@ -38,6 +39,7 @@ class OrderRequest(OrderBody):
 
     payment: PaymentDetails
     _one_line_per_sku = field_validator("lines")(one_line_per_sku)
+    _plain_postal_code = field_validator("shipping_address")(plain_postal_code)
     _payable_total = model_validator(mode="after")(payable_total)
 
 
