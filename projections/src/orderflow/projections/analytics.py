@@ -9,9 +9,6 @@ answers; a sale whose order's channel is not known yet is counted under the chan
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -55,6 +52,13 @@ STAGES = {
     "OrderRejected": "rejected",
     "OrderCancelled": "cancelled",
 }
+#: Each lead time: from placed to the stage named, ending at its first or last arrival.
+LEAD_TIMES = {
+    "placed_to_shipped": ("shipped", "first_at"),
+    "placed_to_invoiced": ("invoiced", "first_at"),
+    "placed_to_delivered": ("delivered", "last_at"),
+}
+PERCENTILES = (50, 95, 99)
 SCALE = 10_000
 SalesKey = Literal["sku", "channel", "day"]
 
@@ -114,25 +118,18 @@ class AnalyticsModel(ReadModel):
 
     def lead_times(self) -> dict[str, dict[str, float | int | None]]:
         """Seconds from placed to first shipped, to first invoiced and to last delivered:
-        p50, p95, p99 and how many orders."""
-        answer = {}
-        for name, stage, end in (
-            ("placed_to_shipped", "shipped", "first_at"),
-            ("placed_to_invoiced", "invoiced", "first_at"),
-            ("placed_to_delivered", "delivered", "last_at"),
-        ):
-            with self.db.reading(self.tables) as cursor:
-                cursor.execute(
-                    f"SELECT p.first_at, e.{end} FROM {{s}}analytics_stages p"  # noqa: S608 - fixed columns
-                    " JOIN {s}analytics_stages e ON e.order_id = p.order_id"
-                    " WHERE p.stage = 'placed' AND e.stage = ?",
-                    [stage],
-                )
-                seconds = sorted(_between(start, stop) for start, stop in cursor.fetchall())
-            answer[name] = {
-                "count": len(seconds),
-                **{f"p{p}_s": percentile(seconds, p) for p in (50, 95, 99)},
-            }
+        p50, p95, p99 and how many orders. The database measures and ranks the spans, so what
+        comes back is one row per lead time however many orders there are."""
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(_lead_times_query(cursor.postgres))
+            found = {stage: (total, picked) for stage, total, *picked in cursor.fetchall()}
+        answer: dict[str, dict[str, float | int | None]] = {}
+        for name, (stage, _) in LEAD_TIMES.items():
+            total, picked = found.get(stage, (0, [None] * len(PERCENTILES)))
+            answer[name] = {"count": int(total)}
+            for p, micros in zip(PERCENTILES, picked, strict=True):
+                # int / int divides exactly as timedelta.total_seconds() did before
+                answer[name][f"p{p}_s"] = None if micros is None else round(micros / 10**6, 3)
         return answer
 
     def reasons(self) -> list[dict[str, Any]]:
@@ -189,20 +186,44 @@ class AnalyticsModel(ReadModel):
         ]
 
 
-def percentile(ordered: Sequence[float], p: float) -> float | None:
-    """The nearest-rank percentile of sorted values (None for none)."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return round(ordered[rank - 1], 3)
+def _lead_times_query(postgres: bool) -> str:
+    """Per lead time: how many orders have one, and the p-th percentile of its spans in
+    microseconds for each p, the nearest rank: the ceil(p/100 * count)-th smallest. Integer
+    arithmetic gives that rank exactly; the float product used before agrees with it for any
+    count below 10^13 (it is off by far less than the 1/100 between two candidates)."""
+    end = " ".join(f"WHEN '{stage}' THEN e.{column}" for stage, column in LEAD_TIMES.values())
+    span = _micros_between("p.first_at", f"CASE e.stage {end} END", postgres)
+    stages = ", ".join(f"'{stage}'" for stage, _ in LEAD_TIMES.values())
+    ranks = [f"({p} * total + 99) / 100" for p in PERCENTILES]
+    picks = ", ".join(f"MAX(CASE WHEN n = {rank} THEN micros END)" for rank in ranks)
+    return (
+        f"WITH spans AS (SELECT e.stage, {span} AS micros"  # noqa: S608 - our constants
+        " FROM {s}analytics_stages p JOIN {s}analytics_stages e ON e.order_id = p.order_id"
+        f" WHERE p.stage = 'placed' AND e.stage IN ({stages})),"
+        " ranked AS (SELECT stage, micros, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY micros)"
+        " AS n, COUNT(*) OVER (PARTITION BY stage) AS total FROM spans)"
+        f" SELECT stage, total, {picks} FROM ranked WHERE n IN ({', '.join(ranks)})"
+        " GROUP BY stage, total"
+    )
 
 
-def _between(start: str, stop: str) -> float:
-    return (_parse(stop) - _parse(start)).total_seconds()
+def _micros_between(start: str, stop: str, postgres: bool) -> str:
+    """Whole microseconds between two `moment` texts (`2026-11-26T10:00:00.123456Z`). SQLite's
+    date functions keep milliseconds only (and round .9995 up a second), so there the whole
+    seconds are taken from the text before the dot and the microseconds added from after it."""
+    if postgres:
+        # exact: extract gives a numeric (PostgreSQL 14 on), and a span's double before that
+        # still rounds to the right microsecond
+        span = f"({stop})::timestamptz - ({start})::timestamptz"
+        return f"(extract(epoch from {span}) * 1000000)::bigint"
 
+    def micros(moment_text: str) -> str:
+        return (
+            f"(CAST(strftime('%s', substr({moment_text}, 1, 19)) AS INTEGER) * 1000000"
+            f" + CAST(substr({moment_text}, 21, 6) AS INTEGER))"
+        )
 
-def _parse(moment_text: str) -> datetime:
-    return datetime.strptime(moment_text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"({micros(stop)} - {micros(start)})"
 
 
 _INSERTS = {  # (statement up to VALUES, column types, conflict clause)

@@ -85,14 +85,19 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
 
     @router.get("/analytics/funnel", tags=["analytics"])
     def funnel() -> dict[str, int]:
-        """Orders that reached each stage."""
-        return analytics().funnel()
+        """Orders that reached each stage (counted at most every few seconds)."""
+        # the dashboard's two questions over every order ever placed: each open dashboard
+        # asks every few seconds, so all of them share one answer a few seconds old; kept per
+        # generation, so a rebuild's swap shows at once (and is compared with the old one)
+        model = analytics()
+        return operations.kept_for(f"funnel/{model.generation}", model.funnel)
 
     @router.get("/analytics/lead-times", tags=["analytics"])
     def lead_times() -> dict[str, dict[str, float | int | None]]:
         """Seconds from placed to first shipped, to first invoiced and to last delivered:
-        p50, p95, p99 and count."""
-        return analytics().lead_times()
+        p50, p95, p99 and count (computed at most every few seconds)."""
+        model = analytics()
+        return operations.kept_for(f"lead_times/{model.generation}", model.lead_times)
 
     @router.get("/analytics/statuses", tags=["analytics"])
     def statuses() -> dict[str, int]:

@@ -46,10 +46,10 @@ class Operations:
         return found
 
     def lag(self) -> list[dict[str, Any]]:
-        return self._kept_for("lag", lambda: consumer_lag(self.bootstrap, self.groups()))
+        return self.kept_for("lag", lambda: consumer_lag(self.bootstrap, self.groups()))
 
     def dead_letters(self) -> dict[str, Any]:
-        return self._kept_for("dead_letters", self._read_dead_letters)
+        return self.kept_for("dead_letters", self._read_dead_letters)
 
     def _read_dead_letters(self) -> dict[str, Any]:
         letters = deadletters.read_all(self.bootstrap)
@@ -71,7 +71,9 @@ class Operations:
             ],
         }
 
-    def _kept_for(self, name: str, compute: Callable[[], T]) -> T:
+    def kept_for(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute`'s answer, computed again only when the one kept is over a few seconds old:
+        every open dashboard asks every few seconds, and they all share one answer."""
         with self._lock:
             at, value = self._kept.get(name, (0.0, None))
             if value is None or time.monotonic() - at > _KEEP_S:
