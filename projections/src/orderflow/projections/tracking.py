@@ -115,6 +115,18 @@ class TrackingModel(ReadModel):
             rows = cursor.fetchall()
         return [{"seq": q, "order_id": o, "status": s, "at": at} for q, o, s, at in rows]
 
+    def touched(self, after: int, limit: int = 5000) -> list[tuple[int, str, str | None]]:
+        """(sequence number, order, its channel) of each update after `after`, oldest first:
+        what one reader per process needs to tell which live pages have news."""
+        with self.db.reading(self.tables) as cursor:
+            cursor.execute(
+                "SELECT c.seq, c.order_id, o.channel FROM {s}tracking_changes c"
+                " JOIN {s}tracking_orders o ON o.order_id = c.order_id WHERE c.seq > ?"
+                " ORDER BY c.seq LIMIT ?",
+                [after, limit],
+            )
+            return [(int(seq), order, channel) for seq, order, channel in cursor.fetchall()]
+
     def status_counts(self) -> dict[str, int]:
         """How many orders are in each status now."""
         with self.db.reading(self.tables) as cursor:

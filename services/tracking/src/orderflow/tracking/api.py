@@ -13,6 +13,7 @@ from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.channels import channel_of
 from orderflow.runtime.settings import Settings
+from orderflow.tracking.bell import FeedBell, Interest
 from orderflow.tracking.operations import Operations
 from orderflow.tracking.readers import ReadModels
 from orderflow.tracking.stream import event_stream, last_event_id
@@ -34,6 +35,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     def tracking() -> TrackingModel:
         return models.live(TrackingModel)
 
+    bell = FeedBell(tracking)  # the one reader of the feed for every live page
+
     def analytics() -> AnalyticsModel:
         return models.live(AnalyticsModel)
 
@@ -54,7 +57,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
             return model.changes(after, channel=channel)
 
-        return event_stream(request, tracking, changes, last_event_id(request))
+        resume = last_event_id(request)
+        return event_stream(request, tracking, changes, resume, bell, Interest(channel=channel))
 
     @router.get("/track/{order_id}", tags=["customers"], responses={**_NOT_FOUND})
     def customer_tracking(order_id: str, postal_code: PostalCode) -> PublicTrackingView:
@@ -72,7 +76,8 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
             return model.changes(after, order_id=order_id)
 
-        return event_stream(request, tracking, changes, last_event_id(request), replay=True)
+        resume, interest = last_event_id(request), Interest(order_id=order_id)
+        return event_stream(request, tracking, changes, resume, bell, interest, replay=True)
 
     @router.get("/analytics/sales", tags=["analytics"])
     def sales(

@@ -5,14 +5,14 @@ Each event's id is `<generation>.<sequence number>`, so a browser that reconnect
 `Last-Event-ID` and misses nothing. A rebuild swaps in a new generation whose numbering starts
 again: a stream goes on from the new generation's latest change, and so does a reconnection
 that names an older generation (a stream that replays an order's steps replays them instead).
-A comment line every few seconds keeps proxies from closing an idle stream."""
+A comment line every few seconds keeps proxies from closing an idle stream. A stream reads the
+feed only when the process's one reader of it (`FeedBell`) says its updates have news."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +21,10 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from orderflow.projections.tracking import TrackingModel
+from orderflow.tracking.bell import FeedBell, Interest
 
-POLL_S = 0.5
 KEEPALIVE_S = 10.0
+_PAGE = 200  # updates a stream reads at once: a full page means more are waiting
 
 Changes = Callable[[TrackingModel, int], list[dict[str, Any]]]
 
@@ -39,12 +40,14 @@ def event_stream(
     live: Callable[[], TrackingModel],
     changes: Changes,
     resume: EventId | None,
+    bell: FeedBell,
+    interest: Interest,
     replay: bool = False,
 ) -> StreamingResponse:
     """Updates after `resume`; without one (or one of a generation since replaced), from the
     feed's newest, or from its first when `replay`."""
     return StreamingResponse(
-        _events(request, live, changes, resume, replay),
+        _events(request, live, changes, resume, replay, bell, interest),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -78,23 +81,30 @@ async def _events(
     changes: Changes,
     resume: EventId | None,
     replay: bool,
+    bell: FeedBell,
+    interest: Interest,
 ) -> AsyncIterator[str]:
-    model = await asyncio.to_thread(live)
-    position = await asyncio.to_thread(_start, model, resume, replay)
-    quiet_since = time.monotonic()
-    yield "retry: 2000\n\n"
-    while not await request.is_disconnected():
-        current = await asyncio.to_thread(live)
-        if current.generation != model.generation:
-            model, position = current, await asyncio.to_thread(current.last_change)
-        found = await asyncio.to_thread(changes, model, position)
-        for change in found:
-            position = change["seq"]
-            event_id = f"{model.generation}.{position}"
-            yield f"id: {event_id}\nevent: status\ndata: {json.dumps(change)}\n\n"
-        if found:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > KEEPALIVE_S:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_S)
+    with bell.listen(interest) as rung:  # before the start is read: news after it rings
+        model = await asyncio.to_thread(live)
+        position = await asyncio.to_thread(_start, model, resume, replay)
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            rung.clear()  # before reading: news that comes during the read rings again
+            current = await asyncio.to_thread(live)
+            if current.generation != model.generation:
+                model, position = current, await asyncio.to_thread(current.last_change)
+            found = await asyncio.to_thread(changes, model, position)
+            for change in found:
+                position = change["seq"]
+                event_id = f"{model.generation}.{position}"
+                yield f"id: {event_id}\nevent: status\ndata: {json.dumps(change)}\n\n"
+            if len(found) < _PAGE and not await _rung_within(rung, KEEPALIVE_S):
+                yield ": keep-alive\n\n"
+
+
+async def _rung_within(bell: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(bell.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
