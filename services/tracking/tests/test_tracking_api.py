@@ -117,6 +117,18 @@ def test_a_customer_needs_the_postal_code_and_sees_no_amounts(
     assert "total" not in right.json()
 
 
+@pytest.mark.parametrize("order_id", ["%00", "a%00b", "not-an-order", "x" * 300])
+def test_an_order_id_no_order_has_is_a_404_on_every_view(
+    client: httpx.Client, models: ReadModels, order_id: str
+) -> None:
+    delivered_order(models)
+    postal = {"postal_code": "10115"}
+
+    assert client.get(f"/orders/{order_id}/tracking", headers=WEB).status_code == 404
+    assert client.get(f"/track/{order_id}", params=postal).status_code == 404
+    assert client.get(f"/track/{order_id}/stream", params=postal).status_code == 404
+
+
 def test_the_customer_stream_replays_the_orders_status_changes(
     client: httpx.Client, models: ReadModels
 ) -> None:

@@ -4,6 +4,7 @@ analytics, and what the ops dashboard shows about the consumers and the dead let
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -20,6 +21,8 @@ from orderflow.tracking.stream import event_stream, last_event_id
 from orderflow.tracking.views import PublicTrackingView, TrackingView, public
 
 PostalCode = Annotated[str, Query(min_length=1, max_length=16, description="As on the order.")]
+#: An order id as the services write it (a UUID's canonical text).
+_ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such order (for this channel, or with this postal code)."}
 }
@@ -37,6 +40,11 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
 
     bell = FeedBell(tracking)  # the one reader of the feed for every live page
 
+    def tracked(order_id: str) -> dict[str, Any] | None:
+        """The order's tracking; None (a 404) for an id no order has, a malformed one too:
+        PostgreSQL's text refuses a NUL, which made one a 500."""
+        return tracking().tracking(order_id) if _ORDER_ID.fullmatch(order_id) else None
+
     def analytics() -> AnalyticsModel:
         return models.live(AnalyticsModel)
 
@@ -47,7 +55,7 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     )
     def order_tracking(order_id: str, channel: str = authenticated) -> TrackingView:
         """Status, timeline, shipments and invoices of one of the channel's orders."""
-        return TrackingView.model_validate(_owned(tracking().tracking(order_id), channel))
+        return TrackingView.model_validate(_owned(tracked(order_id), channel))
 
     @router.get("/tracking/stream", tags=["tracking"], responses={**_UNAUTHORISED})
     def channel_stream(request: Request, channel: str = authenticated) -> StreamingResponse:
@@ -63,7 +71,7 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     @router.get("/track/{order_id}", tags=["customers"], responses={**_NOT_FOUND})
     def customer_tracking(order_id: str, postal_code: PostalCode) -> PublicTrackingView:
         """A customer's view of their order: give the order id and the shipping postal code."""
-        return public(_customers(tracking().tracking(order_id), postal_code))
+        return public(_customers(tracked(order_id), postal_code))
 
     @router.get("/track/{order_id}/stream", tags=["customers"], responses={**_NOT_FOUND})
     def customer_stream(
@@ -71,7 +79,7 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     ) -> StreamingResponse:
         """Server-sent events: the order's updates (a new step, with the status), from its
         first."""
-        _customers(tracking().tracking(order_id), postal_code)
+        _customers(tracked(order_id), postal_code)
 
         def changes(model: TrackingModel, after: int) -> list[dict[str, Any]]:
             return model.changes(after, order_id=order_id)
