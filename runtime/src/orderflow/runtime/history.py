@@ -1,14 +1,15 @@
 """One order's history across the services (`orderflow stream <order-id>`): every event on the
 event topics whose payload names the order, in causal order. Reads the topics from their
-beginning with no consumer group, so it commits nothing and moves no partition."""
+beginning with no consumer group, so it commits nothing and moves no partition, and keeps only
+the order's messages as it goes: topics kept for good hold millions."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from orderflow.runtime.kafka import client_config, message_headers
@@ -68,8 +69,10 @@ def causal_order(found: Iterable[Found]) -> list[Found]:
     return ordered
 
 
-def read_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) -> list[KafkaMessage]:
-    """Every message now on `topics`, from their beginning; joins no consumer group."""
+def read_topics(
+    bootstrap: str, topics: Sequence[str], timeout: float = 10.0
+) -> Iterator[KafkaMessage]:
+    """Every message now on `topics`, from their beginning, as it is read; joins no group."""
     consumer = Consumer(
         client_config(
             bootstrap,
@@ -83,31 +86,29 @@ def read_topics(bootstrap: str, topics: Sequence[str], timeout: float = 10.0) ->
     try:
         metadata = consumer.list_topics(timeout=timeout)
         partitions = [
-            TopicPartition(topic, p, 0)
+            TopicPartition(topic, p, OFFSET_BEGINNING)  # 0 may be gone from a trimmed topic
             for topic in topics
             if topic in metadata.topics
             for p in metadata.topics[topic].partitions
         ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        return _until_every_end(consumer, len(partitions), timeout)
+        if partitions:
+            consumer.assign(partitions)
+            yield from _until_every_end(consumer, len(partitions), timeout)
     finally:
         consumer.close()
 
 
-def _until_every_end(consumer: Consumer, partitions: int, timeout: float) -> list[KafkaMessage]:
+def _until_every_end(consumer: Consumer, partitions: int, timeout: float) -> Iterator[KafkaMessage]:
     """Consume until each partition has reported its end and then nothing more comes for a
     moment (a broker may report an end early), or nothing comes for `timeout`."""
-    messages: list[KafkaMessage] = []
     ended: set[tuple[str, int]] = set()
     while True:
         batch = consumer.consume(1000, timeout=0.5 if len(ended) >= partitions else timeout)
         if not batch:
-            return messages
+            return
         for message in batch:
             error = message.error()
             if error is None:
-                messages.append(message)
+                yield message
             elif error.code() == KafkaError._PARTITION_EOF:
                 ended.add((str(message.topic()), int(message.partition() or 0)))
