@@ -80,8 +80,11 @@ class DeadLetterPublisher:
             raise ConnectionError(f"dead letters not delivered: {remaining} pending, {failures}")
 
 
-def read_all(bootstrap: str, topic: str = DEAD_LETTERS, timeout: float = 10.0) -> list[DeadLetter]:
-    """Every dead letter in the topic, oldest first per partition; joins no consumer group."""
+def read_all(
+    bootstrap: str, topic: str = DEAD_LETTERS, timeout: float = 10.0, newest: int | None = None
+) -> list[DeadLetter]:
+    """Every dead letter in the topic (or each partition's `newest`), oldest first per
+    partition; joins no consumer group."""
     consumer = Consumer(
         client_config(
             bootstrap, **{"group.id": f"dlq-reader-{uuid.uuid4()}", "enable.auto.commit": False}
@@ -95,6 +98,8 @@ def read_all(bootstrap: str, topic: str = DEAD_LETTERS, timeout: float = 10.0) -
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)
             for p in metadata.partitions
         }
+        if newest is not None:  # a flood of them need not be read to show the latest
+            ends = {p: (max(low, high - newest), high) for p, (low, high) in ends.items()}
         wanted = {p: (low, high) for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in wanted.items()])
         return _drain(consumer, {p: high for p, (_, high) in wanted.items()}, timeout)

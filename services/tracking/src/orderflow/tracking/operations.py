@@ -20,16 +20,25 @@ from orderflow.runtime.fleet import stored_services
 from orderflow.runtime.kafka import client_config
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import resolve
+from orderflow.runtime.watermarks import message_counts
+from orderflow.schemas.topics import DEAD_LETTERS
 from orderflow.tracking.readers import ReadModels
 
 T = TypeVar("T")
 _KEEP_S = 5.0
 _TIMEOUT_S = 5.0
+#: Dead letters read per partition for the dashboard's latest and its reasons: the topic keeps
+#: 30 days of them, and a channel sending garbage can put millions there; the count is the
+#: topic's own.
+NEWEST_LETTERS = 2000
 
 
 class Operations:
-    def __init__(self, settings: Settings, models: ReadModels) -> None:
+    def __init__(
+        self, settings: Settings, models: ReadModels, dead_letter_topic: str = DEAD_LETTERS
+    ) -> None:
         self.bootstrap, self.models = settings.kafka_bootstrap, models
+        self.dead_letter_topic = dead_letter_topic
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[float, Any]] = {}
 
@@ -52,10 +61,14 @@ class Operations:
         return self.kept_for("dead_letters", self._read_dead_letters)
 
     def _read_dead_letters(self) -> dict[str, Any]:
-        letters = deadletters.read_all(self.bootstrap)
+        letters = deadletters.read_all(
+            self.bootstrap, self.dead_letter_topic, newest=NEWEST_LETTERS
+        )
+        held = message_counts(self.bootstrap, [self.dead_letter_topic])[self.dead_letter_topic]
         latest = sorted(letters, key=lambda letter: letter.at, reverse=True)[:20]
         return {
-            "count": len(letters),
+            "count": max(held, len(letters)),
+            "counted": len(letters),  # the newest, which the reasons and groups count
             "by_reason": dict(Counter(letter.reason for letter in letters)),
             "by_group": dict(Counter(letter.group for letter in letters)),
             "latest": [
