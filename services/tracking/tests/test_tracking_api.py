@@ -291,6 +291,35 @@ def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
     assert asked == [question, question]
 
 
+def test_an_answer_being_computed_holds_up_no_other(models: ReadModels) -> None:
+    # Given the lead times being computed, and not done until released
+    operations = Operations(models.settings, models)  # type: ignore[attr-defined]
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(30)
+        return "lead times"
+
+    computing = threading.Thread(target=operations.kept_for, args=("lead_times", slow))
+    computing.start()
+    assert started.wait(5)
+
+    # when the lag is asked meanwhile,
+    lag: list[str] = []
+    asking = threading.Thread(target=lambda: lag.append(operations.kept_for("lag", lambda: "x")))
+    asking.start()
+    asking.join(5)
+    answered_meanwhile = not asking.is_alive()
+    release.set()
+    computing.join()
+    asking.join()
+
+    # then it was answered while the lead times were still being computed
+    assert answered_meanwhile
+    assert lag == ["x"]
+
+
 def counted(monkeypatch: pytest.MonkeyPatch, question: str) -> list[str]:
     """Each time the analytics model answers `question` from the database."""
     asked: list[str] = []

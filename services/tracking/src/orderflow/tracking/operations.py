@@ -39,7 +39,8 @@ class Operations:
     ) -> None:
         self.bootstrap, self.models = settings.kafka_bootstrap, models
         self.dead_letter_topic = dead_letter_topic
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # over the locks below
+        self._locks: dict[str, threading.Lock] = {}
         self._kept: dict[str, tuple[float, Any]] = {}
 
     def groups(self) -> dict[str, Sequence[str]]:
@@ -86,8 +87,11 @@ class Operations:
 
     def kept_for(self, name: str, compute: Callable[[], T]) -> T:
         """`compute`'s answer, computed again only when the one kept is over a few seconds old:
-        every open dashboard asks every few seconds, and they all share one answer."""
+        every open dashboard asks every few seconds, and they all share one answer. One lock
+        per answer: the lead times being computed hold up no one asking for the lag."""
         with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
             at, value = self._kept.get(name, (0.0, None))
             if value is None or time.monotonic() - at > _KEEP_S:
                 value = compute()
