@@ -155,6 +155,25 @@ def test_a_submission_places_one_order_however_often_it_arrives(
     assert app.order("web", ORDER).status == "placed", "the broken resend changed nothing"
 
 
+def test_another_order_under_a_used_external_id_is_dead_lettered_not_dropped(
+    intake: tuple[Intake, Topics, Producer], kafka_bootstrap: str
+) -> None:
+    # Given an order placed from the channel topic
+    app, topics, producer = intake
+    publish(producer, topics.inbound, [submission("topic-2")])
+
+    # when the channel sends a different order under the same external id,
+    other = submission("topic-2", customer={"id": "c-9", "email": "x@example.com", "name": "X"})
+    publish(producer, topics.inbound, [other])
+
+    # then that one is dead-lettered, saying why, and the first order stands
+    letters = dead_letters(kafka_bootstrap, topics.dead_letters, 1)
+    assert [letter.reason for letter in letters] == ["handler_failed"]
+    assert "'topic-2' of channel 'web' already names a different order" in letters[0].error
+    placed = app.order("web", order_id_for("web", "topic-2"))
+    assert placed.content["customer"]["id"] != "c-9"
+
+
 def test_an_invalid_submission_is_rejected_with_reasons_and_garbage_dead_lettered(
     intake: tuple[Intake, Topics, Producer], kafka_bootstrap: str
 ) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from orderflow.intake.application import place
+from orderflow.intake.application import Conflict, place
 from orderflow.intake.domain import Order, RejectedSubmission, order_id_for, rejection_id_for
 from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.uow import UnitOfWork
@@ -38,8 +38,16 @@ def _order(uow: UnitOfWork, order_id: UUID) -> Order:
 
 def on_submitted(submission: OrderSubmitted, uow: UnitOfWork) -> None:
     order = place(submission)
-    if uow.find(order.id) is None:  # the same (channel, external id) places one order
+    placed = uow.find(order.id)  # the same (channel, external id) places one order
+    if placed is None:
         uow.add(order)
+    elif getattr(placed, "request_hash", order.request_hash) != order.request_hash:
+        # another order under a used external id: dead-lettered with why, as over HTTP it is
+        # a 409, rather than taken for a resend and dropped unseen
+        raise Conflict(
+            f"external_id {submission.external_id!r} of channel {submission.channel!r}"
+            " already names a different order"
+        )
 
 
 def on_reserved(event: StockReserved, uow: UnitOfWork) -> None:
