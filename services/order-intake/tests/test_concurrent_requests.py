@@ -1,18 +1,21 @@
 """Requests at the same moment, to a real HTTP server, on both stores: fifty with one
 Idempotency-Key place one order with one answer for all; a crowd of different ones, stored
-together, each get the answer they would get alone."""
+together, each get the answer they would get alone; more than intake can queue are turned away
+at once with a retry hint."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Any
 
 import httpx
 import pytest
 from intake_api import api_of, intake_host, key
 from intake_data import body, submission
 
+from orderflow.intake import submissions
 from orderflow.intake.application import Answer, Conflict, Intake
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import serving
@@ -126,3 +129,49 @@ def test_a_request_that_cannot_be_placed_fails_alone_not_its_lot(
     placed = [outcome for outcome in (outcomes[0], outcomes[2]) if isinstance(outcome, Answer)]
     assert [answer.status_code for answer in placed] == [202, 202]
     assert len(app.recorder.select_notifications(start=1, limit=1000)) == 2 * 2
+
+
+def test_requests_past_what_intake_can_queue_are_turned_away_with_503(
+    server: tuple[str, Intake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given intake busy storing one lot, with room for three requests to wait behind it
+    url, _ = server
+    monkeypatch.setattr(submissions, "MAX_WAITING", 3)
+    storing, release = threading.Event(), threading.Event()
+    store_lot = Intake.submit_all
+
+    def slow_store(app: Intake, requests: Any) -> Any:
+        storing.set()
+        release.wait(30)
+        return store_lot(app, requests)
+
+    monkeypatch.setattr(Intake, "submit_all", slow_store)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(post_one, url, "busy-0")
+        assert storing.wait(10)
+
+        # when five more arrive meanwhile,
+        others = [pool.submit(post_one, url, f"busy-{n}") for n in range(1, 6)]
+        refused = [o.result(10) for o in _done_first(others, count=2)]
+        release.set()
+        answers = [first.result(30), *[o.result(30) for o in others]]
+
+    # then two are turned away at once with a retry hint, and the rest are placed
+    assert sorted(a.status_code for a in answers) == [202] * 4 + [503] * 2
+    assert all(a.status_code == 503 and a.headers["retry-after"] == "1" for a in refused)
+    assert "try again" in refused[0].json()["detail"]
+
+
+def post_one(url: str, external_id: str) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return client.post("/orders", json=body(external_id), headers=key(external_id))
+
+
+def _done_first(futures: list[Future[httpx.Response]], count: int) -> list[Future[httpx.Response]]:
+    """The first `count` futures to finish (the turned-away: the rest wait for the store)."""
+    done: list[Future[httpx.Response]] = []
+    for future in as_completed(futures, timeout=10):
+        done.append(future)
+        if len(done) == count:
+            return done
+    return done

@@ -15,7 +15,7 @@ from pydantic import BaseModel, field_validator, model_validator
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status, order_id_for
-from orderflow.intake.submissions import Submissions
+from orderflow.intake.submissions import Overloaded, Submissions
 from orderflow.runtime.channels import channel_of
 from orderflow.runtime.http import IdempotencyKey
 from orderflow.runtime.recorders import IndexCursor
@@ -88,6 +88,8 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "No such order for this channel.",
         409: "Conflicts with the order's state or an earlier request.",
         413: "Request body over 256 KiB.",
+        503: "Intake is at capacity, or its store is away for a moment: retry after the"
+        " Retry-After seconds.",
     }
     return {code: {"model": Problem, "description": meaning[code]} for code in (401, *codes)}
 
@@ -149,7 +151,7 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
         "/orders",
         status_code=202,
         response_model=OrderAccepted,
-        responses=problems(400, 409, 413),
+        responses=problems(400, 409, 413, 503),
     )
     async def submit_order(
         request: OrderRequest,
@@ -162,6 +164,8 @@ def routes(app: Intake, settings: Settings) -> APIRouter:
             answer = await submissions.submit(submission, idempotency_key)
         except Conflict as refused:
             raise HTTPException(409, str(refused)) from None
+        except Overloaded as busy:
+            raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
         # Checked and written here: returned as a model, the answer would be checked and
         # written on the threadpool, a hand-off per request.
         body = OrderAccepted.model_validate(answer.body)

@@ -21,6 +21,14 @@ from orderflow.schemas.orders import OrderSubmitted
 
 #: Requests in one transaction at most: a few milliseconds of work, so none waits for long.
 MAX_LOT = 200
+#: Requests waiting to be stored at most; more are turned away at once (503, Retry-After) rather
+#: than queued: past a few lots' worth, a request waits seconds, its client times out and sends
+#: it again, and an unbounded queue only grows intake's memory and every answer's wait.
+MAX_WAITING = 1000
+
+
+class Overloaded(Exception):
+    """More requests are waiting to be stored than intake takes: try again in a moment."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Submissions:
     async def submit(self, submission: OrderSubmitted, key: str) -> Answer:
         """`Intake.submit`'s answer (or its refusal, raised), once the order is stored."""
         self._start()
+        if self._waiting.qsize() >= MAX_WAITING:
+            raise Overloaded(f"{MAX_WAITING} orders are waiting to be stored; try again")
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.put(_Request(submission, key, answer))
         return await answer
