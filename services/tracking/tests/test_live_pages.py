@@ -1,6 +1,7 @@
 """Live tracking pages at scale, on both stores: one reader of the feed per process tells the
-open streams which of them have news, so a page whose order does not change costs the database
-nothing while it stays open, and the page whose order changes gets its update."""
+open streams which of them have news, so a page whose order does not change does not read the
+feed (but once per keep-alive), and the page whose order changes gets its update, even after
+the reader failed once. The keep-alive is pushed past the test, so only a ring delivers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from orderflow.projections.tracking import TrackingModel
 from orderflow.runtime.http import harden
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import serving
+from orderflow.tracking import stream
 from orderflow.tracking.api import routes
 from orderflow.tracking.operations import Operations
 from orderflow.tracking.readers import ReadModels
@@ -27,6 +29,11 @@ from orderflow.tracking.readers import ReadModels
 pytestmark = pytest.mark.integration
 PAGES = 20
 IDLE_S = 3.0  # six polls of a stream that read the feed itself twice a second
+
+
+@pytest.fixture(autouse=True)
+def no_keep_alive_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 120.0)
 
 
 @pytest.fixture
@@ -75,6 +82,28 @@ def test_idle_pages_cost_no_reads_and_the_changed_order_gets_its_update(
     assert seen[orders[0]] == ["placed", "stock_reserved"]
     assert all(seen[order] == ["placed"] for order in orders[1:])
     assert reads[str(orders[0])] >= 2
+
+
+def test_a_page_gets_its_update_after_the_feed_reader_failed(
+    models: ReadModels, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a page open on a placed order, and a feed reader whose next look fails
+    orders = [uuid4()]
+    models.live(TrackingModel).apply([lifecycle(orders[0])[0]])
+    look = TrackingModel.touched
+    failures = [ConnectionError("the database is away for a moment")]
+
+    def failing_once(model: TrackingModel, after: int, limit: int = 5000) -> Any:
+        if failures:
+            raise failures.pop()
+        return look(model, after, limit)
+
+    monkeypatch.setattr(TrackingModel, "touched", failing_once)
+
+    # when the order's stock is reserved, then the page still shows it
+    seen, _ = asyncio.run(watch(url, models, orders, Counter()))
+    assert not failures, "the reader did fail"
+    assert seen[orders[0]] == ["placed", "stock_reserved"]
 
 
 async def watch(
