@@ -4,6 +4,7 @@ is a 422 naming its field whatever it holds; a body over the limit is a 413, how
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+from starlette.types import Message, Receive, Scope, Send
 
-from orderflow.runtime.http import MAX_BODY_BYTES, harden
+from orderflow.runtime.http import MAX_BODY_BYTES, BodyLimit, harden
 from orderflow.schemas.money import Money
 
 pytestmark = pytest.mark.unit
@@ -123,3 +125,69 @@ def test_a_body_sent_in_chunks_within_the_limit_reaches_the_route() -> None:
 
     assert answer.status_code == 200
     assert answer.json() == {"reference": "DN-1"}
+
+
+def test_a_body_arriving_in_many_messages_reaches_the_route_whole() -> None:
+    # Given a body the server hands over in five parts, as a chunked upload arrives
+    body = json.dumps(receipt_body()).encode()
+    parts = [body[i : i + 20] for i in range(0, len(body), 20)]
+    messages = [
+        {"type": "http.request", "body": part, "more_body": n < len(parts) - 1}
+        for n, part in enumerate(parts)
+    ]
+
+    # when the app behind the body limit reads it
+    seen = asyncio.run(_through_body_limit(messages, limit=MAX_BODY_BYTES))
+
+    # then it gets it whole, in one message, and what the client sends after (a disconnect)
+    assert seen == [body, "http.disconnect"]
+
+
+def test_a_body_past_the_limit_in_many_messages_is_a_413_before_the_route() -> None:
+    messages = [{"type": "http.request", "body": b"x" * 100, "more_body": True}] * 5
+
+    sent = asyncio.run(_refused(messages, limit=250))
+
+    assert sent[0]["status"] == 413
+
+
+async def _through_body_limit(messages: list[dict[str, object]], limit: int) -> list[object]:
+    """What an app behind the limit receives: each body, then the type of what is not one."""
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while not seen or seen[-1] != "http.disconnect":
+            message = await receive()
+            seen.append(message["body"] if message["type"] == "http.request" else message["type"])
+
+    pending = [*messages, {"type": "http.disconnect"}]
+
+    async def receive() -> Message:
+        return pending.pop(0)
+
+    async def send(_: Message) -> None:
+        return None
+
+    await BodyLimit(app, limit)(_SCOPE, receive, send)
+    return seen
+
+
+async def _refused(messages: list[dict[str, object]], limit: int) -> list[Message]:
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the route must not start")
+
+    pending = list(messages)
+
+    async def receive() -> Message:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await BodyLimit(app, limit)(_SCOPE, receive, send)
+    return sent
+
+
+_SCOPE: Scope = {"type": "http", "method": "POST", "path": "/receipts", "headers": []}
