@@ -291,6 +291,21 @@ def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
     assert asked == [question, question]
 
 
+def test_a_kept_answer_of_a_replaced_generation_is_computed_again(models: ReadModels) -> None:
+    operations = Operations(models.settings, models)  # type: ignore[attr-defined]
+    computed: list[int] = []
+
+    def funnel(generation: int) -> int:
+        def compute() -> int:
+            computed.append(generation)
+            return generation
+
+        return operations.kept_for("funnel", compute, generation)
+
+    assert [funnel(1), funnel(1), funnel(2), funnel(2)] == [1, 1, 2, 2]
+    assert computed == [1, 2], "once per generation, within the few seconds kept"
+
+
 def test_an_answer_being_computed_holds_up_no_other(models: ReadModels) -> None:
     # Given the lead times being computed, and not done until released
     operations = Operations(models.settings, models)  # type: ignore[attr-defined]

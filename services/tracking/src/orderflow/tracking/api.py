@@ -100,17 +100,17 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
     def funnel() -> dict[str, int]:
         """Orders that reached each stage (counted at most every few seconds)."""
         # the dashboard's two questions over every order ever placed: each open dashboard
-        # asks every few seconds, so all of them share one answer a few seconds old; kept per
-        # generation, so a rebuild's swap shows at once (and is compared with the old one)
+        # asks every few seconds, so all of them share one answer a few seconds old, of the
+        # live generation (a rebuild's swap shows at once, and is compared with the old one)
         model = analytics()
-        return operations.kept_for(f"funnel/{model.generation}", model.funnel)
+        return operations.kept_for("funnel", model.funnel, model.generation)
 
     @router.get("/analytics/lead-times", tags=["analytics"])
     def lead_times() -> dict[str, dict[str, float | int | None]]:
         """Seconds from placed to first shipped, to first invoiced and to last delivered:
         p50, p95, p99 and count (computed at most every few seconds)."""
         model = analytics()
-        return operations.kept_for(f"lead_times/{model.generation}", model.lead_times)
+        return operations.kept_for("lead_times", model.lead_times, model.generation)
 
     @router.get("/analytics/statuses", tags=["analytics"])
     def statuses() -> dict[str, int]:

@@ -41,7 +41,7 @@ class Operations:
         self.dead_letter_topic = dead_letter_topic
         self._lock = threading.Lock()  # over the locks below
         self._locks: dict[str, threading.Lock] = {}
-        self._kept: dict[str, tuple[float, Any]] = {}
+        self._kept: dict[str, tuple[int | None, float, Any]] = {}
 
     def groups(self) -> dict[str, Sequence[str]]:
         """Every consumer group of the system, with the topics it reads."""
@@ -85,17 +85,19 @@ class Operations:
             ],
         }
 
-    def kept_for(self, name: str, compute: Callable[[], T]) -> T:
-        """`compute`'s answer, computed again only when the one kept is over a few seconds old:
-        every open dashboard asks every few seconds, and they all share one answer. One lock
-        per answer: the lead times being computed hold up no one asking for the lag."""
+    def kept_for(self, name: str, compute: Callable[[], T], generation: int | None = None) -> T:
+        """`compute`'s answer, computed again only when the one kept is over a few seconds old
+        or of another read-model generation (a rebuild's swap shows at once): every open
+        dashboard asks every few seconds, and they all share one answer. One lock per answer:
+        the lead times being computed hold up no one asking for the lag."""
         with self._lock:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
-            at, value = self._kept.get(name, (0.0, None))
-            if value is None or time.monotonic() - at > _KEEP_S:
+            kept_generation, at, value = self._kept.get(name, (None, 0.0, None))
+            stale = time.monotonic() - at > _KEEP_S or kept_generation != generation
+            if value is None or stale:
                 value = compute()
-                self._kept[name] = (time.monotonic(), value)
+                self._kept[name] = (generation, time.monotonic(), value)
             return value  # type: ignore[no-any-return]
 
 
