@@ -87,7 +87,19 @@ class OrderContent(OrderBody):
     channel: Identifier
 
 
-class OrderSubmitted(OrderContent, Message):
+class NewOrder(OrderBody):
+    """An order as a channel submits it, with its payment: order intake's HTTP body, and the
+    channel topic's `OrderSubmitted` but for its channel and envelope. The rules below hold on
+    submission only: orders placed before them keep parsing."""
+
+    payment: PaymentDetails
+
+    _one_line_per_sku = field_validator("lines")(one_line_per_sku)
+    _plain_postal_code = field_validator("shipping_address")(plain_postal_code)
+    _payable_total = model_validator(mode="after")(payable_total)
+
+
+class OrderSubmitted(NewOrder, OrderContent, Message):
     """A sales channel's order, as published on the channel topic (the HTTP body plus `channel`).
 
     The same (channel, external_id) places one order however often it arrives."""
@@ -95,12 +107,7 @@ class OrderSubmitted(OrderContent, Message):
     type: Literal["OrderSubmitted"] = "OrderSubmitted"
     version: Literal[1] = 1
     correlation_id: UUID = Field(default_factory=uuid4)
-    payment: PaymentDetails
-
-    # on submission only: orders placed before the rules keep parsing
-    _one_line_per_sku = field_validator("lines")(one_line_per_sku)
-    _plain_postal_code = field_validator("shipping_address")(plain_postal_code)
-    _payable_total = model_validator(mode="after")(payable_total)
+    payment: PaymentDetails  # after the envelope's fields, where the published schema has it
 
 
 class _OrderPlacedFields(OrderContent, IntegrationEvent):

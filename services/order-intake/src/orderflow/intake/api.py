@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel
 
 from orderflow.intake.application import Conflict, Intake, NotFound
 from orderflow.intake.domain import Order, Status, order_id_for
@@ -23,24 +23,11 @@ from orderflow.runtime.settings import Settings
 from orderflow.schemas.common import Address, Customer, LongText, Reason
 from orderflow.schemas.model import Model
 from orderflow.schemas.money import Money
-from orderflow.schemas.orders import (
-    Lines,
-    OrderBody,
-    OrderSubmitted,
-    PaymentDetails,
-    one_line_per_sku,
-    payable_total,
-    plain_postal_code,
-)
+from orderflow.schemas.orders import Lines, NewOrder, OrderSubmitted
 
 
-class OrderRequest(OrderBody):
+class OrderRequest(NewOrder):
     """The body of POST /orders: the channel topic's OrderSubmitted without `channel`."""
-
-    payment: PaymentDetails
-    _one_line_per_sku = field_validator("lines")(one_line_per_sku)
-    _plain_postal_code = field_validator("shipping_address")(plain_postal_code)
-    _payable_total = model_validator(mode="after")(payable_total)
 
 
 class CancelRequest(Model):
