@@ -17,6 +17,7 @@ from confluent_kafka import Message as KafkaMessage
 from feed import publish
 from ledger_service import Ledgers, on_stock_received
 from processes import ledger_process, references, wait_for
+from relays import published
 
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.kafka import message_headers, new_consumer, new_producer
@@ -43,10 +44,13 @@ def feed_slowly(bootstrap: str, topic: str, stop: threading.Event) -> None:
 def test_a_second_instance_joins_and_leaves_under_load(
     store_settings: Settings, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
-    topic, name, group = unique("in"), unique("ledger"), unique("group")
-    ensure_topics(kafka_bootstrap, [topic], 6)
-    first = ledger_process(name, topic, group, store_settings, kafka_bootstrap, tmp_path).start()
-    second = ledger_process(name, topic, group, store_settings, kafka_bootstrap, tmp_path)
+    topic, out, name, group = unique("in"), unique("out"), unique("ledger"), unique("group")
+    ensure_topics(kafka_bootstrap, [topic, out], 6)
+    first, second = (
+        ledger_process(name, topic, group, store_settings, kafka_bootstrap, tmp_path, out)
+        for _ in range(2)
+    )
+    first.start()
     second.log_path = tmp_path / "second.log"
     stop = threading.Event()
     feeder = threading.Thread(target=feed_slowly, args=(kafka_bootstrap, topic, stop))
@@ -60,6 +64,7 @@ def test_a_second_instance_joins_and_leaves_under_load(
         assert second.stop() == 0, "the second instance leaves cleanly"
         feeder.join(120)
         wait_for(lambda: len(references(name, store_settings)) >= EVENTS, 120, "every event")
+        sent = Counter(e.reference for e in published(kafka_bootstrap, out, everything_in))
     finally:
         stop.set()
         first.stop()
@@ -67,12 +72,19 @@ def test_a_second_instance_joins_and_leaves_under_load(
     applied = Counter(references(name, store_settings))
     assert len(applied) == EVENTS, "nothing lost"
     assert max(applied.values()) == 1, "nothing applied twice"
+    assert len(sent) == EVENTS, "every effect published"
+    if store_settings.database_url:  # on PostgreSQL one relay publishes for both (`lease`)
+        assert max(sent.values()) == 1, "published once, though two instances wrote"
     assert "partitions revoked" in first.log(), "the first gave partitions away when B joined"
     assert any(
         entry.get("partitions")
         for entry in log_entries(second.log())
         if entry["event"] == "partitions assigned"
     ), "the second got partitions"
+
+
+def everything_in(events: list[StockReceived]) -> bool:
+    return len({event.reference for event in events}) >= EVENTS
 
 
 def log_entries(text: str) -> list[dict[str, object]]:

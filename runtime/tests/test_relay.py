@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 from feed import stock_received
 from ledger_service import Ledgers, make_translate, on_stock_received
 from prometheus_client import REGISTRY
+from relays import published, relay_for
 
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
-from orderflow.runtime.kafka import message_headers, new_producer
+from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.store import Store
 from orderflow.runtime.topics import ensure_topics
-from orderflow.schemas.codec import decode
 from orderflow.schemas.inventory import StockReceived
 
 pytestmark = pytest.mark.integration
@@ -32,44 +30,6 @@ def filled_store(store: Store, count: int) -> Ledgers:
     events = [stock_received(n) for n in range(1, count + 1)]
     apply_batch(app, {StockReceived: on_stock_received}, events)
     return app
-
-
-def relay_for(app: Ledgers, bootstrap: str, topic: str, batch_size: int = 100) -> Relay:
-    return Relay(
-        app,
-        make_translate("ledger"),
-        new_producer(bootstrap),
-        batch_size=batch_size,
-        topic_for=lambda _: topic,
-    )
-
-
-def published(
-    bootstrap: str, topic: str, done: Callable[[list[StockReceived]], bool]
-) -> list[StockReceived]:
-    """What the topic holds, read until `done` says it is all there (or 30 s pass)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": str(uuid.uuid4()),
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    consumer.subscribe([topic])
-    events: list[StockReceived] = []
-    try:
-        for _ in range(100):
-            for message in consumer.consume(1000, timeout=0.3):
-                if message.error() is None:
-                    event = decode(message.value(), message_headers(message))
-                    assert isinstance(event, StockReceived)
-                    events.append(event)
-            if done(events):
-                break
-    finally:
-        consumer.close()
-    return events
 
 
 def drain(relay: Relay) -> None:

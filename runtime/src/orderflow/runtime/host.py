@@ -22,6 +22,7 @@ from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import health_routes
 from orderflow.runtime.http import harden
 from orderflow.runtime.kafka import new_admin, new_consumer, new_producer
+from orderflow.runtime.lease import relay_lease
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
@@ -122,7 +123,8 @@ class ServiceHost:
             renew=lambda: new_producer(self.settings.kafka_bootstrap),
             **extra,
         )
-        relay.run(self.stopping)
+        lease = relay_lease(self.settings, self.spec.name, relay.name, relay.recorder.writes)
+        relay.run(self.stopping, lease=lease)
 
     def _run_http(self) -> None:
         config = uvicorn.Config(

@@ -26,6 +26,11 @@ BATCH_SECONDS = Histogram(
 RELAY_LAG = Gauge(
     "orderflow_relay_lag", "Events in the store not yet published by the relay.", ["relay"]
 )
+RELAY_LEADING = Gauge(
+    "orderflow_relay_leading",
+    "1 while this instance's relay publishes its service's events, 0 while another's does.",
+    ["relay"],
+)
 #: Per consumer group: one process may hold several groups on the same topics (the tracking and
 #: analytics workers). Only the partitions the group gives this process now: a partition that
 #: moved to another member, or a loop that stopped, takes its series away rather than leave its

@@ -25,9 +25,11 @@ from eventsourcing.persistence import Notification
 
 from orderflow.runtime import faults
 from orderflow.runtime.kafka import KafkaHeaders, kafka_headers
+from orderflow.runtime.lease import EveryInstance, Lease
 from orderflow.runtime.metrics import PRODUCED, RELAY_LAG, RETRIES
 from orderflow.runtime.recorders import InboxRecorder
 from orderflow.runtime.retry import Backoff, is_transient
+from orderflow.runtime.writes import Writes
 from orderflow.schemas.codec import encode
 from orderflow.schemas.envelope import IntegrationEvent
 from orderflow.schemas.topics import topic_of
@@ -40,10 +42,10 @@ Translate = Callable[[Any, int], IntegrationEvent | None]
 
 
 #: How long a caught-up relay waits before it looks at the store again with no write announced.
-#: Every write of this process wakes it at once (`Writes`), so this bounds only what another
-#: process wrote to the same store: another instance of the service, whose own relay publishes
-#: it at once. Looking 20 times a second (50 ms) cost an idle stack ~80 PostgreSQL
-#: transactions a second across its four relays, for nothing.
+#: Every write of this process wakes it at once (`Writes`), and so does the ring of another
+#: instance (`lease`), so this bounds only a write whose ring was lost. It is also how often a
+#: standing-by relay asks for the lease. Looking 20 times a second (50 ms) cost an idle stack
+#: ~80 PostgreSQL transactions a second across its four relays, for nothing.
 IDLE_WAIT_S = 1.0
 
 
@@ -180,32 +182,67 @@ class Relay:
         newest = self.recorder.max_notification_id() if self._behind else self._read or 0
         RELAY_LAG.labels(self.name).set(max(0, newest - confirmed.last))
 
-    def run(self, stopping: threading.Event, idle_wait: float = IDLE_WAIT_S) -> None:
-        """Publish until stopped; transient failures wait and retry from the saved position."""
-        backoff, writes = Backoff(), self.recorder.writes
-        while not stopping.is_set():
-            try:
-                seen = writes.count  # before reading: a write after this wakes the wait below
-                if self.publish_next() < self.batch_size:
-                    self.settle()
-                    writes.wait_after(seen, idle_wait)  # this process's writes wake it at once
-                backoff.reset()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                log.warning("relay retrying", error=str(error))
-                RETRIES.labels("relay").inc()
-                self.reset()  # resume from what the store says was confirmed
-                self._report_stuck_lag()
-                if isinstance(error, DeliveryFailed) and self.renew is not None:
-                    self.producer = self.renew()
-                backoff.wait(stopping)
-        self._drain()
+    def run(
+        self,
+        stopping: threading.Event,
+        idle_wait: float = IDLE_WAIT_S,
+        lease: Lease | None = None,
+    ) -> None:
+        """Publish until stopped, while this instance holds the lease (see `lease`); transient
+        failures wait and retry from the saved position."""
+        backoff, writes, lease = Backoff(), self.recorder.writes, lease or EveryInstance()
+        try:
+            while not stopping.is_set():
+                if lease.hold():
+                    self._publish_or_wait(writes, idle_wait, backoff, stopping)
+                else:
+                    self._stand_by(lease, writes, idle_wait, stopping)
+            self._drain()
+        finally:
+            lease.close()
 
-    def _report_stuck_lag(self) -> None:
-        """While failures keep it from publishing, the lag is what the store holds past the
-        saved position: it rises while the broker is away, where a gauge left as the last
-        success set it would say 0. (With the store away too, it stays as it was.)"""
+    def _publish_or_wait(
+        self, writes: Writes, idle_wait: float, backoff: Backoff, stopping: threading.Event
+    ) -> None:
+        try:
+            seen = writes.count  # before reading: a write after this wakes the wait below
+            if self.publish_next() < self.batch_size:
+                self.settle()
+                writes.wait_after(seen, idle_wait)  # this process's writes wake it at once
+            backoff.reset()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("relay retrying", error=str(error))
+            RETRIES.labels("relay").inc()
+            self.reset()  # resume from what the store says was confirmed
+            self._report_lag_from_store()
+            if isinstance(error, DeliveryFailed) and self.renew is not None:
+                self.producer = self.renew()
+            backoff.wait(stopping)
+
+    def _stand_by(
+        self, lease: Lease, writes: Writes, idle_wait: float, stopping: threading.Event
+    ) -> None:
+        """Another instance publishes: ring it at each write of this process, for one idle
+        wait, before asking for the lease again. Whatever this relay had in flight is the
+        holder's to publish now; if the lease comes back, it starts from the saved position."""
+        self._drain()
+        self.reset()
+        self._report_lag_from_store()
+        deadline = time.monotonic() + idle_wait
+        seen = writes.count
+        while not stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            now = writes.wait_after(seen, left)
+            if now != seen:
+                seen = now
+                lease.ring()
+
+    def _report_lag_from_store(self) -> None:
+        """The lag as the store tells it: what it holds past the saved position. While failures
+        keep this relay from publishing, it rises (a gauge left as the last success set it
+        would say 0); a standing-by relay reports the holder's progress, so the lag alert
+        fires even if no instance holds the lease. (With the store away, it stays as it was.)"""
         try:
             newest = self.recorder.max_notification_id() or 0
             behind = newest - self.recorder.relay_position(self.name)

@@ -1,7 +1,8 @@
 """Tells the threads of a service process that its event store was written to, so the relay and
 the workers that follow the store start at once rather than at their next poll. A write by
-another process is not announced here: they still poll, only less often than they would need
-to without this."""
+another instance of the service is announced only where its ring arrives (the relay lease's
+holder, on PostgreSQL: see `lease`): the others still poll, only less often than they would
+need to without this."""
 
 from __future__ import annotations
 

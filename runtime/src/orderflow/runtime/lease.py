@@ -1,0 +1,152 @@
+"""One publishing relay per service, however many instances run (the prod overlay runs three).
+
+Without it every instance's relay publishes the whole store: each event reaches the topic once
+per instance, and every consumer reads and skips the copies. Correct (the inbox absorbs them),
+but the broker, the network and every consumer carry the service's traffic several times over.
+
+On PostgreSQL the instances share a store, and a session-level advisory lock names the one that
+publishes. The others stand by:
+- they ring the holder on each write of their own process (`NOTIFY`, after the commit), so an
+  event written on any instance goes out at once, not at the holder's next look at the store;
+- they try the lock again every idle wait (1 s), so one takes over within about a second of the
+  holder's exit, crash or lost connection (PostgreSQL ends its session, and the lock with it).
+
+Taking over resumes from the saved position, so what the old holder had not confirmed is
+published again and skipped downstream: a change of holder may duplicate, never skip.
+
+A SQLite store is one file on one machine: its instances keep publishing each on its own
+(`EveryInstance`); nothing rings across processes there."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Protocol
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from orderflow.runtime.metrics import RELAY_LEADING
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.writes import Writes
+
+log = structlog.get_logger("orderflow.relay")
+_LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `closing`
+
+
+class Lease(Protocol):
+    def hold(self) -> bool:
+        """Whether this instance publishes now; takes the lease if it is free."""
+
+    def ring(self) -> None:
+        """Tell the instance that publishes that this one wrote (best effort)."""
+
+    def close(self) -> None:
+        """Give the lease up, for another instance to take at once."""
+
+
+class EveryInstance:
+    """Every instance publishes: one process per store, or a store nothing can lock."""
+
+    def hold(self) -> bool:
+        return True
+
+    def ring(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresLease:
+    """The advisory lock `orderflow-relay:{schema}:{relay}` on a connection of its own, which
+    the holder also LISTENs on for the others' rings."""
+
+    def __init__(self, database_url: str, schema: str, relay: str, writes: Writes) -> None:
+        self.database_url, self.relay, self.writes = database_url, relay, writes
+        self.key = f"orderflow-relay:{schema}:{relay}"
+        # a channel is an identifier (at most 63 bytes): a digest of the key fits any schema
+        self.channel = "orderflow_relay_" + hashlib.sha256(self.key.encode()).hexdigest()[:24]
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._listener: threading.Thread | None = None
+        self._closing = threading.Event()
+        RELAY_LEADING.labels(relay).set(0)
+
+    @property
+    def held(self) -> bool:
+        """Whether this instance holds the lease, as far as it knows, without asking for it."""
+        return self._listener is not None and self._listener.is_alive()
+
+    def hold(self) -> bool:
+        if self._listener is not None:
+            if self._listener.is_alive():
+                return True
+            self._lost()  # its connection failed: the lock went with it
+        try:
+            return self._take()
+        except psycopg.Error as error:
+            log.warning("relay lease unavailable", relay=self.relay, error=str(error))
+            self._disconnect()
+            return False
+
+    def ring(self) -> None:
+        try:
+            self._connect().execute("SELECT pg_notify(%s, '')", [self.channel])
+        except psycopg.Error as error:
+            log.info("relay ring failed", relay=self.relay, error=str(error))
+            self._disconnect()  # the holder still looks at the store every idle wait
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(_LISTEN_S * 2)
+        self._disconnect()
+        RELAY_LEADING.labels(self.relay).set(0)
+
+    def _take(self) -> bool:
+        connection = self._connect()
+        row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [self.key]).fetchone()
+        if not (row and row[0]):
+            return False
+        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        self._listener = threading.Thread(
+            target=self._listen, args=(connection,), name="relay-lease", daemon=True
+        )
+        self._listener.start()
+        RELAY_LEADING.labels(self.relay).set(1)
+        log.info("relay lease taken: this instance publishes", relay=self.relay)
+        return True
+
+    def _listen(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Each ring wakes the relay as a write of this process would; ends when the connection
+        fails, which `hold` then sees."""
+        try:
+            while not self._closing.is_set():
+                if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
+                    self.writes.announce()
+        except psycopg.Error as error:
+            log.warning("relay lease lost", relay=self.relay, error=str(error))
+
+    def _lost(self) -> None:
+        self._listener = None
+        self._disconnect()
+        RELAY_LEADING.labels(self.relay).set(0)
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(
+                self.database_url, autocommit=True, connect_timeout=10
+            )
+        return self._connection
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def relay_lease(settings: Settings, schema: str, relay: str, writes: Writes) -> Lease:
+    if settings.database_url:
+        return PostgresLease(settings.database_url, schema, relay, writes)
+    return EveryInstance()
