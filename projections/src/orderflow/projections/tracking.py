@@ -48,6 +48,10 @@ TABLES = [
 ]
 
 
+#: Updates `changes` answers at most at once: a full page means more are waiting.
+CHANGES_PAGE = 200
+
+
 class TrackingModel(ReadModel):
     name = "tracking"
     statements = TABLES
@@ -97,7 +101,11 @@ class TrackingModel(ReadModel):
         }
 
     def changes(
-        self, after: int, channel: str | None = None, order_id: str | None = None, limit: int = 200
+        self,
+        after: int,
+        channel: str | None = None,
+        order_id: str | None = None,
+        limit: int = CHANGES_PAGE,
     ) -> list[dict[str, Any]]:
         """Updates after sequence number `after`, oldest first, for one channel's orders or
         for one order."""

@@ -20,11 +20,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from orderflow.projections.tracking import TrackingModel
+from orderflow.projections.tracking import CHANGES_PAGE, TrackingModel
 from orderflow.tracking.bell import FeedBell, Interest
 
 KEEPALIVE_S = 10.0
-_PAGE = 200  # updates a stream reads at once: a full page means more are waiting
 
 Changes = Callable[[TrackingModel, int], list[dict[str, Any]]]
 
@@ -98,7 +97,7 @@ async def _events(
                 position = change["seq"]
                 event_id = f"{model.generation}.{position}"
                 yield f"id: {event_id}\nevent: status\ndata: {json.dumps(change)}\n\n"
-            if len(found) < _PAGE and not await _rung_within(rung, KEEPALIVE_S):
+            if len(found) < CHANGES_PAGE and not await _rung_within(rung, KEEPALIVE_S):
                 yield ": keep-alive\n\n"
 
 
