@@ -17,7 +17,7 @@ from relays import published, relay_for
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.kafka import new_producer
-from orderflow.runtime.relay import Relay
+from orderflow.runtime.relay import DeliveryFailed, Relay
 from orderflow.runtime.store import Store
 from orderflow.runtime.topics import ensure_topics
 from orderflow.schemas.inventory import StockReceived
@@ -54,6 +54,32 @@ def test_every_stored_event_is_published_and_the_position_saved(
     for sku in {e.sku for e in events}:  # one key's events keep their order
         positions = [e.source_position for e in events if e.sku == sku]
         assert positions == sorted(positions)
+
+
+def test_a_batch_confirmed_after_a_failed_one_is_never_saved_past_it(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given 20 stored events in batches of 10, two in flight, the third refused by the broker
+    topic, name = unique("out"), unique("relay")
+    ensure_topics(kafka_bootstrap, [topic], 2)
+    app = filled_store(store, 20)
+    relay = Relay(
+        app,
+        make_translate("ledger"),
+        new_producer(kafka_bootstrap),
+        name,
+        batch_size=10,
+        topic_for=lambda event: "an invalid topic!" if event.reference == "in-3" else topic,
+    )
+
+    # when the first batch fails while the second is confirmed, and the relay then settles
+    # what is in flight (as it does when it stops, or stands by for another instance)
+    with pytest.raises(DeliveryFailed):
+        drain(relay)
+    relay.settle()
+
+    # then nothing past the failed event is saved: all of it goes out again
+    assert relay.recorder.relay_position(name) == 0
 
 
 def test_a_crash_before_saving_the_position_republishes_never_skips(

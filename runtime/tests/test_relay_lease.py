@@ -16,8 +16,12 @@ from ledger_service import Ledgers, on_stock_received
 from processes import wait_for
 from relays import published, relay_for
 
+from orderflow.runtime import lease
+from orderflow.runtime import relay as relay_module
+from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
-from orderflow.runtime.lease import EveryInstance, PostgresLease, relay_lease
+from orderflow.runtime.kafka import new_producer
+from orderflow.runtime.lease import PostgresLease, relay_lease
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
@@ -31,12 +35,16 @@ RELAY = "ledger-kafka"
 class Instance:
     """One instance of the ledger service: its own application (pool, writes), relay, lease."""
 
-    def __init__(self, store: Store, url: str, bootstrap: str, topic: str) -> None:
+    def __init__(self, store: Store, settings: Settings, bootstrap: str, topic: str) -> None:
         self.app = Ledgers(env=store.env)
         self.relay: Relay = relay_for(self.app, bootstrap, topic)
         self.relay.name = RELAY
-        self.lease = PostgresLease(url, store.service, RELAY, self.app.recorder.writes)
+        self.lease = relay_lease(settings, store.service, RELAY, self.app.recorder.writes)
         self.stopping = threading.Event()
+
+    @property
+    def holds(self) -> bool:
+        return isinstance(self.lease, PostgresLease) and self.lease.held
 
     def write(self, numbers: range) -> None:
         events = [stock_received(n) for n in numbers]
@@ -46,7 +54,7 @@ class Instance:
     def leading(self, idle_wait: float) -> Iterator[Instance]:
         """Running, once it holds the lease."""
         with self.running(idle_wait):
-            wait_for(lambda: self.lease.held, 10, "the lease to be taken", every=0.1)
+            wait_for(lambda: self.holds, 10, "the lease to be taken", every=0.1)
             yield self
 
     @contextmanager
@@ -67,16 +75,24 @@ class Instance:
             thread.join(10)
 
 
+def two_instances(
+    settings: Settings, bootstrap: str, unique: Callable[[str], str]
+) -> tuple[str, Instance, Instance]:
+    """Two instances of a service on one store, and the topic they publish to."""
+    store = store_for(unique("svc"), settings)
+    topic = unique("out")
+    ensure_topics(bootstrap, [topic], 2)
+    first, second = (Instance(store, settings, bootstrap, topic) for _ in range(2))
+    return topic, first, second
+
+
 @pytest.fixture
 def pair(
     database_url: str, kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
 ) -> tuple[str, Instance, Instance]:
-    """Two instances of a service on one PostgreSQL store, and the topic they publish to."""
-    store = store_for(unique("svc"), Settings(data_dir=tmp_path, database_url=database_url))
-    topic = unique("out")
-    ensure_topics(kafka_bootstrap, [topic], 2)
-    first, second = (Instance(store, database_url, kafka_bootstrap, topic) for _ in range(2))
-    return topic, first, second
+    """Two instances on one PostgreSQL store."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    return two_instances(settings, kafka_bootstrap, unique)
 
 
 def references(events: list[StockReceived]) -> Counter[str]:
@@ -128,9 +144,12 @@ def test_a_holder_whose_connection_ends_loses_the_lease_to_another(
         assert not second.lease.hold()
 
         # when PostgreSQL ends the holder's session (a restart, a failover, a network cut)
-        holder = first.lease._connect().info.backend_pid
         with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [holder])
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND classid = %s",
+                [lease._LOCK_SPACE],
+            )
 
         # then the other takes the lease, and the first learns it no longer holds it
         wait_for(second.lease.hold, 10, "the second to take the lease", every=0.1)
@@ -140,14 +159,37 @@ def test_a_holder_whose_connection_ends_loses_the_lease_to_another(
         second.lease.close()
 
 
-def test_sqlite_instances_each_publish(tmp_path: Path, unique: Callable[[str], str]) -> None:
-    # Given a service on SQLite (one file, one machine: nothing to lock or ring across)
+def test_a_holder_that_cannot_publish_gives_the_lease_to_another(
+    pair: tuple[str, Instance, Instance], kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a holder whose broker does not answer (from it alone), which gives way after
+    # failing for half a second, and a second instance that reaches the broker
+    monkeypatch.setattr(relay_module, "GIVE_WAY_AFTER_S", 0.5)
+    topic, first, second = pair
+    first.relay.producer = new_producer(f"127.0.0.1:{free_port()}", **{"message.timeout.ms": 500})
+    first.write(range(1, 51))
+    with first.leading(idle_wait=60), second.running(idle_wait=0.2):
+        # when the holder keeps failing to publish
+        events = published(kafka_bootstrap, topic, lambda got: len(got) >= 50)
+        gave_way = not first.holds and second.holds
+
+    # then the second took the lease and published what the first could not
+    assert references(events) == Counter(f"in-{n}" for n in range(1, 51))
+    assert gave_way, "the lease moved to the instance that can publish"
+
+
+def test_instances_on_sqlite_each_publish(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    # Given two instances of a service on one SQLite file (one machine: nothing to lock or
+    # ring across)
     settings = Settings(data_dir=tmp_path, database_url=None)
-    store = store_for(unique("svc"), settings)
+    topic, first, second = two_instances(settings, kafka_bootstrap, unique)
 
-    # when its relay asks for its lease
-    lease = relay_lease(settings, store.service, RELAY, Ledgers(env=store.env).recorder.writes)
+    # when one of them writes
+    with first.running(idle_wait=0.2), second.running(idle_wait=0.2):
+        first.write(range(1, 21))
+        events = published(kafka_bootstrap, topic, lambda got: len(got) >= 40)
 
-    # then every instance publishes, as before
-    assert isinstance(lease, EveryInstance)
-    assert lease.hold()
+    # then each instance's relay published every event, as before leases
+    assert references(events) == Counter({f"in-{n}": 2 for n in range(1, 21)})

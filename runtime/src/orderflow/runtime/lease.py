@@ -26,13 +26,31 @@ from typing import Protocol
 import psycopg
 import structlog
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from orderflow.runtime.metrics import RELAY_LEADING
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.writes import Writes
 
 log = structlog.get_logger("orderflow.relay")
-_LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `closing`
+_LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `stop`
+#: The advisory-lock space of relay leases (the two-key form, apart from orderflow's other locks).
+_LOCK_SPACE = 7_411_001
+#: The lease's connection gives up on a vanished peer (a node lost, a network cut) in seconds,
+#: both ways, not after TCP's own two hours: the server ends the holder's session, and so its
+#: lock; the holder's listener fails, and so it stops saying it holds the lease.
+_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    "connect_timeout": 3,  # well within a stopping service's drain
+}
+_SERVER_KEEPALIVE = (
+    "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+    " -c tcp_user_timeout=10000"
+)
 
 
 class Lease(Protocol):
@@ -42,8 +60,12 @@ class Lease(Protocol):
     def ring(self) -> None:
         """Tell the instance that publishes that this one wrote (best effort)."""
 
+    def release(self) -> bool:
+        """Give the lease up for another instance to take at once; this one may take it again.
+        Whether there was anything to give up."""
+
     def close(self) -> None:
-        """Give the lease up, for another instance to take at once."""
+        """Give the lease up for good: the relay stops."""
 
 
 class EveryInstance:
@@ -55,22 +77,29 @@ class EveryInstance:
     def ring(self) -> None:
         pass
 
+    def release(self) -> bool:
+        return False
+
     def close(self) -> None:
         pass
 
 
 class PostgresLease:
     """The advisory lock `orderflow-relay:{schema}:{relay}` on a connection of its own, which
-    the holder also LISTENs on for the others' rings."""
+    the holder also LISTENs on for the others' rings.
+
+    A standby's connection is the relay thread's (asking for the lock, ringing); once the lock
+    is taken, the connection is the listener thread's alone, which closes it on its way out,
+    and with it the lock: no two threads ever use it at once."""
 
     def __init__(self, database_url: str, schema: str, relay: str, writes: Writes) -> None:
         self.database_url, self.relay, self.writes = database_url, relay, writes
         self.key = f"orderflow-relay:{schema}:{relay}"
         # a channel is an identifier (at most 63 bytes): a digest of the key fits any schema
         self.channel = "orderflow_relay_" + hashlib.sha256(self.key.encode()).hexdigest()[:24]
-        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None  # standby's
         self._listener: threading.Thread | None = None
-        self._closing = threading.Event()
+        self._stop = threading.Event()  # the current listener's
         RELAY_LEADING.labels(relay).set(0)
 
     @property
@@ -82,7 +111,7 @@ class PostgresLease:
         if self._listener is not None:
             if self._listener.is_alive():
                 return True
-            self._lost()  # its connection failed: the lock went with it
+            self._forget_listener()  # its connection failed: the lock went with it
         try:
             return self._take()
         except psycopg.Error as error:
@@ -97,48 +126,63 @@ class PostgresLease:
             log.info("relay ring failed", relay=self.relay, error=str(error))
             self._disconnect()  # the holder still looks at the store every idle wait
 
-    def close(self) -> None:
-        self._closing.set()
-        if self._listener is not None:
-            self._listener.join(_LISTEN_S * 2)
+    def release(self) -> bool:
+        listener = self._listener
+        if listener is not None:
+            self._stop.set()
+            listener.join(_LISTEN_S * 2)  # it closes the connection, and the lock goes
+            self._forget_listener()
         self._disconnect()
-        RELAY_LEADING.labels(self.relay).set(0)
+        return listener is not None
+
+    def close(self) -> None:
+        self.release()
 
     def _take(self) -> bool:
         connection = self._connect()
-        row = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [self.key]).fetchone()
+        row = connection.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_SPACE, self.key]
+        ).fetchone()
         if not (row and row[0]):
             return False
         connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        self._connection, self._stop = None, threading.Event()  # the listener's from here
         self._listener = threading.Thread(
-            target=self._listen, args=(connection,), name="relay-lease", daemon=True
+            target=self._listen, args=(connection, self._stop), name="relay-lease", daemon=True
         )
         self._listener.start()
         RELAY_LEADING.labels(self.relay).set(1)
         log.info("relay lease taken: this instance publishes", relay=self.relay)
         return True
 
-    def _listen(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Each ring wakes the relay as a write of this process would; ends when the connection
-        fails, which `hold` then sees."""
+    def _listen(
+        self, connection: psycopg.Connection[tuple[object, ...]], stop: threading.Event
+    ) -> None:
+        """Each ring wakes the relay as a write of this process would; ends when told to or
+        when the connection fails, which `hold` then sees."""
         try:
-            while not self._closing.is_set():
+            while not stop.is_set():
                 if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
                     self.writes.announce()
         except psycopg.Error as error:
             log.warning("relay lease lost", relay=self.relay, error=str(error))
+        finally:
+            connection.close()
 
-    def _lost(self) -> None:
+    def _forget_listener(self) -> None:
         self._listener = None
-        self._disconnect()
         RELAY_LEADING.labels(self.relay).set(0)
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(
-                self.database_url, autocommit=True, connect_timeout=10
-            )
+            conninfo = make_conninfo(self.database_url, options=self._options(), **_KEEPALIVE)
+            self._connection = psycopg.connect(conninfo, autocommit=True)
         return self._connection
+
+    def _options(self) -> str:
+        """The URL's own server options, if any, then the keep-alives."""
+        own = str(conninfo_to_dict(self.database_url).get("options") or "")
+        return f"{own} {_SERVER_KEEPALIVE}".strip()
 
     def _disconnect(self) -> None:
         connection, self._connection = self._connection, None

@@ -49,6 +49,11 @@ Translate = Callable[[Any, int], IntegrationEvent | None]
 IDLE_WAIT_S = 1.0
 
 
+#: How long a relay that holds the lease may fail to publish before it gives the lease up, and
+#: how long it then stands by before asking for it again.
+GIVE_WAY_AFTER_S, SIT_OUT_S = 30.0, 10.0
+
+
 class DeliveryFailed(ConnectionError):
     """The broker did not confirm every event of a batch; the position stays where it was."""
 
@@ -90,6 +95,9 @@ class Relay:
         self._in_flight: deque[_Batch] = deque()
         self._read: int | None = None  # last notification produced; None: ask the store
         self._behind = False  # the last read was a full batch: more may be waiting
+        self._rung: int | None = None  # the count of this process's writes last rung (standby)
+        self._failing_since: float | None = None  # when publishing began to fail, if it has
+        self._sit_out_until = 0.0  # after giving the lease up: not asked for again until then
 
     def publish_next(self) -> int:
         """Produce the next batch and save the position of what the broker has confirmed; the
@@ -124,6 +132,7 @@ class Relay:
     def reset(self) -> None:
         """Forget what is in flight; the next batch starts from the saved position."""
         self._read = None
+        self._in_flight.clear()
 
     def _produce_all(self, notifications: Sequence[Notification]) -> _Batch:
         batch, produced = _Batch(last=notifications[-1].id), Counter[str]()
@@ -170,6 +179,9 @@ class Relay:
         while self._in_flight and self._in_flight[0].pending <= 0:
             batch = self._in_flight.popleft()
             if batch.failures:
+                # a later batch the broker confirmed must never be saved past this one, by a
+                # drain or a settle after it: start over from the saved position
+                self.reset()
                 failed = batch.failures
                 raise DeliveryFailed(f"{len(failed)} failed: {failed[:3]}")
             confirmed = batch
@@ -193,8 +205,8 @@ class Relay:
         backoff, writes, lease = Backoff(), self.recorder.writes, lease or EveryInstance()
         try:
             while not stopping.is_set():
-                if lease.hold():
-                    self._publish_or_wait(writes, idle_wait, backoff, stopping)
+                if time.monotonic() >= self._sit_out_until and lease.hold():
+                    self._publish_or_wait(lease, writes, idle_wait, backoff, stopping)
                 else:
                     self._stand_by(lease, writes, idle_wait, stopping)
             self._drain()
@@ -202,7 +214,12 @@ class Relay:
             lease.close()
 
     def _publish_or_wait(
-        self, writes: Writes, idle_wait: float, backoff: Backoff, stopping: threading.Event
+        self,
+        lease: Lease,
+        writes: Writes,
+        idle_wait: float,
+        backoff: Backoff,
+        stopping: threading.Event,
     ) -> None:
         try:
             seen = writes.count  # before reading: a write after this wakes the wait below
@@ -210,6 +227,7 @@ class Relay:
                 self.settle()
                 writes.wait_after(seen, idle_wait)  # this process's writes wake it at once
             backoff.reset()
+            self._failing_since = None
         except Exception as error:
             if not is_transient(error):
                 raise
@@ -219,7 +237,18 @@ class Relay:
             self._report_lag_from_store()
             if isinstance(error, DeliveryFailed) and self.renew is not None:
                 self.producer = self.renew()
+            self._give_way_if_stuck(lease)
             backoff.wait(stopping)
+
+    def _give_way_if_stuck(self, lease: Lease) -> None:
+        """After failing for `GIVE_WAY_AFTER_S` (the broker unreachable from this instance
+        alone, say), let another instance take the lease, and stand by a while before asking
+        for it again; with no other instance, this one takes it back then."""
+        now = time.monotonic()
+        self._failing_since = self._failing_since or now
+        if now - self._failing_since >= GIVE_WAY_AFTER_S and lease.release():
+            log.warning("relay gives the lease up while it cannot publish", relay=self.name)
+            self._sit_out_until, self._failing_since = now + SIT_OUT_S, None
 
     def _stand_by(
         self, lease: Lease, writes: Writes, idle_wait: float, stopping: threading.Event
@@ -227,16 +256,20 @@ class Relay:
         """Another instance publishes: ring it at each write of this process, for one idle
         wait, before asking for the lease again. Whatever this relay had in flight is the
         holder's to publish now; if the lease comes back, it starts from the saved position."""
-        self._drain()
+        if self._in_flight:  # only when the lease was just lost: later rounds have none
+            self._drain()
         self.reset()
         self._report_lag_from_store()
         deadline = time.monotonic() + idle_wait
-        seen = writes.count
+        # from the last ring, not from now: a write while this relay asked for the lease or
+        # read the lag is rung too
+        if self._rung is None:
+            self._rung = writes.count
         while not stopping.is_set() and (left := deadline - time.monotonic()) > 0:
-            now = writes.wait_after(seen, left)
-            if now != seen:
-                seen = now
+            if writes.count != self._rung:
+                self._rung = writes.count
                 lease.ring()
+            writes.wait_after(self._rung, left)
 
     def _report_lag_from_store(self) -> None:
         """The lag as the store tells it: what it holds past the saved position. While failures
