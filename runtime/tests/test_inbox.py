@@ -4,14 +4,17 @@ arrives, and never saves part of an event that failed."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from feed import stock_received
 from ledger_service import Ledger, Ledgers, finds, ledger_id, on_stock_received
 
 from orderflow.runtime.cache import AggregateCache
-from orderflow.runtime.inbox import apply_batch, known_absent
+from orderflow.runtime.inbox import apply_batch, look_ahead
 from orderflow.runtime.recorders import InboxRecorder, IndexRow
 from orderflow.runtime.store import Store
 from orderflow.runtime.uow import UnitOfWork
@@ -95,19 +98,44 @@ def test_effects_and_inbox_rows_commit_together(store: Store) -> None:
     assert app.repository.get(ledger_id("SKU-001")).references == ["in-1"]
 
 
-def test_a_batch_learns_in_one_query_which_aggregates_are_new(store: Store) -> None:
-    # Given a stored ledger, a cached one and one never opened,
+def test_a_batch_learns_in_one_query_which_aggregates_are_new_and_reads_the_others(
+    store: Store,
+) -> None:
+    # Given a stored ledger, a cached one and one never opened, in a store without snapshots
     app = Ledgers(env=store.env)
+    assert app.snapshots is None
     apply_batch(app, HANDLERS, [stock_received(1, skus=1)])  # SKU-000
     cache = AggregateCache()
     apply_batch(app, HANDLERS, [stock_received(3, skus=2)], cache)  # SKU-001, now cached
-    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
     batch = [stock_received(n, skus=3) for n in (9, 10, 11)]  # SKU-000, SKU-001, SKU-002
 
-    absent = known_absent(recorder, finds, batch, cache)
+    # when the batch looks ahead at what its handlers will look for
+    with count_reads(app) as reads:
+        absent = look_ahead(app, finds, batch, cache)
 
-    # then only the one never opened is known to be absent (the cached one is not asked for).
+    # then only the one never opened is known to be absent (the cached one is not asked for),
+    # and the stored one was read whole into the cache by the same single query
     assert absent == {ledger_id("SKU-002")}
+    assert reads == [[ledger_id("SKU-000"), ledger_id("SKU-002")]]
+    assert cache.get(ledger_id("SKU-000")).references == ["in-1"]
+
+
+@contextmanager
+def count_reads(app: Ledgers) -> Iterator[list[list[UUID]]]:
+    """The aggregates each `select_events_of` of the store was asked for, while in the block."""
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    reads: list[list[UUID]] = []
+    original = recorder.select_events_of
+
+    def counted(aggregate_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        reads.append(list(aggregate_ids))
+        return original(aggregate_ids)
+
+    recorder.select_events_of = counted  # type: ignore[method-assign]
+    try:
+        yield reads
+    finally:
+        del recorder.select_events_of
 
 
 def test_an_aggregate_found_absent_but_created_meanwhile_is_never_doubled(store: Store) -> None:

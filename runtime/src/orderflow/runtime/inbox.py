@@ -16,6 +16,7 @@ from prometheus_client import Histogram
 
 from orderflow.runtime import faults
 from orderflow.runtime.cache import AggregateCache
+from orderflow.runtime.loading import load_found
 from orderflow.runtime.metrics import HANDLER_SECONDS
 from orderflow.runtime.recorders import InboxKey, InboxRecorder
 from orderflow.runtime.retry import is_transient
@@ -71,7 +72,7 @@ def apply_batch(
     # inbox rows' primary key refuses this batch's commit (a conflict the consumer retries);
     # so does the store refuse a second creation of an aggregate found absent here
     done = recorder.processed(key for key in keys if key)
-    absent = known_absent(recorder, finds, events, cache) if finds else frozenset()
+    absent = look_ahead(app, finds, events, cache) if finds else frozenset()
     outcome = Applied()
     while True:
         uow = UnitOfWork(app, cache, absent)
@@ -101,20 +102,28 @@ def by_order(aggregate_of: Callable[[UUID], UUID]) -> Finds:
     return finds
 
 
-def known_absent(
-    recorder: InboxRecorder,
+def look_ahead(
+    app: Application[UUID],
     finds: Finds,
     events: Sequence[Message],
     cache: AggregateCache | None,
 ) -> frozenset[UUID]:
     """Which of the aggregates the handlers will look for the store does not hold, in one
-    query: most are a new order's (its account, its shipment), each a failed read otherwise."""
-    wanted = {id_ for event in events for id_ in finds(event)}
+    query: most are a new order's (its account, its shipment), each a failed read otherwise.
+    Where the application takes no snapshots, the same query reads the others whole, into the
+    cache: an order placed over HTTP was read one round trip each by the first of its events
+    to arrive (40% of intake's consumer thread's samples at 200 orders/s, mostly waiting)."""
+    wanted = list(dict.fromkeys(id_ for event in events for id_ in finds(event)))
     if cache is not None:
-        wanted = {id_ for id_ in wanted if id_ not in cache}
+        wanted = [id_ for id_ in wanted if id_ not in cache]
     if not wanted:
         return frozenset()
-    return frozenset(wanted - recorder.latest_versions(list(wanted)).keys())
+    if cache is not None and app.snapshots is None:
+        found = load_found(app, wanted)
+        cache.keep(found.values())
+        return frozenset(wanted) - found.keys()
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    return frozenset(wanted) - recorder.latest_versions(wanted).keys()
 
 
 def _apply(

@@ -26,6 +26,15 @@ def load_all(app: Application[UUID], aggregate_ids: Sequence[UUID]) -> list[Any]
     ]
 
 
+def load_found(app: Application[UUID], aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    """Those of the aggregates the store holds, read together; the application must take no
+    snapshots (see `load_all`)."""
+    assert app.snapshots is None, "an application that takes snapshots reads one by one"
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    stored = recorder.select_events_of(aggregate_ids)
+    return {id_: _projected(app, id_, events) for id_, events in stored.items()}
+
+
 def _projected(app: Application[UUID], aggregate_id: UUID, stored: Sequence[Any]) -> Any:
     aggregate = project_aggregate(None, (app.mapper.to_domain_event(event) for event in stored))
     if aggregate is None:

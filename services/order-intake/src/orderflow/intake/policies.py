@@ -16,7 +16,7 @@ from orderflow.runtime.inbox import Handlers
 from orderflow.runtime.uow import UnitOfWork
 from orderflow.schemas.billing import Invoiced, PaymentAuthorized, PaymentDeclined
 from orderflow.schemas.common import Identifier, Reason
-from orderflow.schemas.envelope import Message
+from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.errors import DecodeError, InvalidEvent
 from orderflow.schemas.fulfillment import Delivered, Shipped
 from orderflow.schemas.inventory import StockReleased, StockReservationFailed, StockReserved
@@ -176,9 +176,11 @@ HANDLERS: Handlers = {
 
 
 def finds(event: Message) -> list[UUID]:
-    """What a marketplace submission creates, once: its order, or its rejection."""
+    """What a marketplace submission creates, once: its order, or its rejection; and the order
+    any other event moves on."""
     if isinstance(event, OrderSubmitted):
         return [order_id_for(event.channel, event.external_id)]
     if isinstance(event, InvalidSubmission):
         return [rejection_id_for(event.channel, event.external_id, event.submission_id)]
-    return []
+    order_id = order_id_of(event)
+    return [] if order_id is None else [order_id]
