@@ -1,7 +1,8 @@
-"""The short chaos suite (`make chaos` runs the full one, on SQLite): on PostgreSQL, while
-orders are placed, a random service or projection worker is SIGKILLed every two seconds and
-restarted, and twice the database drops every connection the services hold; afterwards every
-order has ended, none is lost, none had an effect twice, and every invariant holds."""
+"""The short chaos suite (`make chaos` runs the full one, on SQLite): on PostgreSQL, with a
+second billing instance sharing the first's partitions and relay lease, while orders are placed,
+a random service or projection worker is SIGKILLed every two seconds and restarted, and twice
+the database drops every connection the services hold; afterwards every order has ended, none is
+lost, none had an effect twice, and every invariant holds."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ KILLS, DROPS = 10, 2
 def test_orders_survive_services_killed_and_connections_dropped(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    # given the whole stack on a PostgreSQL database of its own, placing 15 orders a second
+    # given the whole stack on a PostgreSQL database of its own, with two billing instances,
+    # placing 15 orders a second
     report = tmp_path / "report.json"
 
     # when ten times, every two seconds, a random process is SIGKILLed and restarted, and
@@ -36,6 +38,8 @@ def test_orders_survive_services_killed_and_connections_dropped(
             "15",
             "--drop-connections",
             str(DROPS),
+            "--second-instance",
+            "billing",
             "--report",
             str(report),
         ],

@@ -37,7 +37,7 @@ class ChaosMonkey:
         """Kill one service, chosen at random, and start it again at once."""
         self.revive()
         victim = self._random.choice(self.services)
-        kill = Kill(victim.name, victim.process.pid, time.monotonic() - self._started)
+        kill = Kill(victim.label, victim.process.pid, time.monotonic() - self._started)
         victim.kill()
         victim.restart()
         self.kills.append(kill)
@@ -47,7 +47,7 @@ class ChaosMonkey:
         """Restart any service that exited on its own, and count it."""
         for service in self.services:
             if service.process.poll() is not None:
-                self.unexpected_exits[service.name] += 1
+                self.unexpected_exits[service.label] += 1
                 service.restart()
 
     def per_service(self) -> Counter[str]:

@@ -70,7 +70,7 @@ def services_table(stack: LocalStack) -> Table:
     for service in stack.services:
         api = f"http://{host}:{service.port}/docs" if service.port else "-"
         table.add_row(
-            service.name, api, str(service.process.pid), service.state(), str(service.log)
+            service.label, api, str(service.process.pid), service.state(), str(service.log)
         )
     return table
 

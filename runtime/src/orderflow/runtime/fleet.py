@@ -9,10 +9,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderflow.runtime.broker import die_with_parent
+from orderflow.runtime.broker import die_with_parent, free_port
 from orderflow.runtime.health import is_ready
 from orderflow.runtime.services import installed_services
 from orderflow.runtime.settings import Settings, variable_name
@@ -29,6 +30,7 @@ class ServiceProcess:
     port: int | None
     log: Path
     env: dict[str, str] = field(repr=False)
+    instance: int = 1  # a second instance of a service serves its API on a port of its own
     process: subprocess.Popen[bytes] = field(init=False, repr=False)
     restarts: int = 0
     peak_rss_mb: float = 0.0  # the most seen by `sample`
@@ -54,12 +56,21 @@ class ServiceProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as log:  # the child has its own copy of the descriptor
             return subprocess.Popen(
-                [sys.executable, "-m", "orderflow.runtime", "service", self.name],
+                [sys.executable, "-m", "orderflow.runtime", "service", self.name, *self._port],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
             )
+
+    @property
+    def label(self) -> str:
+        """The service's name, and the instance's number after the first (`billing#2`)."""
+        return self.name if self.instance == 1 else f"{self.name}#{self.instance}"
+
+    @property
+    def _port(self) -> list[str]:
+        return ["--port", str(self.port)] if self.instance > 1 and self.port else []
 
     def kill(self) -> None:
         """SIGKILL: no draining, no goodbye; what a crash or the OOM killer does."""
@@ -68,7 +79,7 @@ class ServiceProcess:
 
     def restart(self) -> None:
         if self.process.poll() is None:
-            raise RuntimeError(f"{self.name} is still running")
+            raise RuntimeError(f"{self.label} is still running")
         self.process = self._spawn()
         self.restarts += 1
 
@@ -106,7 +117,10 @@ def stored_services() -> list[str]:
     return [name for name in runnable_services() if resolve(name).application is not None]
 
 
-def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProcess]:
+def start_services(
+    settings: Settings, keys: dict[str, str], second: Sequence[str] = ()
+) -> list[ServiceProcess]:
+    """Every runnable service, and a second instance of each service named in `second`."""
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {
@@ -115,7 +129,13 @@ def start_services(settings: Settings, keys: dict[str, str]) -> list[ServiceProc
         variable_name("data_dir"): str(settings.data_dir),
         variable_name("channel_keys"): json.dumps(keys),
     }
-    return [
+    names = runnable_services()
+    unknown = sorted(set(second) - set(names))
+    if unknown:
+        raise LookupError(f"no service named {', '.join(unknown)}")
+    firsts = [
         ServiceProcess(name, resolve(name).port(settings), logs / f"{name}.log", env)
-        for name in runnable_services()
+        for name in names
     ]
+    seconds = [ServiceProcess(name, free_port(), logs / f"{name}-2.log", env, 2) for name in second]
+    return firsts + seconds

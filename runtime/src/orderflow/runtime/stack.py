@@ -5,6 +5,7 @@ and the tests both start it from here."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -32,6 +33,7 @@ class LocalStack:
     topics: list[TopicState] = field(default_factory=list)
     stores: list[Store] = field(default_factory=list)
     with_services: bool = True
+    second_instances: Sequence[str] = ()  # services that run a second instance (chaos)
     services: list[ServiceProcess] = field(default_factory=list)
     _exit: ExitStack = field(default_factory=ExitStack)
 
@@ -55,7 +57,7 @@ class LocalStack:
         self.topics = ensure_topics(bootstrap, ALL_TOPICS, self.settings.partitions)
         self.stores = [store_for(name, self.settings) for name in stored_services()]
         if self.with_services:
-            self.services = start_services(self.settings, self.channel_keys)
+            self.services = start_services(self.settings, self.channel_keys, self.second_instances)
             self._exit.callback(self._stop_services)
 
     def _stop_services(self) -> None:

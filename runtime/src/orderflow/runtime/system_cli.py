@@ -23,6 +23,7 @@ from orderflow.runtime.audit import Audit, Endpoints, Report, stock_levels
 from orderflow.runtime.chaos import ChaosMonkey
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import stack_view
+from orderflow.runtime.fleet import runnable_services
 from orderflow.runtime.orders_view import audit_table, chaos_table, orders_view, summary
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
 from orderflow.runtime.stack import LocalStack
@@ -108,6 +109,13 @@ def chaos(
             min=0, help="Times PostgreSQL drops every connection of the services at once."
         ),
     ] = 0,
+    second_instance: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run a second instance of this service (repeatable): the two share its"
+            " consumer group and store, and on PostgreSQL its relay's lease, under the kills."
+        ),
+    ] = None,
     report: ReportOption = None,
 ) -> None:
     """Place orders while SIGKILLing a random service or projection worker every few seconds
@@ -120,7 +128,12 @@ def chaos(
         raise typer.Exit(2)
     stop_on_signals()
     stopping = threading.Event()
-    with stopped_cleanly(), LocalStack(settings) as stack:
+    seconds = tuple(second_instance or ())
+    unknown = sorted(set(seconds) - set(runnable_services()))
+    if unknown:
+        typer.echo(f"orderflow: --second-instance: no service named {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+    with stopped_cleanly(), LocalStack(settings, second_instances=seconds) as stack:
         _await_services(stack)
         monkey = ChaosMonkey(stack.services, seed)
         drops_after = _spread(drop_connections, kills)
@@ -292,8 +305,8 @@ def _figures(
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(ended / max(elapsed, 1e-9), 1),
         "placed_to_invoiced": invoiced,
-        "rss_mb_max": {s.name: round(s.peak_rss_mb, 1) for s in stack.services},
-        "cpu_s": {s.name: round(s.cpu_s, 1) for s in stack.services},
+        "rss_mb_max": {s.label: round(s.peak_rss_mb, 1) for s in stack.services},
+        "cpu_s": {s.label: round(s.cpu_s, 1) for s in stack.services},
     }
 
 
