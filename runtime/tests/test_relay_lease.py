@@ -21,7 +21,7 @@ from orderflow.runtime import relay as relay_module
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.kafka import new_producer
-from orderflow.runtime.lease import PostgresLease, relay_lease
+from orderflow.runtime.lease import PostgresLease, lease_for
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
@@ -35,11 +35,11 @@ RELAY = "ledger-kafka"
 class Instance:
     """One instance of the ledger service: its own application (pool, writes), relay, lease."""
 
-    def __init__(self, store: Store, settings: Settings, bootstrap: str, topic: str) -> None:
+    def __init__(self, store: Store, bootstrap: str, topic: str) -> None:
         self.app = Ledgers(env=store.env)
         self.relay: Relay = relay_for(self.app, bootstrap, topic)
         self.relay.name = RELAY
-        self.lease = relay_lease(settings, store.service, RELAY, self.app.recorder.writes)
+        self.lease = lease_for(self.app, RELAY)
         self.stopping = threading.Event()
 
     @property
@@ -82,7 +82,7 @@ def two_instances(
     store = store_for(unique("svc"), settings)
     topic = unique("out")
     ensure_topics(bootstrap, [topic], 2)
-    first, second = (Instance(store, settings, bootstrap, topic) for _ in range(2))
+    first, second = (Instance(store, bootstrap, topic) for _ in range(2))
     return topic, first, second
 
 

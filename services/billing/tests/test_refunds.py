@@ -4,8 +4,13 @@ refunded, so a cancellation racing a return cannot refund the returned part twic
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,9 +21,9 @@ from orderflow.billing.domain import Account, Document, account_id, document_id
 from orderflow.billing.invoicing import document, line
 from orderflow.billing.payments import SandboxGateway
 from orderflow.billing.policies import credit_all
-from orderflow.billing.refunds import refund_next
+from orderflow.billing.refunds import refund_credit_notes, refund_next
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.store import Store
+from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.uow import UnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -124,6 +129,52 @@ def test_two_billing_processes_refunding_one_note_ask_under_one_key_and_record_i
     assert stored.refunded_at is not None
     assert stored.version == 2, "issued, then refunded once"
     other.close()
+
+
+def test_on_postgresql_one_of_two_billing_processes_asks_the_provider_for_each_refund(
+    database_url: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    # Given three committed credit notes and two billing processes' refunds workers on one
+    # PostgreSQL store, with one provider
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    store = store_for(unique("billing"), settings)
+    first = Billing(store.env, settings, SandboxGateway())
+    second = Billing(store.env, settings, first.gateway)
+    payment = uuid4()
+    notes = []
+    for _ in range(3):
+        invoice = invoiced(
+            first, payment, line("SKU-1", "SKU-1", 1, Decimal("8"), Decimal("0.19"), "EUR")
+        )
+        notes.append(credit(first, invoice, refund_to=payment))
+
+    # when both workers run until every note is refunded
+    stopping = threading.Event()
+    workers = [
+        threading.Thread(target=refund_credit_notes, args=(app, stopping))
+        for app in (first, second)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_until(lambda: len(gateway(first).refunded) == 3, within_s=30)
+    finally:
+        stopping.set()
+        for worker in workers:
+            worker.join(10)
+
+    # then the provider was asked once per note: one worker held the lease
+    asked = Counter(key for kind, key in gateway(first).calls if kind == "refund")
+    assert asked == Counter({f"refund/{note.number}": 1 for note in notes})
+    first.close()
+    second.close()
+
+
+def wait_until(condition: Callable[[], bool], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def test_a_refund_refused_for_good_is_recorded_and_the_notes_after_it_are_refunded(

@@ -22,7 +22,7 @@ from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import health_routes
 from orderflow.runtime.http import harden
 from orderflow.runtime.kafka import new_admin, new_consumer, new_producer
-from orderflow.runtime.lease import relay_lease
+from orderflow.runtime.lease import lease_for
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
@@ -123,8 +123,7 @@ class ServiceHost:
             renew=lambda: new_producer(self.settings.kafka_bootstrap),
             **extra,
         )
-        lease = relay_lease(self.settings, self.spec.name, relay.name, relay.recorder.writes)
-        relay.run(self.stopping, lease=lease)
+        relay.run(self.stopping, lease=lease_for(self.app, relay.name))
 
     def _run_http(self) -> None:
         config = uvicorn.Config(

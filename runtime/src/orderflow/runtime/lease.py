@@ -22,14 +22,16 @@ from __future__ import annotations
 import hashlib
 import threading
 from typing import Protocol
+from uuid import UUID
 
 import psycopg
 import structlog
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from orderflow.runtime.metrics import RELAY_LEADING
-from orderflow.runtime.settings import Settings
 from orderflow.runtime.writes import Writes
 
 log = structlog.get_logger("orderflow.relay")
@@ -190,7 +192,14 @@ class PostgresLease:
             connection.close()
 
 
-def relay_lease(settings: Settings, schema: str, relay: str, writes: Writes) -> Lease:
-    if settings.database_url:
-        return PostgresLease(settings.database_url, schema, relay, writes)
-    return EveryInstance()
+def lease_for(app: Application[UUID], name: str) -> Lease:
+    """The lease of one of the followers of `app`'s store (its relay, a worker), named `name`:
+    on PostgreSQL one instance's follower runs at a time; on SQLite every instance's does."""
+    datastore = getattr(app.recorder, "datastore", None)
+    if not isinstance(datastore, PostgresDatastore):
+        return EveryInstance()
+    kwargs = datastore.pool.kwargs  # the pool's connection arguments (or what makes them)
+    given = (kwargs() if callable(kwargs) else kwargs) or {}
+    parts = {key: given[key] for key in ("dbname", "host", "port", "user", "password")}
+    url = make_conninfo("", **{key: value for key, value in parts.items() if value})
+    return PostgresLease(url, datastore.schema, name, app.recorder.writes)  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ RELAY_LAG = Gauge(
 )
 RELAY_LEADING = Gauge(
     "orderflow_relay_leading",
-    "1 while this instance's relay publishes its service's events, 0 while another's does.",
+    "1 while this instance holds the lease of a follower of its service's store (its relay,"
+    " billing's refunds, inventory's expiry), 0 while another instance does.",
     ["relay"],
 )
 #: Per consumer group: one process may hold several groups on the same topics (the tracking and

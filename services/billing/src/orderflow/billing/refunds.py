@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from orderflow.billing.application import Billing
 from orderflow.billing.domain import Document
 from orderflow.billing.payments import RefundRefused
+from orderflow.runtime.lease import lease_for
 from orderflow.runtime.metrics import RELAY_LAG, RETRIES
 from orderflow.runtime.recorders import InboxRecorder
 from orderflow.runtime.retry import Backoff
@@ -83,8 +84,10 @@ def _refund(billing: Billing, issued: Any) -> None:
     try:
         uow.commit([])
     except IntegrityError:
-        # Another billing process's worker recorded it first: each instance follows the whole
-        # log, asks the provider under the same key (one refund) and the first record stands.
+        # Another billing process's worker recorded it first (on SQLite each instance follows
+        # the whole log; on PostgreSQL one holds the lease, but a lease can change hands
+        # mid-refund): it asked the provider under the same key (one refund), and the first
+        # record stands.
         if not _recorded(billing, note.number):
             raise
         return
@@ -117,13 +120,25 @@ def refund_credit_notes(app: Application[UUID], stopping: threading.Event) -> No
     on the note (and logged as an error) and the worker goes on; any other failure holds up
     the notes after it until it passes (the lag gauge and the warnings say so)."""
     assert isinstance(app, Billing)
-    backoff = Backoff()
-    while not stopping.is_set():
-        try:
-            if refund_next(app) == 0:
-                stopping.wait(POLL_S)
-            backoff.reset()
-        except Exception as error:  # retried, never dropped
-            log.warning("refunds retrying", error=str(error))
-            RETRIES.labels("refunds").inc()
-            backoff.wait(stopping)
+    backoff, lease = Backoff(), lease_for(app, NAME)  # one instance's worker asks the provider
+    try:
+        while not stopping.is_set():
+            try:
+                if not lease.hold():
+                    _report_lag(app)  # the holder's progress, as the store shows it
+                    stopping.wait(POLL_S)
+                elif refund_next(app) == 0:
+                    stopping.wait(POLL_S)
+                backoff.reset()
+            except Exception as error:  # retried, never dropped
+                log.warning("refunds retrying", error=str(error))
+                RETRIES.labels("refunds").inc()
+                backoff.wait(stopping)
+    finally:
+        lease.close()
+
+
+def _report_lag(billing: Billing) -> None:
+    recorder: InboxRecorder = billing.recorder  # type: ignore[assignment]
+    newest = recorder.max_notification_id() or 0
+    RELAY_LAG.labels(NAME).set(max(0, newest - recorder.relay_position(NAME)))
