@@ -1,4 +1,6 @@
-"""One publishing relay per service, however many instances run (the prod overlay runs three).
+"""One publishing relay per service, however many instances run (the prod overlay runs three);
+and one instance at a time of the other followers of a service's store (billing's refunds,
+inventory's reservation clock), each under a lease of its own name.
 
 Without it every instance's relay publishes the whole store: each event reaches the topic once
 per instance, and every consumer reads and skips the copies. Correct (the inbox absorbs them),
