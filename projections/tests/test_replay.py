@@ -18,7 +18,7 @@ from read_models import analytics, completed, publish_orders, tracking
 from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
-from orderflow.projections.replay import rebuild
+from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import follow
 from orderflow.runtime.kafka import new_producer
@@ -59,6 +59,29 @@ def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
     assert live_generation(database, "tracking") == 2
     assert {o: tracking(database).tracking(str(o)) for o in first_orders} == before
     assert funnel_rebuilt == funnel_before
+    database.close()
+
+
+def test_a_rebuild_from_topics_that_lost_what_the_live_model_applied_is_refused(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given a live read model built from the topic, and then the topics lost (a restarted
+    # embedded broker keeps none): the rebuild reads a topic that starts afresh, at offset 0
+    topic, name, database = a_topic_and_read_database(settings, unique)
+    orders = publish_orders(settings, topic, 3)
+    with following(settings, name, topic):
+        wait_until(lambda: all(completed(database, o) for o in orders))
+    before = {o: tracking(database).tracking(str(o)) for o in orders}
+    anew = unique("events")
+    ensure_topics(settings.kafka_bootstrap, [anew], 3)
+
+    # when the tracking model is rebuilt from it, then the rebuild is refused, naming the way
+    # back, and the live model still serves every order
+    with pytest.raises(RebuildFailed) as refused:
+        rebuild("tracking", settings, database_name=name, topics=[anew])
+    assert "orderflow republish" in str(refused.value)
+    assert live_generation(database, "tracking") == 1
+    assert {o: tracking(database).tracking(str(o)) for o in orders} == before
     database.close()
 
 

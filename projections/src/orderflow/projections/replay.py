@@ -13,7 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from orderflow.projections.database import ReadDatabase
-from orderflow.projections.generations import new_generation, prepare, swap
+from orderflow.projections.generations import (
+    live_generation,
+    new_generation,
+    prepare,
+    swap,
+)
+from orderflow.projections.model import ReadModel
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS, group_of
 from orderflow.projections.worker import projection_loop as loop_of
 from orderflow.runtime.inbox import Applied
@@ -57,6 +63,9 @@ def rebuild(
         model = model_type(database, generation)
         group = group_of(projection, generation, database_name)
         _fill(model.apply, settings, group, topics, on_progress)
+        if not allow_trimmed:
+            live = model_type(database, live_generation(database, projection))
+            refuse_lost(live, model)
         swap(database, projection, generation, model_type.all_tables())
         return generation
     finally:
@@ -81,6 +90,43 @@ def refuse_trimmed(found: Watermarks) -> None:
         "(retention.ms -1), refill them from the stores with `orderflow republish SERVICE` "
         "for each service, then replay with --allow-trimmed"
     )
+
+
+def refuse_lost(live: ReadModel, rebuilt: ReadModel) -> None:
+    """Refuse a rebuild that lacks events the live read model applied: the topics were lost or
+    made anew since (an embedded broker keeps them in memory only, so a restarted local stack
+    starts them empty while the stores and read models keep everything). Such topics start at
+    offset 0 like whole ones, so `refuse_trimmed` cannot see it; the read models' inboxes can.
+    For each source service, the live model must hold nothing older than the oldest event the
+    rebuild read from it, and nothing at all of a source the rebuild read nothing from. (Events
+    that arrive while the rebuild ends are newer than what it read, so they never count.)"""
+    had, got = _oldest_per_source(live), _oldest_per_source(rebuilt)
+    lost = {
+        source: (oldest, got.get(source))
+        for source, oldest in had.items()
+        if source not in got or oldest < got[source]
+    }
+    if not lost:
+        return
+    where = ", ".join(
+        f"{source} from position {oldest:,} in the live model but "
+        + (f"from {first:,} on the topics" if first is not None else "none on the topics")
+        for source, (oldest, first) in sorted(lost.items())
+    )
+    raise RebuildFailed(
+        f"the topics no longer hold events the live read model applied ({where}): they were "
+        "lost or made anew, so the rebuilt read model would lack those orders; the live one "
+        "is kept. Refill the topics from the stores with `orderflow republish SERVICE` for "
+        "each service, then replay again (or replay with --allow-trimmed to accept the loss)"
+    )
+
+
+def _oldest_per_source(model: ReadModel) -> dict[str, int]:
+    with model.db.reading(model.tables) as cursor:
+        cursor.execute(
+            f"SELECT source, min(position) FROM {{s}}{model.name}_inbox GROUP BY source"  # noqa: S608 - our name
+        )
+        return {str(source): int(oldest) for source, oldest in cursor.fetchall()}
 
 
 def _fill(
