@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -12,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from stack_probe import SERVICE_PORTS, ready
 
+from orderflow.runtime import system_cli
 from orderflow.runtime.broker import answers, free_port
 from orderflow.runtime.fleet import stored_services
 from orderflow.runtime.processes import pids_with_argument
-from orderflow.runtime.settings import variable_name
-from orderflow.runtime.topics import describe_topics
+from orderflow.runtime.settings import Settings, variable_name
+from orderflow.runtime.stack import LocalStack
+from orderflow.runtime.topics import TopicState, describe_topics
 from orderflow.schemas.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.e2e
@@ -135,3 +139,18 @@ def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
         assert broker.wait(timeout=30) == 1
     assert broker.stdout is not None
     assert "already in use" in broker.stdout.read()
+
+
+@pytest.mark.integration
+def test_the_stack_view_outlives_a_broker_that_does_not_answer(tmp_path: Path) -> None:
+    # Given a stack whose broker has stopped answering (paused, restarting, a network cut)
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    stack = LocalStack(settings, with_services=False)
+    stack.topics = [TopicState("orders.events", partitions=2, created=False)]
+
+    # when `up` draws its view, then it draws the topics with their counts unknown, rather
+    # than end the stack with the broker's error
+    drawn = io.StringIO()
+    Console(file=drawn, width=200).print(system_cli._view(stack))
+    row = next(line for line in drawn.getvalue().splitlines() if "orders.events" in line)
+    assert "?" in row

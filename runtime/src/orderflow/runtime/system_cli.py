@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console, Group
 from rich.live import Live
 
@@ -371,7 +372,16 @@ def _rebuild_read_models() -> None:
 
 
 def _view(stack: LocalStack, simulator: ChannelSimulator | None = None) -> Group:
-    parts = stack_view(stack, message_counts(stack.settings.kafka_bootstrap, ALL_TOPICS))
+    parts = stack_view(stack, _counts(stack.settings.kafka_bootstrap))
     if not stack.services:
         return parts
     return Group(parts, orders_view(Endpoints.local(stack.settings).tracking, simulator))
+
+
+def _counts(bootstrap: str) -> dict[str, int]:
+    """Messages per topic, or none (the view shows "?") while the broker does not answer: a
+    broker's pause must not end the stack whose view asked."""
+    try:
+        return message_counts(bootstrap, ALL_TOPICS)
+    except KafkaException:
+        return {}
