@@ -12,6 +12,7 @@ from ledger_service import Ledgers, on_stock_received, spec
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.republish import republish
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.spec import resolve
 from orderflow.runtime.store import store_for
 from orderflow.runtime.testkit import Outbox
 from orderflow.runtime.topics import ensure_topics
@@ -62,3 +63,20 @@ def test_republish_refuses_a_service_that_publishes_nothing(
 ) -> None:
     with pytest.raises(ValueError, match="publishes no events"):
         republish(spec(ledger, "unused", "unused"), store_settings)
+
+
+def test_republish_refuses_a_store_with_no_events(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given a service whose store (as the settings name it) holds nothing: the wrong data
+    # directory or database, most likely
+    empty = unique("led")[:30]
+
+    # when its events are republished, then it says so rather than report 0 published
+    with pytest.raises(ValueError, match="holds no events"):
+        republish(spec(empty, "unused", "unused", "out"), store_settings)
+
+
+def test_a_service_named_by_a_module_that_does_not_exist_is_a_lookup_error() -> None:
+    with pytest.raises(LookupError, match="no service at 'nosuch:thing'"):
+        resolve("nosuch:thing")

@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import Annotated
 
+import psycopg
 import typer
 from confluent_kafka import KafkaException
 from rich.console import Console
@@ -17,6 +18,7 @@ from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stoppe
 from orderflow.runtime.console import topics_table
 from orderflow.runtime.dlq_cli import dlq
 from orderflow.runtime.host import ServiceHost
+from orderflow.runtime.relay import DeliveryFailed
 from orderflow.runtime.spec import resolve
 from orderflow.runtime.store import APPLICATION_PREFIX
 from orderflow.runtime.topics import describe_topics, ensure_topics
@@ -115,5 +117,11 @@ def main() -> None:
         app()
     except KafkaException as error:  # the broker did not answer, or refused our client
         typer.echo(f"orderflow: Kafka: {kafka.reason_of(error)} (see {_KAFKA_SETTINGS})", err=True)
+        sys.exit(1)
+    except DeliveryFailed as error:  # a command's relay (republish): the broker did not confirm
+        typer.echo(f"orderflow: Kafka: {error} (see {_KAFKA_SETTINGS})", err=True)
+        sys.exit(1)
+    except psycopg.OperationalError as error:  # the database did not answer, or refused us
+        typer.echo(f"orderflow: PostgreSQL: {error} (see ORDERFLOW_DATABASE_URL)", err=True)
         sys.exit(1)
     sys.exit(0)

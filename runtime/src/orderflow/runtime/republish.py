@@ -25,8 +25,14 @@ def republish(
     goes and answers how many notifications were read."""
     if spec.application is None or spec.translate is None:
         raise ValueError(f"{spec.name} publishes no events")
-    app = spec.application(store_for(spec.name, settings).env, settings)
+    store = store_for(spec.name, settings)
+    app = spec.application(store.env, settings)
     try:
+        if not app.recorder.max_notification_id():
+            raise ValueError(
+                f"{spec.name}'s store at {store.location} holds no events: is it the service's"
+                " (ORDERFLOW_DATA_DIR, or ORDERFLOW_DATABASE_URL)?"
+            )
         extra: dict[str, Any] = {"topic_for": spec.topic_for} if spec.topic_for else {}
         relay = Relay(
             app, spec.translate, new_producer(settings.kafka_bootstrap), "republish", **extra

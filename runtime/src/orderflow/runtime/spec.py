@@ -59,7 +59,11 @@ def resolve(name: str) -> ServiceSpec:
     """An installed service by name (`inventory`), or any `module:attribute` reference."""
     if ":" in name:
         module, _, attribute = name.partition(":")
-        return _as_spec(getattr(importlib.import_module(module), attribute), name)
+        try:
+            found = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise LookupError(f"no service at {name!r}: {error}") from None
+        return _as_spec(found, name)
     for entry in entry_points(group=GROUP, name=name):
         return _as_spec(entry.load(), name)
     raise LookupError(f"no service named {name!r}")
