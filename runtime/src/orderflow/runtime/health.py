@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import cast
 
 from fastapi import APIRouter, Response
@@ -17,28 +20,45 @@ Check = Callable[[], None]  # raises when the dependency is unreachable
 
 
 class CachedCheck:
-    """Readiness probes come often; ask the broker at most every few seconds."""
+    """Readiness probes come often; ask the broker at most every few seconds. A check that
+    does not answer within `within` (a database that is down holds a connection request for
+    the pool's whole 30 s) is reported as not answering, and goes on in the background: the
+    probe and the scrape answer in time, and no second copy of it starts meanwhile."""
 
-    def __init__(self, check: Check, ttl: float = 3.0) -> None:
-        self.check, self.ttl = check, ttl
+    def __init__(
+        self, check: Check, runner: Executor, ttl: float = 3.0, within: float = 2.0
+    ) -> None:
+        self.check, self.runner, self.ttl, self.within = check, runner, ttl, within
         self._at, self._error = -ttl, cast(str | None, None)
+        self._running: Future[None] | None = None
+        self._lock = threading.Lock()
 
     def __call__(self) -> str | None:
-        if time.monotonic() - self._at >= self.ttl:
-            try:
-                self.check()
-                self._error = None
-            except Exception as error:
-                self._error = f"{type(error).__name__}: {error}"
-            self._at = time.monotonic()
-        return self._error
+        with self._lock:
+            if time.monotonic() - self._at < self.ttl:
+                return self._error
+            if self._running is None:
+                self._running = self.runner.submit(self.check)
+            running = self._running
+        try:
+            running.result(timeout=self.within)
+            error = None
+        except FutureTimeout:
+            return f"no answer within {self.within:.0f} s"
+        except Exception as failed:
+            error = f"{type(failed).__name__}: {failed}"
+        with self._lock:
+            self._running, self._error, self._at = None, error, time.monotonic()
+        return error
 
 
 def health_routes(checks: dict[str, Check], fresh: dict[str, Check] | None = None) -> APIRouter:
     """`checks` are asked at most every few seconds; `fresh` ones (cheap) at every probe."""
     router = APIRouter(tags=["operations"])
-    cached = {name: CachedCheck(check) for name, check in checks.items()}
-    cached |= {name: CachedCheck(check, ttl=0.0) for name, check in (fresh or {}).items()}
+    # one thread per check at most: a check still running is waited on, not started again
+    runner = ThreadPoolExecutor(len(checks) + len(fresh or {}) or 1, "health-check")
+    cached = {name: CachedCheck(check, runner) for name, check in checks.items()}
+    cached |= {name: CachedCheck(check, runner, ttl=0.0) for name, check in (fresh or {}).items()}
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:
