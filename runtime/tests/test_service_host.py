@@ -190,7 +190,7 @@ def test_dead_letters_can_be_listed_shown_and_replayed(
     assert "handler_failed" in listed.stdout
     assert "refuses references named refuse-me" in shown.stdout
     assert str(refused.event_id) in shown.stdout
-    assert "replayed 1 dead letters" in replayed.stdout
+    assert "replayed 1 messages from 1 dead letters" in replayed.stdout
     assert run_cli("dlq", "show", "99:99", env=env).returncode == 2
 
 

@@ -41,6 +41,14 @@ class DeadLetter:
     def ref(self) -> str:
         return f"{self.partition}:{self.offset}"
 
+    @property
+    def original(self) -> tuple[str, int, int]:
+        """Where the original message was: its topic, partition and offset (or, for a letter
+        that does not say, the letter's own place)."""
+        if self.source_offset < 0:
+            return (f"dead letter {self.ref}", self.partition, self.offset)
+        return (self.topic, self.source_partition, self.source_offset)
+
 
 class DeadLetterPublisher:
     def __init__(self, producer: Producer, group: str, topic: str = DEAD_LETTERS) -> None:
@@ -153,10 +161,16 @@ def select(letters: Sequence[DeadLetter], refs: Iterable[str]) -> list[DeadLette
 
 
 def replay(bootstrap: str, letters: Iterable[DeadLetter], producer: Producer | None = None) -> int:
-    """Publish each letter's original message to its original topic again."""
+    """Publish each letter's original message to its original topic again, once: a message
+    that several consumer groups dead-lettered (a malformed one on a topic many read) goes
+    back once, and every group reads it again; sent once per letter, each group would read it
+    once per group. The number of messages published."""
     producer = producer or new_producer(bootstrap)
-    count = 0
+    count, sent = 0, set[tuple[str, int, int]]()
     for letter in letters:
+        if letter.original in sent:
+            continue
+        sent.add(letter.original)
         producer.produce(
             letter.topic, key=letter.key, value=letter.value, headers=kafka_headers(letter.headers)
         )

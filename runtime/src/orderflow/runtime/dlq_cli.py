@@ -21,20 +21,21 @@ def list_letters(
 ) -> None:
     """Every dead letter: where it came from, for which group, and why."""
     letters = deadletters.read_all(settings_or_exit().kafka_bootstrap)
+    if group is not None:
+        letters = [letter for letter in letters if letter.group == group]
     table = Table(title=f"Dead letters ({len(letters)})", title_justify="left")
     for column in ("ref", "at", "group", "from", "reason", "field", "error"):
         table.add_column(column)
     for letter in letters:
-        if group is None or letter.group == group:
-            table.add_row(
-                letter.ref,
-                letter.at[:19],
-                letter.group,
-                f"{letter.topic}[{letter.source_partition}]@{letter.source_offset}",
-                letter.reason,
-                letter.field or "",
-                letter.error[:80],
-            )
+        table.add_row(
+            letter.ref,
+            letter.at[:19],
+            letter.group,
+            f"{letter.topic}[{letter.source_partition}]@{letter.source_offset}",
+            letter.reason,
+            letter.field or "",
+            letter.error[:80],
+        )
     console.print(table)
 
 
@@ -68,7 +69,7 @@ def replay(
     bootstrap = settings_or_exit().kafka_bootstrap
     chosen = deadletters.read_all(bootstrap) if every else _select(bootstrap, refs or [])
     count = deadletters.replay(bootstrap, chosen)
-    console.print(f"replayed {count} dead letters")
+    console.print(f"replayed {count} messages from {len(chosen)} dead letters")
 
 
 def _select(bootstrap: str, refs: list[str]) -> list[deadletters.DeadLetter]:
