@@ -36,9 +36,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from orderflow.runtime.metrics import RELAY_LEADING
 from orderflow.runtime.writes import Writes
 
-log = structlog.get_logger("orderflow.relay")
+log = structlog.get_logger("orderflow.lease")
 _LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `stop`
-#: The advisory-lock space of relay leases (the two-key form, apart from orderflow's other locks).
+#: The advisory-lock space of leases (the two-key form, apart from orderflow's other locks).
 _LOCK_SPACE = 7_411_001
 #: The lease's connection gives up on a vanished peer (a node lost, a network cut) in seconds,
 #: both ways, not after TCP's own two hours: the server ends the holder's session, and so its
@@ -69,7 +69,7 @@ class Lease(Protocol):
         Whether there was anything to give up."""
 
     def close(self) -> None:
-        """Give the lease up for good: the relay stops."""
+        """Give the lease up for good: its follower stops."""
 
 
 class EveryInstance:
@@ -89,22 +89,22 @@ class EveryInstance:
 
 
 class PostgresLease:
-    """The advisory lock `orderflow-relay:{schema}:{relay}` on a connection of its own, which
+    """The advisory lock `orderflow-lease:{schema}:{name}` on a connection of its own, which
     the holder also LISTENs on for the others' rings.
 
-    A standby's connection is the relay thread's (asking for the lock, ringing); once the lock
+    A standby's connection is its follower's thread's (asking for the lock, ringing); once the lock
     is taken, the connection is the listener thread's alone, which closes it on its way out,
     and with it the lock: no two threads ever use it at once."""
 
-    def __init__(self, database_url: str, schema: str, relay: str, writes: Writes) -> None:
-        self.database_url, self.relay, self.writes = database_url, relay, writes
-        self.key = f"orderflow-relay:{schema}:{relay}"
+    def __init__(self, database_url: str, schema: str, name: str, writes: Writes) -> None:
+        self.database_url, self.name, self.writes = database_url, name, writes
+        self.key = f"orderflow-lease:{schema}:{name}"
         # a channel is an identifier (at most 63 bytes): a digest of the key fits any schema
-        self.channel = "orderflow_relay_" + hashlib.sha256(self.key.encode()).hexdigest()[:24]
+        self.channel = "orderflow_lease_" + hashlib.sha256(self.key.encode()).hexdigest()[:24]
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None  # standby's
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()  # the current listener's
-        RELAY_LEADING.labels(relay).set(0)
+        RELAY_LEADING.labels(name).set(0)
 
     @property
     def held(self) -> bool:
@@ -119,7 +119,7 @@ class PostgresLease:
         try:
             return self._take()
         except psycopg.Error as error:
-            log.warning("relay lease unavailable", relay=self.relay, error=str(error))
+            log.warning("lease unavailable", lease=self.name, error=str(error))
             self._disconnect()
             return False
 
@@ -127,7 +127,7 @@ class PostgresLease:
         try:
             self._connect().execute("SELECT pg_notify(%s, '')", [self.channel])
         except psycopg.Error as error:
-            log.info("relay ring failed", relay=self.relay, error=str(error))
+            log.info("lease ring failed", lease=self.name, error=str(error))
             self._disconnect()  # the holder still looks at the store every idle wait
 
     def release(self) -> bool:
@@ -152,11 +152,14 @@ class PostgresLease:
         connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         self._connection, self._stop = None, threading.Event()  # the listener's from here
         self._listener = threading.Thread(
-            target=self._listen, args=(connection, self._stop), name="relay-lease", daemon=True
+            target=self._listen,
+            args=(connection, self._stop),
+            name=f"lease-{self.name}",
+            daemon=True,
         )
         self._listener.start()
-        RELAY_LEADING.labels(self.relay).set(1)
-        log.info("relay lease taken: this instance publishes", relay=self.relay)
+        RELAY_LEADING.labels(self.name).set(1)
+        log.info("lease taken: this instance runs it", lease=self.name)
         return True
 
     def _listen(
@@ -169,13 +172,13 @@ class PostgresLease:
                 if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
                     self.writes.announce()
         except psycopg.Error as error:
-            log.warning("relay lease lost", relay=self.relay, error=str(error))
+            log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             connection.close()
 
     def _forget_listener(self) -> None:
         self._listener = None
-        RELAY_LEADING.labels(self.relay).set(0)
+        RELAY_LEADING.labels(self.name).set(0)
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
