@@ -31,7 +31,7 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from orderflow.runtime.metrics import RELAY_LEADING
 from orderflow.runtime.writes import Writes
@@ -182,14 +182,9 @@ class PostgresLease:
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
-            conninfo = make_conninfo(self.database_url, options=self._options(), **_KEEPALIVE)
+            conninfo = make_conninfo(self.database_url, options=_SERVER_KEEPALIVE, **_KEEPALIVE)
             self._connection = psycopg.connect(conninfo, autocommit=True)
         return self._connection
-
-    def _options(self) -> str:
-        """The URL's own server options, if any, then the keep-alives."""
-        own = str(conninfo_to_dict(self.database_url).get("options") or "")
-        return f"{own} {_SERVER_KEEPALIVE}".strip()
 
     def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
