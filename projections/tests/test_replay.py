@@ -19,6 +19,7 @@ from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.replay import RebuildFailed, rebuild
+from orderflow.projections.service import workers_joined_check
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import follow
 from orderflow.runtime.kafka import new_producer
@@ -34,9 +35,13 @@ def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
 ) -> None:
     topic, name, database = a_topic_and_read_database(settings, unique)
     first_orders = publish_orders(settings, topic, 8)
+    workers_joined = workers_joined_check(settings, name)["workers"]
+    with pytest.raises(RuntimeError, match=r"tracking \(generation 1\), analytics"):
+        workers_joined()  # no worker runs: the projections process is not ready
 
     with following(settings, name, topic):
         wait_until(lambda: all(completed(database, o) for o in first_orders))
+        workers_joined()
         before = {o: tracking(database).tracking(str(o)) for o in first_orders}
         funnel_before = analytics(database).funnel()
         served_during: list[int] = []
@@ -53,6 +58,7 @@ def test_a_rebuild_swaps_in_an_equal_model_while_the_worker_keeps_going(
         later_orders = publish_orders(settings, topic, 3)  # after the swap
         wait_until(lambda: all(completed(database, o) for o in later_orders))
         wait_until(lambda: analytics(database).funnel()["placed"] == 11)
+        workers_joined()  # in the new generation's groups
 
     assert set(served_during) == {1}, "readers kept the old tables until the swap"
     assert (generation, rebuilt_analytics) == (2, 2)
