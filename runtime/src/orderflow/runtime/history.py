@@ -5,6 +5,7 @@ the order's messages as it goes: topics kept for good hold millions."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from orderflow.runtime.kafka import client_config, message_headers
 from orderflow.schemas.codec import decode
 from orderflow.schemas.envelope import Message, order_id_of
 from orderflow.schemas.errors import DecodeError
+
+_ASK_S = 0.1  # how long one consume call waits
+_SETTLE_S = 0.5  # quiet after every partition's end, for what a broker reported early
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,17 @@ def read_topics(
 
 def _until_every_end(consumer: Consumer, partitions: int, timeout: float) -> Iterator[KafkaMessage]:
     """Consume until each partition has reported its end and then nothing more comes for a
-    moment (a broker may report an end early), or nothing comes for `timeout`."""
+    moment (a broker may report an end early), or nothing comes for `timeout`. Each call asks
+    briefly: `consume(n, timeout)` waits for all n messages or the whole timeout, so one long
+    call held a topic of a few messages for all of it (10 s for every `orderflow stream`)."""
     ended: set[tuple[str, int]] = set()
+    quiet_since = time.monotonic()
     while True:
-        batch = consumer.consume(1000, timeout=0.5 if len(ended) >= partitions else timeout)
-        if not batch:
+        batch = consumer.consume(1000, timeout=_ASK_S)
+        now = time.monotonic()
+        if batch:
+            quiet_since = now
+        elif now - quiet_since >= (_SETTLE_S if len(ended) >= partitions else timeout):
             return
         for message in batch:
             error = message.error()
