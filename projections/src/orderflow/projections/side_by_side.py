@@ -118,10 +118,11 @@ def _child(
 ) -> None:
     collector.settle()
     kafka.use_options(settings.kafka_options)  # a spawned process starts with none
-    reported_at = 0.0
+    reported_at, last = 0.0, (0, 0)
 
     def progress(read: int, total: int) -> None:
-        nonlocal reported_at
+        nonlocal reported_at, last
+        last = (read, total)
         if time.monotonic() - reported_at >= _REPORT_EVERY_S:
             reported_at = time.monotonic()
             reports.put((projection, "progress", read, total, ""))
@@ -131,4 +132,5 @@ def _child(
     except RebuildFailed as error:
         reports.put((projection, "failed", 0, 0, str(error)))
         return
+    reports.put((projection, "progress", *last, ""))  # the bar ends at the count read
     reports.put((projection, "done", generation, 0, ""))

@@ -4,8 +4,10 @@ projections). Long runs show a rich progress bar with events per second and the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -17,7 +19,6 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -39,7 +40,32 @@ EVENT_TOPICS = (ORDER_EVENTS, INVENTORY_EVENTS, BILLING_EVENTS, FULFILLMENT_EVEN
 
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.0f} events/s")
+        rate = task.fields.get("rate")
+        return Text("? events/s" if rate is None else f"{rate:,.0f} events/s")
+
+
+class _Left(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        left = task.fields.get("left")
+        return Text("-:--:--" if left is None else str(timedelta(seconds=round(left))))
+
+
+class Pace:
+    """Events per second since a bar's first update, and the time left at that pace. Rich's
+    own estimate starts again whenever a task's total changes, as it does at each update once
+    a replay reads past the count the topics held at its start (they keep growing): its bars
+    showed 0 events/s and no time left for the rest of the run, and ended so."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._first: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, description: str, done: int, total: int) -> tuple[float, float] | None:
+        """(events/s, seconds left), or None while too soon to tell."""
+        now = self.clock()
+        since, done_then = self._first.setdefault(description, (now, done))
+        rate = (done - done_then) / (now - since) if now - since >= 0.5 else 0.0
+        return (rate, (total - done) / rate) if rate > 0 else None
 
 
 @contextmanager
@@ -50,14 +76,19 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 @contextmanager
-def progress_bars(descriptions: Sequence[str]) -> Iterator[Callable[[str, int, int], None]]:
+def progress_bars(
+    descriptions: Sequence[str], pace: Pace | None = None, on: Console = console
+) -> Iterator[Callable[[str, int, int], None]]:
     """One progress bar per description; yields update(description, done, total)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate())
-    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+    pace = pace or Pace()
+    with Progress(*columns, _Left(), console=on) as progress:
         tasks = {text: progress.add_task(text, total=None) for text in descriptions}
 
         def update(description: str, done: int, total: int) -> None:
-            progress.update(tasks[description], completed=done, total=max(total, done))
+            total = max(total, done)
+            rate, left = pace(description, done, total) or (None, None)
+            progress.update(tasks[description], completed=done, total=total, rate=rate, left=left)
 
         yield update
 
