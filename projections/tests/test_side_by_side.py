@@ -1,8 +1,13 @@
 """`orderflow replay tracking analytics`: each rebuild in a process of its own, at once; each
-swaps in its own generation, and one that fails leaves the others' swaps standing."""
+swaps in its own generation, one that fails leaves the others' swaps standing, and a Ctrl-C
+stops them all before their swaps."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -11,7 +16,7 @@ from read_models import analytics, completed, publish_orders
 
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
-from orderflow.projections.side_by_side import rebuild_side_by_side
+from orderflow.projections.side_by_side import STOPPED, rebuild_side_by_side
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
 
@@ -67,3 +72,29 @@ def test_a_rebuild_whose_process_dies_is_reported_and_the_others_still_swap(
     database = ReadDatabase(settings, name)
     assert all(completed(database, order) for order in orders)
     database.close()
+
+
+def test_a_stopped_replay_stops_each_rebuild_before_its_swap_quietly(
+    settings: Settings, unique: Callable[[str], str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given side-by-side rebuilds of an empty topic (they wait for events, never swapping)
+    topic, name = unique("events"), unique("sbs")[:40]
+    ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    children_before = set(multiprocessing.active_children())
+
+    # when the operator presses Ctrl-C while they run
+    threading.Timer(3.0, os.kill, [os.getpid(), signal.SIGINT]).start()
+    outcome = rebuild_side_by_side(
+        ["tracking", "analytics"], settings, database_name=name, topics=[topic]
+    )
+
+    # then each is reported stopped before its swap, no process is left, the live models are
+    # the first generation still, and no child printed the traceback of its interruption
+    assert outcome.failures == {"tracking": STOPPED, "analytics": STOPPED}
+    assert outcome.generations == {}
+    assert set(multiprocessing.active_children()) == children_before
+    database = ReadDatabase(settings, name)
+    prepare(database)
+    assert live_generation(database, "tracking") == live_generation(database, "analytics") == 1
+    database.close()
+    assert "Traceback" not in capfd.readouterr().err

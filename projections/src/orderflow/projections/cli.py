@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from orderflow.projections.replay import RebuildFailed, rebuild
-from orderflow.projections.side_by_side import rebuild_side_by_side
+from orderflow.projections.side_by_side import STOPPED, rebuild_side_by_side
 from orderflow.projections.worker import PROJECTIONS
-from orderflow.runtime.commands import settings_or_exit
+from orderflow.runtime.commands import settings_or_exit, stop_on_signals
 from orderflow.runtime.ops_cli import console, progress_bar, progress_bars
 from orderflow.runtime.settings import Settings
 
@@ -34,6 +34,7 @@ def replay(
         typer.echo(f"orderflow: no projection {unknown[0]!r} ({', '.join(PROJECTIONS)})", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
+    stop_on_signals()  # SIGTERM stops a replay as Ctrl-C does: before its swap, cleanly
     names = list(dict.fromkeys(projections))  # each once, in the order asked
     if len(names) == 1:
         _replay_one(names[0], settings, allow_trimmed)
@@ -51,6 +52,8 @@ def replay(
         else:
             why = outcome.failures[name]
             typer.echo(f"orderflow: {name}: {why}; its live read model is unchanged", err=True)
+    if STOPPED in outcome.failures.values():
+        raise typer.Exit(130)
     if outcome.failures:
         raise typer.Exit(1)
 
@@ -62,4 +65,9 @@ def _replay_one(projection: str, settings: Settings, allow_trimmed: bool) -> Non
     except RebuildFailed as error:
         typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the rebuild's own clean-up has run
+        typer.echo(
+            f"orderflow: {projection}: {STOPPED}; its live read model is unchanged", err=True
+        )
+        raise typer.Exit(130) from None
     console.print(f"{projection}: generation {generation} is live")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
+from types import FrameType
 
 from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS
@@ -24,6 +26,8 @@ Progress = Callable[[str, int, int], None]
 #: What a child tells: (projection, "progress" | "done" | "failed", number, number, why)
 Report = tuple[str, str, int, int, str]
 _REPORT_EVERY_S = 0.25  # progress reports per child: enough for a bar, few for the queue
+_STOP_WITHIN_S = 10.0  # a child's stop: it leaves its consumer group and closes its database
+STOPPED = "stopped before its swap"
 
 
 @dataclass
@@ -57,9 +61,28 @@ def rebuild_side_by_side(
         child.start()
     try:
         return _collect(children, reports, on_progress)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`stop_on_signals`): stop every rebuild
+        return _stop(children, reports)
     finally:
         for child in children.values():
             child.join()
+
+
+def _stop(children: dict[str, SpawnProcess], reports: multiprocessing.Queue[Report]) -> Outcome:
+    """Ask each child to stop (SIGTERM: it leaves its group and its tables unswapped), wait for
+    them, and tell what each had done: one may have swapped in just before."""
+    for child in children.values():
+        if child.is_alive():
+            child.terminate()
+    for child in children.values():
+        child.join(_STOP_WITHIN_S)
+        if child.is_alive():
+            child.kill()
+    outcome, running = Outcome(), set(children)
+    _take_waiting(reports, outcome, running, None)
+    for name in running:
+        outcome.failures[name] = STOPPED
+    return outcome
 
 
 def _collect(
@@ -118,6 +141,7 @@ def _child(
 ) -> None:
     collector.settle()
     kafka.use_options(settings.kafka_options)  # a spawned process starts with none
+    _stop_on_sigterm()
     reported_at, last = 0.0, (0, 0)
 
     def progress(read: int, total: int) -> None:
@@ -132,5 +156,21 @@ def _child(
     except RebuildFailed as error:
         reports.put((projection, "failed", 0, 0, str(error)))
         return
+    except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run
+        reports.put((projection, "failed", 0, 0, STOPPED))
+        return
     reports.put((projection, "progress", *last, ""))  # the bar ends at the count read
     reports.put((projection, "done", generation, 0, ""))
+
+
+def _stop_on_sigterm() -> None:
+    """A child stops when its parent says so (SIGTERM), not on a Ctrl-C of its own: the
+    terminal sends SIGINT to the whole process group, and the parent then stops each child
+    once, in order, rather than each printing the traceback of its interruption."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up must not be cut
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, interrupt)
