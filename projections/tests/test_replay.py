@@ -22,6 +22,7 @@ from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.service import workers_joined_check
 from orderflow.projections.tracking import TrackingModel
 from orderflow.projections.worker import follow
+from orderflow.runtime.deadletters import read_all
 from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import publish
@@ -142,6 +143,30 @@ def test_a_rebuild_swaps_in_while_orders_keep_coming(
     # then it caught up with the head and swapped in, holding every order placed before
     assert swapped == [2], "the rebuild reached the head of the topics and swapped"
     assert all(completed(database, order) for order in first_orders)
+    database.close()
+
+
+def test_a_rebuild_sends_no_second_dead_letter_for_what_the_live_group_sent_one(
+    settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # given a read model built from a topic holding an unreadable message (its live group
+    # dead-lettered it), and another unreadable message since
+    topic, name, database = a_topic_and_read_database(settings, unique)
+    producer = new_producer(settings.kafka_bootstrap)
+    producer.produce(topic, key=b"old", value=b"not an event")
+    publish_orders(settings, topic, 1)
+    assert rebuild("tracking", settings, database_name=name, topics=[topic]) == 2
+    producer.produce(topic, key=b"new", value=b"not an event either")
+    producer.flush(10)
+
+    # when it is rebuilt again
+    assert rebuild("tracking", settings, database_name=name, topics=[topic]) == 3
+
+    # then each unreadable message has one dead letter: the new rebuild sent one for the new
+    # message only
+    letters = [letter for letter in read_all(settings.kafka_bootstrap) if letter.topic == topic]
+    by_group = sorted((letter.group.rsplit(".", 1)[-1], letter.key) for letter in letters)
+    assert by_group == [("g2", b"old"), ("g3", b"new")]
     database.close()
 
 

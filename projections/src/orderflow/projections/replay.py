@@ -22,9 +22,10 @@ from orderflow.projections.generations import (
 from orderflow.projections.model import ReadModel
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS, group_of
 from orderflow.projections.worker import projection_loop as loop_of
+from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.inbox import Applied
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.watermarks import Watermarks, message_counts, trimmed, watermarks
+from orderflow.runtime.watermarks import Watermarks, committed, trimmed, watermarks
 from orderflow.schemas.envelope import Message
 
 #: Caught up: every message counted at the start has been read, and the last batch came short
@@ -62,7 +63,8 @@ def rebuild(
         generation = new_generation(database, projection)
         model = model_type(database, generation)
         group = group_of(projection, generation, database_name)
-        _fill(model.apply, settings, group, topics, on_progress)
+        live_group = group_of(projection, live_generation(database, projection), database_name)
+        _fill(model.apply, settings, group, topics, on_progress, live_group)
         if not allow_trimmed:
             live = model_type(database, live_generation(database, projection))
             refuse_lost(live, model)
@@ -135,21 +137,19 @@ def _fill(
     group: str,
     topics: Sequence[str],
     on_progress: Progress | None,
+    live_group: str,
 ) -> None:
-    total = sum(message_counts(settings.kafka_bootstrap, topics).values())
-    read, last_at, at_head = 0, time.monotonic(), False
-
-    def counted(events: Sequence[Message]) -> Applied:
-        nonlocal read, last_at, at_head
-        outcome = apply(events)
-        read, last_at = read + len(events), time.monotonic()
-        at_head = len(events) < loop.batch_size
-        if on_progress is not None:
-            on_progress(read, total)
-        return outcome
-
+    """Read the topics into the new generation until caught up. A message that cannot be read
+    is dead-lettered only past where the live generation's group had committed at the start:
+    that group has sent a letter for each before it, and a rebuild sending another, under its
+    own group, doubled the dead letters (and the dashboard's count of them) at every replay."""
+    found = watermarks(settings.kafka_bootstrap, topics)
+    total = sum(high - low for low, high in found.values())
+    sent_before = committed(settings.kafka_bootstrap, live_group, found)
     stopping, failures = threading.Event(), list[BaseException]()
-    loop = loop_of(counted, settings.kafka_bootstrap, topics, group, stopping)
+    loop = loop_of(
+        apply, settings.kafka_bootstrap, topics, group, stopping, letters_sent_before=sent_before
+    )
 
     def consume() -> None:
         try:
@@ -161,17 +161,26 @@ def _fill(
     started = time.monotonic()
     worker.start()
     try:
-        while worker.is_alive() and not _caught_up(read, total, last_at, started, at_head):
+        while worker.is_alive() and not _caught_up(loop, total, started):
+            if on_progress is not None:
+                on_progress(loop.taken, total)
             time.sleep(0.1)
     finally:
         stopping.set()
         worker.join()
     if failures:
         raise RebuildFailed(f"reading the topics failed: {failures[0]}") from failures[0]
+    if on_progress is not None:
+        on_progress(loop.taken, total)
 
 
-def _caught_up(read: int, total: int, last_at: float, started: float, at_head: bool) -> bool:
-    quiet = time.monotonic() - last_at
+def _caught_up(loop: ConsumerLoop, total: int, started: float) -> bool:
+    """Counts every message the loop is done with, dead-lettered ones included: counting only
+    those applied, a topic holding one unreadable message never reached the start's count,
+    and each rebuild waited for _SILENT_S of silence."""
+    read, (size, last_at) = loop.taken, loop.last_batch
+    at_head = 0 < size < loop.batch_size
+    quiet = time.monotonic() - (last_at or started)
     if read >= total and (at_head or quiet > _QUIET_S):
         return True
     if read == 0 and time.monotonic() - started > _FIRST_EVENT_WITHIN_S:

@@ -10,7 +10,7 @@ rebuild stopped."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -57,8 +57,11 @@ def projection_loop(
     stopping: threading.Event,
     dead_letter_topic: str = DEAD_LETTERS,
     batch_size: int = 2000,
+    letters_sent_before: Mapping[tuple[str, int], int] | None = None,
 ) -> ConsumerLoop:
-    letters = DeadLetterPublisher(new_producer(bootstrap), group, dead_letter_topic)
+    letters = DeadLetterPublisher(
+        new_producer(bootstrap), group, dead_letter_topic, letters_sent_before
+    )
     consumer = new_consumer(bootstrap, group, fetch_wait_ms=READ_MODEL_FETCH_WAIT_MS)
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)
 

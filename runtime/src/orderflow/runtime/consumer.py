@@ -84,6 +84,9 @@ class ConsumerLoop:
         self.group = dead_letters.group
         self.assigned: set[tuple[str, int]] = set()
         self.joined = threading.Event()  # the group has given this member its share (maybe none)
+        # messages done with, whatever became of each (applied, skipped, dead-lettered), and
+        # the size and time of the last batch: how a rebuild tells it has caught up
+        self.taken, self.last_batch = 0, (0, 0.0)
         self._stash: list[KafkaMessage] = []
         self._moved: set[tuple[str, int]] = set()  # revoked since the batch in hand was polled
         self._lag_at = 0.0
@@ -160,6 +163,8 @@ class ConsumerLoop:
         self._retry_transient("dead letters", self.dead_letters.flush)
         faults.point("consumer.after_db_commit")
         self._commit_offsets(kept)
+        self.taken += len(messages)
+        self.last_batch = (len(messages), time.monotonic())
         BATCH_SECONDS.labels(self.dead_letters.group).observe(time.perf_counter() - started)
 
     def _decode(self, messages: list[KafkaMessage]) -> list[Decoded]:

@@ -5,14 +5,20 @@ Processing of its partition goes on; an operator fixes the cause and replays it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from orderflow.runtime.kafka import client_config, kafka_headers, message_headers, new_producer
+from orderflow.runtime.kafka import (
+    client_config,
+    kafka_headers,
+    message_headers,
+    new_producer,
+    where,
+)
 from orderflow.runtime.metrics import DEAD_LETTERED
 from orderflow.schemas.topics import DEAD_LETTERS
 
@@ -51,11 +57,25 @@ class DeadLetter:
 
 
 class DeadLetterPublisher:
-    def __init__(self, producer: Producer, group: str, topic: str = DEAD_LETTERS) -> None:
+    """Sends a group's dead letters. `sent_before` gives, per partition, the offset below which
+    another group has already sent a letter for each message that cannot be read: a read
+    model's rebuild reads what its live generation's group read, and a second letter for the
+    same message would be noise for whoever reads the dead letters."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        group: str,
+        topic: str = DEAD_LETTERS,
+        sent_before: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         self.producer, self.group, self.topic = producer, group, topic
+        self.sent_before = sent_before or {}
         self._failures: list[str] = []
 
     def send(self, message: KafkaMessage, reason: str, error: str, field: str | None) -> None:
+        if int(message.offset() or 0) < self.sent_before.get(where(message), 0):
+            return
         why = {
             "reason": reason,
             "error": error[:_MAX_ERROR],
