@@ -1,7 +1,8 @@
 """The warehouse simulator: a worker in the fulfillment process that moves every shipment one
 step at a time (pick, pack, ship with the carrier, deliver), each step once the previous is at
 least `ORDERFLOW_WAREHOUSE_DELAY_S` old. Off (`ORDERFLOW_SIMULATE_WAREHOUSE=false`), people
-and carrier webhooks move shipments instead."""
+and carrier webhooks move shipments instead. On PostgreSQL one instance's warehouse runs at a
+time, under a lease (see `orderflow.runtime.lease`); the others ring it when they write."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from eventsourcing.application import Application
 from orderflow.fulfillment.application import Fulfillment
 from orderflow.fulfillment.domain import NEXT
 from orderflow.runtime.cache import AggregateCache
+from orderflow.runtime.lease import Lease, lease_for
 from orderflow.runtime.retry import is_transient
 
 log = structlog.get_logger("orderflow.fulfillment.simulator")
@@ -29,13 +31,30 @@ def simulate_warehouse(app: Application[UUID], stopping: threading.Event) -> Non
     if not app.settings.simulate_warehouse:
         stopping.wait()  # a worker that ends early reads as a dead thread to the host
         return
+    # one instance's warehouse moves the shipments of all (on PostgreSQL): each instance's
+    # rounds would otherwise race for the same shipments, and all but one lose on the version
+    lease = lease_for(app, "fulfillment-warehouse")
+    try:
+        _run_rounds(app, lease, stopping)
+    finally:
+        lease.close()
+
+
+def _run_rounds(app: Fulfillment, lease: Lease, stopping: threading.Event) -> None:
     cache = AggregateCache()  # this thread's own: a shipment is loaded once for its four steps
-    writes, seen = app.recorder.writes, 0  # type: ignore[attr-defined]
+    writes, seen, held = app.recorder.writes, 0, False  # type: ignore[attr-defined]
     tick = TICK_S if app.settings.warehouse_delay_s else IDLE_TICK_S
     while not stopping.wait(ROUND_GAP_S):
         # a new shipment is written by this process's consumer: start on it at once
-        seen = writes.wait_after(seen, tick)
+        before, seen = seen, writes.wait_after(seen, tick)
         try:
+            if not lease.hold():
+                held = False
+                if seen != before:
+                    lease.ring()  # the holder's warehouse starts on this instance's shipments
+                continue
+            if not held:  # another instance's warehouse moved shipments meanwhile
+                cache, held = AggregateCache(), True
             advance_all(app, cache)
         except Exception as error:
             if not is_transient(error):
