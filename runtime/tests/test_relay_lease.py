@@ -1,5 +1,6 @@
-"""Instances of a service on one PostgreSQL store: one relay publishes, the others ring it at
-their writes and take over when it goes."""
+"""Instances of a service on one store: one relay publishes, hears the others' writes at once
+(on PostgreSQL they ring it; on SQLite it watches the file) and another takes over when it
+goes."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from orderflow.runtime import relay as relay_module
 from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.kafka import new_producer
-from orderflow.runtime.lease import PostgresLease, lease_for
+from orderflow.runtime.lease import FileLease, PostgresLease, lease_for
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
@@ -44,7 +45,7 @@ class Instance:
 
     @property
     def holds(self) -> bool:
-        return isinstance(self.lease, PostgresLease) and self.lease.held
+        return isinstance(self.lease, PostgresLease | FileLease) and self.lease.held
 
     def write(self, numbers: range) -> None:
         events = [stock_received(n) for n in numbers]
@@ -95,16 +96,29 @@ def pair(
     return two_instances(settings, kafka_bootstrap, unique)
 
 
+@pytest.fixture(params=["postgres", "sqlite"])
+def pair_on_either(
+    request: pytest.FixtureRequest,
+    kafka_bootstrap: str,
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> tuple[str, Instance, Instance]:
+    """Two instances on one store, of each kind."""
+    url = request.getfixturevalue("database_url") if request.param == "postgres" else None
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    return two_instances(settings, kafka_bootstrap, unique)
+
+
 def references(events: list[StockReceived]) -> Counter[str]:
     return Counter(event.reference for event in events)
 
 
 def test_one_instance_publishes_and_hears_the_others_writes_at_once(
-    pair: tuple[str, Instance, Instance], kafka_bootstrap: str
+    pair_on_either: tuple[str, Instance, Instance], kafka_bootstrap: str
 ) -> None:
-    # Given two instances on one store, the first holding the lease; it looks at the store on
-    # its own only once a minute, so only a ring can bring it the second's writes in time
-    topic, first, second = pair
+    # Given two instances on one store, the first holding the lease; its relay looks at the
+    # store on its own only once a minute, so only the lease can bring it the second's writes
+    topic, first, second = pair_on_either
     with first.leading(idle_wait=60), second.running(idle_wait=60):
         # when each instance writes
         second.write(range(1, 101))
@@ -119,10 +133,10 @@ def test_one_instance_publishes_and_hears_the_others_writes_at_once(
 
 
 def test_another_instance_takes_over_when_the_holder_stops(
-    pair: tuple[str, Instance, Instance], kafka_bootstrap: str
+    pair_on_either: tuple[str, Instance, Instance], kafka_bootstrap: str
 ) -> None:
     # Given the holder publishing, and a second instance asking for the lease every 0.2 s
-    topic, first, second = pair
+    topic, first, second = pair_on_either
     with first.leading(idle_wait=60), second.running(idle_wait=0.2):
         first.write(range(1, 51))
         published(kafka_bootstrap, topic, lambda got: len(got) >= 50)
@@ -176,20 +190,3 @@ def test_a_holder_that_cannot_publish_gives_the_lease_to_another(
     # then the second took the lease and published what the first could not
     assert references(events) == Counter(f"in-{n}" for n in range(1, 51))
     assert gave_way, "the lease moved to the instance that can publish"
-
-
-def test_instances_on_sqlite_each_publish(
-    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
-) -> None:
-    # Given two instances of a service on one SQLite file (one machine: nothing to lock or
-    # ring across)
-    settings = Settings(data_dir=tmp_path, database_url=None)
-    topic, first, second = two_instances(settings, kafka_bootstrap, unique)
-
-    # when one of them writes
-    with first.running(idle_wait=0.2), second.running(idle_wait=0.2):
-        first.write(range(1, 21))
-        events = published(kafka_bootstrap, topic, lambda got: len(got) >= 40)
-
-    # then each instance's relay published every event, as before leases
-    assert references(events) == Counter({f"in-{n}": 2 for n in range(1, 21)})

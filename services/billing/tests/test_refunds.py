@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -131,12 +130,12 @@ def test_two_billing_processes_refunding_one_note_ask_under_one_key_and_record_i
     other.close()
 
 
-def test_on_postgresql_one_of_two_billing_processes_asks_the_provider_for_each_refund(
-    database_url: str, unique: Callable[[str], str], tmp_path: Path
+def test_one_of_two_billing_processes_asks_the_provider_for_each_refund(
+    store_settings: Settings, unique: Callable[[str], str]
 ) -> None:
     # Given three committed credit notes and two billing processes' refunds workers on one
-    # PostgreSQL store, with one provider
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    # store, with one provider
+    settings = store_settings
     store = store_for(unique("billing"), settings)
     first = Billing(store.env, settings, SandboxGateway())
     second = Billing(store.env, settings, first.gateway)

@@ -1,5 +1,5 @@
-"""On PostgreSQL one fulfillment instance's warehouse simulator moves every instance's
-shipments: several would race for the same shipments, and each booked the carrier."""
+"""One fulfillment instance's warehouse simulator moves every instance's shipments, on both
+stores: several would race for the same shipments, and each booked the carrier."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -34,11 +33,11 @@ class CountingCarrier(SandboxCarrier):
         return super().book(shipment_id, address)
 
 
-def test_on_postgresql_one_of_two_fulfillment_processes_runs_the_warehouse(
-    database_url: str, unique: Callable[[str], str], tmp_path: Path
+def test_one_of_two_fulfillment_processes_runs_the_warehouse(
+    store_settings: Settings, unique: Callable[[str], str]
 ) -> None:
-    # Given two fulfillment processes on one PostgreSQL store, each with its simulator running
-    settings = Settings(data_dir=tmp_path, database_url=database_url, warehouse_delay_s=0)
+    # Given two fulfillment processes on one store, each with its simulator running
+    settings = store_settings.model_copy(update={"warehouse_delay_s": 0})
     store = store_for(unique("ful"), settings)
     apps = [Fulfillment(store.env, settings, CountingCarrier()) for _ in range(2)]
     stopping = threading.Event()

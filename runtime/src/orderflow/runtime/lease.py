@@ -16,20 +16,26 @@ publishes. The others stand by:
 Taking over resumes from the saved position, so what the old holder had not confirmed is
 published again and skipped downstream: a change of holder may duplicate, never skip.
 
-A SQLite store is one file on one machine: its instances keep publishing each on its own
-(`EveryInstance`); nothing rings across processes there."""
+A SQLite store is one file on one machine: there an exclusive lock on a file beside it names
+the instance (`FileLease`), and the holder sees the others' writes by asking SQLite every 50 ms
+whether the file changed, so they need not ring. An in-memory store is one process's alone:
+`EveryInstance`."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import sqlite3
 import threading
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Protocol
 from uuid import UUID
 
 import psycopg
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -38,6 +44,7 @@ from orderflow.runtime.writes import Writes
 
 log = structlog.get_logger("orderflow.lease")
 _LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `stop`
+_LOOK_S = 0.05  # how often a SQLite holder asks whether another process wrote
 #: The advisory-lock space of leases (the two-key form, apart from orderflow's other locks).
 _LOCK_SPACE = 7_411_001
 #: The lease's connection gives up on a vanished peer (a node lost, a network cut) in seconds,
@@ -192,14 +199,91 @@ class PostgresLease:
             connection.close()
 
 
+class FileLease:
+    """An exclusive `flock` on `<store file>.<name>.lease`, which the kernel lets go when the
+    holder closes it or its process ends, however it ends. The holder's watcher asks the
+    store's `PRAGMA data_version` (it changes at every commit of another connection) and
+    wakes the follower as a write of its own process would."""
+
+    def __init__(self, database: str, name: str, writes: Writes) -> None:
+        self.database, self.name, self.writes = database, name, writes
+        self.path = Path(f"{database}.{name}.lease")
+        self._file: IO[bytes] | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        RELAY_LEADING.labels(name).set(0)
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def hold(self) -> bool:
+        if self._file is not None:
+            return True
+        file = self.path.open("ab")  # held open for as long as the lease is
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        self._file, self._stop = file, threading.Event()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(self._stop,), name=f"lease-{self.name}", daemon=True
+        )
+        self._watcher.start()
+        RELAY_LEADING.labels(self.name).set(1)
+        log.info("lease taken: this instance runs it", lease=self.name)
+        return True
+
+    def ring(self) -> None:
+        pass  # the holder watches the store itself
+
+    def release(self) -> bool:
+        file, watcher = self._file, self._watcher
+        self._stop.set()
+        if watcher is not None:
+            watcher.join(_LOOK_S * 20)
+        self._file = self._watcher = None
+        if file is None:
+            return False
+        file.close()  # and with it the lock
+        RELAY_LEADING.labels(self.name).set(0)
+        return True
+
+    def close(self) -> None:
+        self.release()
+
+    def _watch(self, stop: threading.Event) -> None:
+        connection = sqlite3.connect(self.database)
+        try:
+            seen = _data_version(connection)
+            while not stop.wait(_LOOK_S):
+                now = _data_version(connection)
+                if now != seen:
+                    seen = now
+                    self.writes.announce()
+        except sqlite3.Error as error:  # the follower still looks every idle wait
+            log.warning("lease stopped watching the store", lease=self.name, error=str(error))
+        finally:
+            connection.close()
+
+
+def _data_version(connection: sqlite3.Connection) -> int:
+    row = connection.execute("PRAGMA data_version").fetchone()
+    return int(row[0])
+
+
 def lease_for(app: Application[UUID], name: str) -> Lease:
     """The lease of one of the followers of `app`'s store (its relay, a worker), named `name`:
-    on PostgreSQL one instance's follower runs at a time; on SQLite every instance's does."""
+    one instance's follower runs at a time, but on a store in memory (one process's alone)."""
     datastore = getattr(app.recorder, "datastore", None)
+    writes: Writes = app.recorder.writes  # type: ignore[attr-defined]
+    if isinstance(datastore, SQLiteDatastore) and not datastore.pool.is_sqlite_memory_mode:
+        return FileLease(datastore.pool.db_name, name, writes)
     if not isinstance(datastore, PostgresDatastore):
         return EveryInstance()
     kwargs = datastore.pool.kwargs  # the pool's connection arguments (or what makes them)
     given = (kwargs() if callable(kwargs) else kwargs) or {}
     parts = {key: given[key] for key in ("dbname", "host", "port", "user", "password")}
     url = make_conninfo("", **{key: value for key, value in parts.items() if value})
-    return PostgresLease(url, datastore.schema, name, app.recorder.writes)  # type: ignore[attr-defined]
+    return PostgresLease(url, datastore.schema, name, writes)

@@ -84,10 +84,9 @@ def _refund(billing: Billing, issued: Any) -> None:
     try:
         uow.commit([])
     except IntegrityError:
-        # Another billing process's worker recorded it first (on SQLite each instance follows
-        # the whole log; on PostgreSQL one holds the lease, but a lease can change hands
-        # mid-refund): it asked the provider under the same key (one refund), and the first
-        # record stands.
+        # Another billing process's worker recorded it first (one holds the lease, but a
+        # lease can change hands mid-refund): it asked the provider under the same key (one
+        # refund), and the first record stands.
         if not _recorded(billing, note.number):
             raise
         return

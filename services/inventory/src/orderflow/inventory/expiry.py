@@ -1,7 +1,7 @@
 """The reservation clock: a worker in the service process that releases reservations whose
 payment did not come in time. Due reservations are found through the index stored with the
-events, so a restart loses none. On PostgreSQL one instance's clock looks at a time (a lease,
-see `orderflow.runtime.lease`); on SQLite two inventory processes may both look, and the store's
+events, so a restart loses none. One instance's clock looks at a time (a lease, see
+`orderflow.runtime.lease`); should two ever look at once (the lease changing hands), the store's
 version check lets one of them release each reservation."""
 
 from __future__ import annotations
