@@ -173,6 +173,25 @@ def test_a_holder_whose_connection_ends_loses_the_lease_to_another(
         second.lease.close()
 
 
+def test_a_holder_whose_follower_is_wedged_gives_the_lease_to_another(
+    pair_on_either: tuple[str, Instance, Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one instance holding the lease, whose follower then never asks for it again (its
+    # thread stuck, the process alive), with a wedge told after half a second
+    monkeypatch.setattr(lease, "WEDGED_AFTER_S", 0.5)
+    _, first, second = pair_on_either
+    try:
+        assert first.lease.hold()
+        assert not second.lease.hold()
+
+        # then its own watcher gives the lease up, and the other instance takes it
+        wait_for(second.lease.hold, 10, "the second to take the lease", every=0.1)
+        assert not first.holds
+    finally:
+        first.lease.close()
+        second.lease.close()
+
+
 def test_a_holder_that_cannot_publish_gives_the_lease_to_another(
     pair: tuple[str, Instance, Instance], kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

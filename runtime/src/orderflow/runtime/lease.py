@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import IO, Protocol
 from uuid import UUID
@@ -45,6 +46,10 @@ from orderflow.runtime.writes import Writes
 log = structlog.get_logger("orderflow.lease")
 _LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it looks at `stop`
 _LOOK_S = 0.05  # how often a SQLite holder asks whether another process wrote
+#: A holder whose follower has not asked for its lease in this long is wedged (its thread stuck
+#: in a call that never returns): the holder's own watcher gives the lease up, for another
+#: instance to take. Followers ask at least every few seconds, in every state but a stuck one.
+WEDGED_AFTER_S = 60.0
 #: The advisory-lock space of leases (the two-key form, apart from orderflow's other locks).
 _LOCK_SPACE = 7_411_001
 #: The lease's connection gives up on a vanished peer (a node lost, a network cut) in seconds,
@@ -111,6 +116,7 @@ class PostgresLease:
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None  # standby's
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()  # the current listener's
+        self._asked_at = time.monotonic()
         RELAY_LEADING.labels(name).set(0)
 
     @property
@@ -119,6 +125,7 @@ class PostgresLease:
         return self._listener is not None and self._listener.is_alive()
 
     def hold(self) -> bool:
+        self._asked_at = time.monotonic()
         if self._listener is not None:
             if self._listener.is_alive():
                 return True
@@ -172,10 +179,10 @@ class PostgresLease:
     def _listen(
         self, connection: psycopg.Connection[tuple[object, ...]], stop: threading.Event
     ) -> None:
-        """Each ring wakes the relay as a write of this process would; ends when told to or
-        when the connection fails, which `hold` then sees."""
+        """Each ring wakes the relay as a write of this process would; ends when told to, when
+        the connection fails or when the follower is wedged, which `hold` then sees."""
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not _wedged(self._asked_at, self.name):
                 if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
                     self.writes.announce()
         except psycopg.Error as error:
@@ -201,34 +208,38 @@ class PostgresLease:
 
 class FileLease:
     """An exclusive `flock` on `<store file>.<name>.lease`, which the kernel lets go when the
-    holder closes it or its process ends, however it ends. The holder's watcher asks the
-    store's `PRAGMA data_version` (it changes at every commit of another connection) and
-    wakes the follower as a write of its own process would."""
+    file is closed or its process ends, however it ends. Once taken, the file is the watcher
+    thread's, which closes it on its way out: it asks the store's `PRAGMA data_version` (it
+    changes at every commit of another connection) and wakes the follower as a write of its
+    own process would."""
 
     def __init__(self, database: str, name: str, writes: Writes) -> None:
         self.database, self.name, self.writes = database, name, writes
         self.path = Path(f"{database}.{name}.lease")
-        self._file: IO[bytes] | None = None
         self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the current watcher's
+        self._asked_at = time.monotonic()
         RELAY_LEADING.labels(name).set(0)
 
     @property
     def held(self) -> bool:
-        return self._file is not None
+        return self._watcher is not None and self._watcher.is_alive()
 
     def hold(self) -> bool:
-        if self._file is not None:
-            return True
+        self._asked_at = time.monotonic()
+        if self._watcher is not None:
+            if self._watcher.is_alive():
+                return True
+            self._forget_watcher()  # it gave the lease up (or the store failed it)
         file = self.path.open("ab")  # held open for as long as the lease is
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             file.close()
             return False
-        self._file, self._stop = file, threading.Event()
+        self._stop = threading.Event()
         self._watcher = threading.Thread(
-            target=self._watch, args=(self._stop,), name=f"lease-{self.name}", daemon=True
+            target=self._watch, args=(file, self._stop), name=f"lease-{self.name}", daemon=True
         )
         self._watcher.start()
         RELAY_LEADING.labels(self.name).set(1)
@@ -239,33 +250,47 @@ class FileLease:
         pass  # the holder watches the store itself
 
     def release(self) -> bool:
-        file, watcher = self._file, self._watcher
-        self._stop.set()
+        watcher = self._watcher
         if watcher is not None:
-            watcher.join(_LOOK_S * 20)
-        self._file = self._watcher = None
-        if file is None:
-            return False
-        file.close()  # and with it the lock
-        RELAY_LEADING.labels(self.name).set(0)
-        return True
+            self._stop.set()
+            watcher.join(_LISTEN_S * 2)  # it closes the file, and the lock goes
+            self._forget_watcher()
+        return watcher is not None
 
     def close(self) -> None:
         self.release()
 
-    def _watch(self, stop: threading.Event) -> None:
-        connection = sqlite3.connect(self.database)
+    def _watch(self, file: IO[bytes], stop: threading.Event) -> None:
         try:
-            seen = _data_version(connection)
-            while not stop.wait(_LOOK_S):
-                now = _data_version(connection)
-                if now != seen:
-                    seen = now
-                    self.writes.announce()
-        except sqlite3.Error as error:  # the follower still looks every idle wait
-            log.warning("lease stopped watching the store", lease=self.name, error=str(error))
+            connection = sqlite3.connect(self.database)
+            try:
+                seen = _data_version(connection)
+                while not stop.wait(_LOOK_S) and not _wedged(self._asked_at, self.name):
+                    now = _data_version(connection)
+                    if now != seen:
+                        seen = now
+                        self.writes.announce()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            log.warning("lease lost", lease=self.name, error=str(error))
         finally:
-            connection.close()
+            file.close()
+
+    def _forget_watcher(self) -> None:
+        self._watcher = None
+        RELAY_LEADING.labels(self.name).set(0)
+
+
+def _wedged(asked_at: float, name: str) -> bool:
+    if time.monotonic() - asked_at <= WEDGED_AFTER_S:
+        return False
+    log.error(
+        "lease given up: its follower has not asked for it in time; wedged?",
+        lease=name,
+        seconds=WEDGED_AFTER_S,
+    )
+    return True
 
 
 def _data_version(connection: sqlite3.Connection) -> int:
