@@ -18,7 +18,7 @@ published again and skipped downstream: a change of holder may duplicate, never 
 
 A SQLite store is one file on one machine: there an exclusive lock on a file beside it names
 the instance (`FileLease`), and the holder sees the others' writes by asking SQLite every 50 ms
-whether the file changed, so they need not ring. An in-memory store is one process's alone:
+for the newest event, so they need not ring. An in-memory store is one process's alone:
 `EveryInstance`."""
 
 from __future__ import annotations
@@ -209,12 +209,12 @@ class PostgresLease:
 class FileLease:
     """An exclusive `flock` on `<store file>.<name>.lease`, which the kernel lets go when the
     file is closed or its process ends, however it ends. Once taken, the file is the watcher
-    thread's, which closes it on its way out: it asks the store's `PRAGMA data_version` (it
-    changes at every commit of another connection) and wakes the follower as a write of its
-    own process would."""
+    thread's, which closes it on its way out: it asks the store for its newest event, and wakes
+    the follower, as a write of its own process would, when another process wrote it."""
 
-    def __init__(self, database: str, name: str, writes: Writes) -> None:
-        self.database, self.name, self.writes = database, name, writes
+    def __init__(self, database: str, newest_query: str, name: str, writes: Writes) -> None:
+        self.database, self.newest_query = database, newest_query
+        self.name, self.writes = name, writes
         self.path = Path(f"{database}.{name}.lease")
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()  # the current watcher's
@@ -264,22 +264,26 @@ class FileLease:
         try:
             connection = sqlite3.connect(self.database)
             try:
-                seen, ours = _data_version(connection), self.writes.count
+                told = 0
                 while not stop.wait(_LOOK_S) and not _wedged(self._asked_at, self.name):
-                    now, mine = _data_version(connection), self.writes.count
-                    # a change with none of this process's writes since is another's; with
-                    # some, those woke the followers already (telling again cost each
-                    # process a wasted read of the store per look, 6% of the stack's speed)
-                    if now != seen and mine == ours:
+                    newest = self._newest(connection)
+                    # an event past this process's newest is another's. One before it was
+                    # committed before that newest one, whose announcement woke the followers
+                    # after: they read it then. (Telling them of every commit cost a wasted
+                    # read of the store per look, 6% of the stack's speed.)
+                    if newest > max(told, self.writes.newest):
+                        told = newest
                         self.writes.announce()
-                        mine += 1
-                    seen, ours = now, mine
             finally:
                 connection.close()
         except sqlite3.Error as error:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             file.close()
+
+    def _newest(self, connection: sqlite3.Connection) -> int:
+        row = connection.execute(self.newest_query).fetchone()
+        return int(row[0] or 0)
 
     def _forget_watcher(self) -> None:
         self._watcher = None
@@ -297,18 +301,14 @@ def _wedged(asked_at: float, name: str) -> bool:
     return True
 
 
-def _data_version(connection: sqlite3.Connection) -> int:
-    row = connection.execute("PRAGMA data_version").fetchone()
-    return int(row[0])
-
-
 def lease_for(app: Application[UUID], name: str) -> Lease:
     """The lease of one of the followers of `app`'s store (its relay, a worker), named `name`:
     one instance's follower runs at a time, but on a store in memory (one process's alone)."""
     datastore = getattr(app.recorder, "datastore", None)
     writes: Writes = app.recorder.writes  # type: ignore[attr-defined]
     if isinstance(datastore, SQLiteDatastore) and not datastore.pool.is_sqlite_memory_mode:
-        return FileLease(datastore.pool.db_name, name, writes)
+        newest = app.recorder.select_max_notification_id_statement  # type: ignore[attr-defined]
+        return FileLease(datastore.pool.db_name, newest, name, writes)
     if not isinstance(datastore, PostgresDatastore):
         return EveryInstance()
     kwargs = datastore.pool.kwargs  # the pool's connection arguments (or what makes them)

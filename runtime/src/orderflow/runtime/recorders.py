@@ -64,7 +64,7 @@ class _AnnouncesWrites:
         notification_ids: Sequence[int] | None = super().insert_events(  # type: ignore[misc]
             stored_events, **kwargs
         )
-        self.writes.announce()  # committed: the relay can read them now
+        self.writes.announce(max(notification_ids or [0]))  # committed: the relay can read them
         return notification_ids
 
 

@@ -13,15 +13,17 @@ class Writes:
     def __init__(self) -> None:
         self._count = 0
         self._changed = threading.Condition()
+        self.newest = 0  # the highest notification id this process has written, where known
 
     @property
     def count(self) -> int:
         """Writes so far: what a waiter passes to `wait_after` to hear of the next one."""
         return self._count
 
-    def announce(self) -> None:
+    def announce(self, newest: int | None = None) -> None:
         with self._changed:
             self._count += 1
+            self.newest = max(self.newest, newest or 0)
             self._changed.notify_all()
 
     def wait_after(self, seen: int, timeout: float) -> int:
