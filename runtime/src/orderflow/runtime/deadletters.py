@@ -4,6 +4,7 @@ Processing of its partition goes on; an operator fixes the cause and replays it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,12 +137,18 @@ def read_all(
 
 
 def _drain(consumer: Consumer, ends: dict[int, int], timeout: float) -> list[DeadLetter]:
+    """Read until each partition's end, or until nothing came for a second. Each call asks
+    briefly: `consume(n, timeout)` waits for all n or the whole timeout, which held every
+    listing of fewer than n letters for that long."""
     letters: list[DeadLetter] = []
-    pending = dict(ends)
+    pending, quiet_since = dict(ends), time.monotonic()
     while pending:
-        batch = consumer.consume(500, timeout=min(timeout, 1.0))  # idle for 1 s: the end
+        batch = consumer.consume(500, timeout=0.1)
         if not batch:
-            break
+            if time.monotonic() - quiet_since >= min(timeout, 1.0):
+                break
+            continue
+        quiet_since = time.monotonic()
         for message in batch:
             if message.error() is None:
                 letters.append(parse(message))
