@@ -5,6 +5,7 @@ goes."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,6 +172,54 @@ def test_a_holder_whose_connection_ends_loses_the_lease_to_another(
     finally:
         first.lease.close()
         second.lease.close()
+
+
+class Elsewhere:
+    """A lease another instance holds: counts this instance's rings."""
+
+    def __init__(self) -> None:
+        self.rings = 0
+
+    def hold(self) -> bool:
+        return False
+
+    def ring(self) -> None:
+        self.rings += 1
+
+    def release(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_standby_rings_after_its_own_writes_only(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    # Given a relay standing by while another instance holds its lease
+    settings = Settings(data_dir=tmp_path, database_url=None)
+    _, instance, _ = two_instances(settings, kafka_bootstrap, unique)
+    elsewhere = Elsewhere()
+    thread = threading.Thread(
+        target=instance.relay.run, args=(instance.stopping, 0.2, elsewhere), daemon=True
+    )
+    thread.start()
+    try:
+        # when this process hears of other processes' writes (the ring of a lease it holds
+        # for another follower), then of one write of its own
+        for _ in range(5):
+            instance.app.recorder.writes.wake()
+            time.sleep(0.05)
+        heard_only = elsewhere.rings
+        instance.write(range(1, 2))
+        wait_for(lambda: elsewhere.rings > heard_only, 5, "a ring", every=0.05)
+        time.sleep(0.3)  # a second look of the standby's
+    finally:
+        instance.stop(thread)
+
+    # then it rang once, for its own write: ringing after what it heard, two instances each
+    # holding one of two leases rang each other for ever
+    assert (heard_only, elsewhere.rings) == (0, 1)
 
 
 def test_a_holder_whose_follower_is_wedged_gives_the_lease_to_another(

@@ -184,7 +184,7 @@ class PostgresLease:
         try:
             while not stop.is_set() and not _wedged(self._asked_at, self.name):
                 if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
-                    self.writes.announce()
+                    self.writes.wake()
         except psycopg.Error as error:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
@@ -273,7 +273,7 @@ class FileLease:
                     # read of the store per look, 6% of the stack's speed.)
                     if newest > max(told, self.writes.newest):
                         told = newest
-                        self.writes.announce()
+                        self.writes.wake()
             finally:
                 connection.close()
         except sqlite3.Error as error:

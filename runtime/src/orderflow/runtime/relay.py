@@ -260,16 +260,16 @@ class Relay:
             self._drain()
         self.reset()
         self._report_lag_from_store()
-        deadline = time.monotonic() + idle_wait
+        deadline, seen = time.monotonic() + idle_wait, writes.count
         # from the last ring, not from now: a write while this relay asked for the lease or
         # read the lag is rung too
         if self._rung is None:
-            self._rung = writes.count
+            self._rung = writes.own
         while not stopping.is_set() and (left := deadline - time.monotonic()) > 0:
-            if writes.count != self._rung:
-                self._rung = writes.count
+            if writes.own != self._rung:  # this process's writes only (see `Writes`)
+                self._rung = writes.own
                 lease.ring()
-            writes.wait_after(self._rung, left)
+            seen = writes.wait_after(seen, left)
 
     def _report_lag_from_store(self) -> None:
         """The lag as the store tells it: what it holds past the saved position. While failures

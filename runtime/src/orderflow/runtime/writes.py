@@ -1,8 +1,11 @@
 """Tells the threads of a service process that its event store was written to, so the relay and
 the workers that follow the store start at once rather than at their next poll. A write by
-another instance of the service is announced only where its ring arrives (the relay lease's
-holder, on PostgreSQL: see `lease`): the others still poll, only less often than they would
-need to without this."""
+another instance of the service wakes them too where a lease's holder hears of it (see
+`lease`): the others still poll, only less often than they would need to without this.
+
+Standing-by followers ring the holder after this process's own writes only (`own`): ringing
+after any wake-up, a ring heard included, made two instances ring each other for ever when
+each held one of two leases."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ class Writes:
         self._count = 0
         self._changed = threading.Condition()
         self.newest = 0  # the highest notification id this process has written, where known
+        self.own = 0  # this process's writes so far, for a standby to ring after
 
     @property
     def count(self) -> int:
@@ -21,9 +25,17 @@ class Writes:
         return self._count
 
     def announce(self, newest: int | None = None) -> None:
+        """This process wrote, up to notification `newest`."""
         with self._changed:
             self._count += 1
+            self.own += 1
             self.newest = max(self.newest, newest or 0)
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Another process wrote (a lease's holder heard of it): wake the waiters."""
+        with self._changed:
+            self._count += 1
             self._changed.notify_all()
 
     def wait_after(self, seen: int, timeout: float) -> int:

@@ -1,8 +1,8 @@
 """The warehouse simulator: a worker in the fulfillment process that moves every shipment one
 step at a time (pick, pack, ship with the carrier, deliver), each step once the previous is at
 least `ORDERFLOW_WAREHOUSE_DELAY_S` old. Off (`ORDERFLOW_SIMULATE_WAREHOUSE=false`), people
-and carrier webhooks move shipments instead. On PostgreSQL one instance's warehouse runs at a
-time, under a lease (see `orderflow.runtime.lease`); the others ring it when they write."""
+and carrier webhooks move shipments instead. One instance's warehouse runs at a time, under a
+lease (see `orderflow.runtime.lease`); the others ring it when they write."""
 
 from __future__ import annotations
 
@@ -43,14 +43,16 @@ def simulate_warehouse(app: Application[UUID], stopping: threading.Event) -> Non
 def _run_rounds(app: Fulfillment, lease: Lease, stopping: threading.Event) -> None:
     cache = AggregateCache()  # this thread's own: a shipment is loaded once for its four steps
     writes, seen, held = app.recorder.writes, 0, False  # type: ignore[attr-defined]
+    rung = writes.own
     tick = TICK_S if app.settings.warehouse_delay_s else IDLE_TICK_S
     while not stopping.wait(ROUND_GAP_S):
         # a new shipment is written by this process's consumer: start on it at once
-        before, seen = seen, writes.wait_after(seen, tick)
+        seen = writes.wait_after(seen, tick)
         try:
             if not lease.hold():
                 held = False
-                if seen != before:
+                if writes.own != rung:  # this process's writes only (see `Writes`)
+                    rung = writes.own
                     lease.ring()  # the holder's warehouse starts on this instance's shipments
                 continue
             if not held:  # another instance's warehouse moved shipments meanwhile
