@@ -23,9 +23,10 @@ from orderflow.projections.model import ReadModel
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS, group_of
 from orderflow.projections.worker import projection_loop as loop_of
 from orderflow.runtime.consumer import ConsumerLoop
+from orderflow.runtime.deadletters import read_all
 from orderflow.runtime.inbox import Applied
 from orderflow.runtime.settings import Settings
-from orderflow.runtime.watermarks import Watermarks, committed, trimmed, watermarks
+from orderflow.runtime.watermarks import Watermarks, trimmed, watermarks
 from orderflow.schemas.envelope import Message
 
 #: Caught up: every message counted at the start has been read, and the last batch came short
@@ -140,15 +141,18 @@ def _fill(
     live_group: str,
 ) -> None:
     """Read the topics into the new generation until caught up. A message that cannot be read
-    is dead-lettered only past where the live generation's group had committed at the start:
-    that group has sent a letter for each before it, and a rebuild sending another, under its
-    own group, doubled the dead letters (and the dashboard's count of them) at every replay."""
-    found = watermarks(settings.kafka_bootstrap, topics)
-    total = sum(high - low for low, high in found.values())
-    sent_before = committed(settings.kafka_bootstrap, live_group, found)
+    is dead-lettered unless the live generation's group has sent a letter for it already: a
+    rebuild sending another, under its own group, doubled the dead letters (and the
+    dashboard's count of them) at every replay."""
+    total = sum(high - low for low, high in watermarks(settings.kafka_bootstrap, topics).values())
+    sent = {
+        letter.original
+        for letter in read_all(settings.kafka_bootstrap)
+        if letter.group == live_group
+    }
     stopping, failures = threading.Event(), list[BaseException]()
     loop = loop_of(
-        apply, settings.kafka_bootstrap, topics, group, stopping, letters_sent_before=sent_before
+        apply, settings.kafka_bootstrap, topics, group, stopping, letters_sent_elsewhere=sent
     )
 
     def consume() -> None:

@@ -10,7 +10,7 @@ rebuild stopped."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Sequence
 
 import structlog
 
@@ -57,10 +57,10 @@ def projection_loop(
     stopping: threading.Event,
     dead_letter_topic: str = DEAD_LETTERS,
     batch_size: int = 2000,
-    letters_sent_before: Mapping[tuple[str, int], int] | None = None,
+    letters_sent_elsewhere: Container[tuple[str, int, int]] = frozenset(),
 ) -> ConsumerLoop:
     letters = DeadLetterPublisher(
-        new_producer(bootstrap), group, dead_letter_topic, letters_sent_before
+        new_producer(bootstrap), group, dead_letter_topic, letters_sent_elsewhere
     )
     consumer = new_consumer(bootstrap, group, fetch_wait_ms=READ_MODEL_FETCH_WAIT_MS)
     return ConsumerLoop(apply, consumer, topics, letters, stopping, batch_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,24 +58,25 @@ class DeadLetter:
 
 
 class DeadLetterPublisher:
-    """Sends a group's dead letters. `sent_before` gives, per partition, the offset below which
-    another group has already sent a letter for each message that cannot be read: a read
-    model's rebuild reads what its live generation's group read, and a second letter for the
-    same message would be noise for whoever reads the dead letters."""
+    """Sends a group's dead letters. `sent_elsewhere` holds the messages (topic, partition,
+    offset) another group has already sent a letter for: a read model's rebuild reads what its
+    live generation's group read, and a second letter for the same message would be noise for
+    whoever reads the dead letters. (A message the live group applied and the rebuild cannot
+    read, after a change of code, has no letter there, and gets one.)"""
 
     def __init__(
         self,
         producer: Producer,
         group: str,
         topic: str = DEAD_LETTERS,
-        sent_before: Mapping[tuple[str, int], int] | None = None,
+        sent_elsewhere: Container[tuple[str, int, int]] = frozenset(),
     ) -> None:
         self.producer, self.group, self.topic = producer, group, topic
-        self.sent_before = sent_before or {}
+        self.sent_elsewhere = sent_elsewhere
         self._failures: list[str] = []
 
     def send(self, message: KafkaMessage, reason: str, error: str, field: str | None) -> None:
-        if int(message.offset() or 0) < self.sent_before.get(where(message), 0):
+        if (*where(message), int(message.offset() or 0)) in self.sent_elsewhere:
             return
         why = {
             "reason": reason,

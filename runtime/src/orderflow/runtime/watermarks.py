@@ -31,22 +31,6 @@ def watermarks(bootstrap: str, topics: Iterable[str], timeout: float = 5.0) -> W
         consumer.close()
 
 
-def committed(
-    bootstrap: str, group: str, partitions: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """Where `group` has committed on each partition (absent: nothing committed). Asks as the
-    group without joining it: its members keep their partitions."""
-    consumer = Consumer(
-        client_config(bootstrap, **{"group.id": group, "enable.auto.commit": False})
-    )
-    try:
-        asked = [TopicPartition(topic, p) for topic, p in partitions]
-        found = consumer.committed(asked, timeout=10) if asked else []
-        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
-    finally:
-        consumer.close()
-
-
 def message_counts(bootstrap: str, topics: Iterable[str], timeout: float = 5.0) -> dict[str, int]:
     """Messages each topic holds now: what retention has deleted is not counted."""
     wanted = list(topics)
