@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from orderflow.projections.replay import RebuildFailed, rebuild
-from orderflow.projections.side_by_side import STOPPED, rebuild_side_by_side
-from orderflow.projections.worker import PROJECTIONS
+from orderflow.projections.side_by_side import STOPPED, live_generations, rebuild_side_by_side
+from orderflow.projections.worker import DATABASE, PROJECTIONS
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals
 from orderflow.runtime.ops_cli import console, progress_bar, progress_bars
 from orderflow.runtime.settings import Settings
@@ -59,6 +59,7 @@ def replay(
 
 
 def _replay_one(projection: str, settings: Settings, allow_trimmed: bool) -> None:
+    live_before = live_generations(settings, DATABASE, [projection])
     try:
         with progress_bar(f"replay {projection}") as update:
             generation = rebuild(projection, settings, update, allow_trimmed=allow_trimmed)
@@ -66,8 +67,10 @@ def _replay_one(projection: str, settings: Settings, allow_trimmed: bool) -> Non
         typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the rebuild's own clean-up has run
-        typer.echo(
-            f"orderflow: {projection}: {STOPPED}; its live read model is unchanged", err=True
-        )
-        raise typer.Exit(130) from None
+        if live_generations(settings, DATABASE, [projection]) == live_before:
+            typer.echo(
+                f"orderflow: {projection}: {STOPPED}; its live read model is unchanged", err=True
+            )
+            raise typer.Exit(130) from None
+        generation = live_generations(settings, DATABASE, [projection])[projection]
     console.print(f"{projection}: generation {generation} is live")

@@ -10,12 +10,15 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
+from orderflow.projections.database import ReadDatabase
+from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.worker import DATABASE, EVENT_TOPICS
 from orderflow.runtime import collector, kafka
@@ -57,31 +60,69 @@ def rebuild_side_by_side(
         )
         for name in projections
     }
-    for child in children.values():
-        child.start()
+    live_before = live_generations(settings, database_name, projections)
     try:
+        _start(children.values())
         return _collect(children, reports, on_progress)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`stop_on_signals`): stop every rebuild
-        return _stop(children, reports)
+        return _stop(children, reports, live_before, settings, database_name)
     finally:
         for child in children.values():
-            child.join()
+            if child.is_alive() or child.exitcode is not None:  # started
+                child.join()
 
 
-def _stop(children: dict[str, SpawnProcess], reports: multiprocessing.Queue[Report]) -> Outcome:
+def live_generations(
+    settings: Settings, database_name: str, projections: Sequence[str]
+) -> dict[str, int]:
+    database = ReadDatabase(settings, database_name)
+    try:
+        prepare(database)
+        return {name: live_generation(database, name) for name in projections}
+    finally:
+        database.close()
+
+
+def _start(children: Iterable[SpawnProcess]) -> None:
+    """Start the children with Ctrl-C ignored, which they keep until they set up their own
+    handling: one pressed while they start up would print each one's traceback."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        for child in children:
+            child.start()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stop(
+    children: dict[str, SpawnProcess],
+    reports: multiprocessing.Queue[Report],
+    live_before: dict[str, int],
+    settings: Settings,
+    database_name: str,
+) -> Outcome:
     """Ask each child to stop (SIGTERM: it leaves its group and its tables unswapped), wait for
-    them, and tell what each had done: one may have swapped in just before."""
+    them, and tell what each had done. One may have swapped in just before, whatever it said
+    or had no time to say: the live generations tell."""
     for child in children.values():
         if child.is_alive():
             child.terminate()
     for child in children.values():
-        child.join(_STOP_WITHIN_S)
+        if child.is_alive():
+            child.join(_STOP_WITHIN_S)
         if child.is_alive():
             child.kill()
     outcome, running = Outcome(), set(children)
     _take_waiting(reports, outcome, running, None)
-    for name in running:
-        outcome.failures[name] = STOPPED
+    live_now = live_generations(settings, database_name, sorted(children))
+    for name in sorted(children):
+        if live_now[name] != live_before[name]:
+            outcome.generations[name] = live_now[name]
+            outcome.failures.pop(name, None)
+        elif name not in outcome.generations:
+            outcome.failures[name] = STOPPED
     return outcome
 
 
@@ -153,14 +194,12 @@ def _child(
 
     try:
         generation = rebuild(projection, settings, progress, database_name, topics, allow_trimmed)
+        reports.put((projection, "progress", *last, ""))  # the bar ends at the count read
+        reports.put((projection, "done", generation, 0, ""))
     except RebuildFailed as error:
         reports.put((projection, "failed", 0, 0, str(error)))
-        return
-    except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run
-        reports.put((projection, "failed", 0, 0, STOPPED))
-        return
-    reports.put((projection, "progress", *last, ""))  # the bar ends at the count read
-    reports.put((projection, "done", generation, 0, ""))
+    except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run;
+        pass  # the parent tells from the live generations whether it swapped
 
 
 def _stop_on_sigterm() -> None:
