@@ -169,6 +169,25 @@ def test_one_of_two_billing_processes_asks_the_provider_for_each_refund(
     second.close()
 
 
+def test_a_worker_that_loses_its_lease_mid_batch_leaves_the_rest_to_the_next_holder(
+    billing: Billing,
+) -> None:
+    # Given three committed credit notes
+    payment = uuid4()
+    notes = [credit(billing, invoiced(billing, payment, line_of("6")), payment) for _ in range(3)]
+
+    # when the worker's lease moves on after two refunds, and then the next holder runs
+    answers = iter([True, True, False])
+    refund_next(billing, still_held=lambda: next(answers))
+    refunded_first = set(gateway(billing).refunded)
+    refund_next(billing)
+
+    # then the first refunded two notes, and the next holder the third alone, each once
+    keys = [f"refund/{note.number}" for note in notes]
+    assert refunded_first == set(keys[:2])
+    assert Counter(key for kind, key in gateway(billing).calls if kind == "refund") == Counter(keys)
+
+
 def wait_until(condition: Callable[[], bool], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while not condition():

@@ -48,8 +48,9 @@ _LISTEN_S = 1.0  # how long the holder's listener waits for a ring before it loo
 _LOOK_S = 0.05  # how often a SQLite holder asks whether another process wrote
 #: A holder whose follower has not asked for its lease in this long is wedged (its thread stuck
 #: in a call that never returns): the holder's own watcher gives the lease up, for another
-#: instance to take. Followers ask at least every few seconds, in every state but a stuck one.
-WEDGED_AFTER_S = 60.0
+#: instance to take. Followers ask at least every few seconds, in every state but a stuck one;
+#: the longest wait between two asks is the relay's for a batch's confirmation (60 s at most).
+WEDGED_AFTER_S = 120.0
 #: The advisory-lock space of leases (the two-key form, apart from orderflow's other locks).
 _LOCK_SPACE = 7_411_001
 #: The lease's connection gives up on a vanished peer (a node lost, a network cut) in seconds,
@@ -189,6 +190,8 @@ class PostgresLease:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             connection.close()
+            if self._stop is stop:  # still this instance's listener: it no longer leads
+                RELAY_LEADING.labels(self.name).set(0)
 
     def _forget_listener(self) -> None:
         self._listener = None
@@ -231,11 +234,17 @@ class FileLease:
             if self._watcher.is_alive():
                 return True
             self._forget_watcher()  # it gave the lease up (or the store failed it)
-        file = self.path.open("ab")  # held open for as long as the lease is
+        try:
+            file = self.path.open("ab")  # held open for as long as the lease is
+        except OSError as error:
+            log.warning("lease unavailable", lease=self.name, error=str(error))
+            return False
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as error:
             file.close()
+            if not isinstance(error, BlockingIOError):  # held elsewhere: the usual answer
+                log.warning("lease unavailable", lease=self.name, error=str(error))
             return False
         self._stop = threading.Event()
         self._watcher = threading.Thread(
@@ -280,6 +289,8 @@ class FileLease:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             file.close()
+            if self._stop is stop:  # still this instance's watcher: it no longer leads
+                RELAY_LEADING.labels(self.name).set(0)
 
     def _newest(self, connection: sqlite3.Connection) -> int:
         row = connection.execute(self.newest_query).fetchone()

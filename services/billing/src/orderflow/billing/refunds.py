@@ -12,6 +12,7 @@ its API shows and the audit checks."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -46,9 +47,13 @@ for _outcome in ("refunded", "refused"):  # from 0, so an alert sees the first r
     REFUNDS.labels(_outcome)
 
 
-def refund_next(billing: Billing, batch_size: int = 500) -> int:
+def refund_next(
+    billing: Billing, batch_size: int = 500, still_held: Callable[[], bool] = lambda: True
+) -> int:
     """Refund the credit notes issued after the saved position and save the position past
-    them; the number of documents read (0: caught up)."""
+    them; the number of documents read (0: caught up). Before each note it asks whether this
+    instance still holds the refunds' lease (each ask also tells the lease it is not wedged:
+    a batch of slow refunds can outlast the wedge's limit)."""
     recorder: InboxRecorder = billing.recorder  # type: ignore[assignment]
     position, newest = recorder.relay_position(NAME), recorder.max_notification_id() or 0
     RELAY_LAG.labels(NAME).set(newest - position)  # stays up while a refund keeps failing
@@ -56,19 +61,28 @@ def refund_next(billing: Billing, batch_size: int = 500) -> int:
         return 0
     # only documents' Issued events, up to what is committed now (ids commit in order)
     issued = recorder.select_notifications(position + 1, batch_size, newest, [_ISSUED])
-    for notification in issued:
-        _refund(billing, billing.mapper.to_domain_event(notification))
     done = issued[-1].id if len(issued) == batch_size else newest
+    for index, notification in enumerate(issued):
+        document = billing.mapper.to_domain_event(notification)
+        if _to_refund(document) and not still_held():  # another instance goes on from here
+            done = issued[index - 1].id if index else position
+            break
+        _refund(billing, document)
     if done > position:
         recorder.save_relay_position(NAME, done)
     RELAY_LAG.labels(NAME).set(newest - done)
     return len(issued)
 
 
+def _to_refund(issued: Any) -> bool:
+    """A credit note with a payment to refund to (not one issued before notes named it)."""
+    return issued.kind == "credit_note" and getattr(issued, "refund_to", None) is not None
+
+
 def _refund(billing: Billing, issued: Any) -> None:
-    refund_to: UUID | None = getattr(issued, "refund_to", None)  # None before the field existed
-    if issued.kind != "credit_note" or refund_to is None:
+    if not _to_refund(issued):
         return
+    refund_to: UUID = issued.refund_to
     uow = UnitOfWork(billing)
     note: Document = uow.get(issued.originator_id)
     if note.refund_settled:  # another billing process's worker was first
@@ -126,7 +140,7 @@ def refund_credit_notes(app: Application[UUID], stopping: threading.Event) -> No
                 if not lease.hold():
                     _report_lag(app)  # the holder's progress, as the store shows it
                     stopping.wait(POLL_S)
-                elif refund_next(app) == 0:
+                elif refund_next(app, still_held=lease.hold) == 0:
                     stopping.wait(POLL_S)
                 backoff.reset()
             except Exception as error:  # retried, never dropped
