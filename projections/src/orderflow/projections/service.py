@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orderflow.projections.database import ReadDatabase
-from orderflow.projections.generations import live_generation, prepare
+from orderflow.projections.generations import live_generation
 from orderflow.projections.worker import DATABASE, PROJECTIONS, follow, group_of, prune_feed
 from orderflow.runtime.consumer import has_joined
 from orderflow.runtime.settings import Settings
@@ -37,9 +37,10 @@ def workers_joined_check(
 
     def check() -> None:
         database = ReadDatabase(settings, database_name)
-        try:
-            prepare(database)
+        try:  # read only: the workers create the generations' table as they start
             live = {name: live_generation(database, name) for name in PROJECTIONS}
+        except Exception as error:
+            raise RuntimeError(f"the read models' generations are not readable: {error}") from None
         finally:
             database.close()
         waiting = [

@@ -163,7 +163,7 @@ class ConsumerLoop:
         self._retry_transient("dead letters", self.dead_letters.flush)
         faults.point("consumer.after_db_commit")
         self._commit_offsets(kept)
-        self.taken += len(messages)
+        self.taken += len(kept)  # a moved partition's messages are read again
         self.last_batch = (len(messages), time.monotonic())
         BATCH_SECONDS.labels(self.dead_letters.group).observe(time.perf_counter() - started)
 

@@ -111,14 +111,15 @@ def _until_every_end(consumer: Consumer, partitions: int, timeout: float) -> Ite
     quiet_since = time.monotonic()
     while True:
         batch = consumer.consume(1000, timeout=_ASK_S)
-        now = time.monotonic()
-        if batch:
-            quiet_since = now
-        elif now - quiet_since >= (_SETTLE_S if len(ended) >= partitions else timeout):
-            return
+        if not batch:
+            waited = time.monotonic() - quiet_since
+            if waited >= (_SETTLE_S if len(ended) >= partitions else timeout):
+                return
+            continue
         for message in batch:
             error = message.error()
             if error is None:
                 yield message
             elif error.code() == KafkaError._PARTITION_EOF:
                 ended.add((str(message.topic()), int(message.partition() or 0)))
+        quiet_since = time.monotonic()  # after the caller's work on the batch
