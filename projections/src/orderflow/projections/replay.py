@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import (
@@ -64,8 +64,8 @@ def rebuild(
         generation = new_generation(database, projection)
         model = model_type(database, generation)
         group = group_of(projection, generation, database_name)
-        live_group = group_of(projection, live_generation(database, projection), database_name)
-        _fill(model.apply, settings, group, topics, on_progress, live_group)
+        sent = _letters_of_generations(settings, projection, database_name)
+        _fill(model.apply, settings, group, topics, on_progress, sent)
         if not allow_trimmed:
             live = model_type(database, live_generation(database, projection))
             refuse_lost(live, model)
@@ -132,24 +132,33 @@ def _oldest_per_source(model: ReadModel) -> dict[str, int]:
         return {str(source): int(oldest) for source, oldest in cursor.fetchall()}
 
 
+def _letters_of_generations(
+    settings: Settings, projection: str, database_name: str
+) -> set[tuple[str, int, int]]:
+    """The messages (topic, partition, offset) a generation of this read model has sent a
+    dead letter for: a rebuild reads them again, and another letter under its own group
+    doubled them (and the dashboard's count) at every replay. Any generation, not the live
+    one alone: one that left a letter out has none of its own for the next rebuild to see. A
+    message the new code cannot read and the old code applied has no letter, and gets one."""
+    stem = group_of(projection, 0, database_name).removesuffix("0")  # `….tracking.g`
+    return {
+        letter.original
+        for letter in read_all(settings.kafka_bootstrap)
+        if letter.group.startswith(stem) and letter.group[len(stem) :].isdigit()
+    }
+
+
 def _fill(
     apply: Callable[[Sequence[Message]], Applied],
     settings: Settings,
     group: str,
     topics: Sequence[str],
     on_progress: Progress | None,
-    live_group: str,
+    sent: Container[tuple[str, int, int]],
 ) -> None:
     """Read the topics into the new generation until caught up. A message that cannot be read
-    is dead-lettered unless the live generation's group has sent a letter for it already: a
-    rebuild sending another, under its own group, doubled the dead letters (and the
-    dashboard's count of them) at every replay."""
+    is dead-lettered unless it is among those `sent` a letter already."""
     total = sum(high - low for low, high in watermarks(settings.kafka_bootstrap, topics).values())
-    sent = {
-        letter.original
-        for letter in read_all(settings.kafka_bootstrap)
-        if letter.group == live_group
-    }
     stopping, failures = threading.Event(), list[BaseException]()
     loop = loop_of(
         apply, settings.kafka_bootstrap, topics, group, stopping, letters_sent_elsewhere=sent
