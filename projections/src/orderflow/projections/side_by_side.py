@@ -61,15 +61,24 @@ def rebuild_side_by_side(
         for name in projections
     }
     live_before = live_generations(settings, database_name, projections)
+    outcome, running = Outcome(), set(children)  # what the children said, kept across a stop
     try:
         _start(children.values())
-        return _collect(children, reports, on_progress)
+        _collect(children, reports, on_progress, outcome, running)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`stop_on_signals`): stop every rebuild
-        return _stop(children, reports, live_before, settings, database_name)
+        _stop(children, reports, outcome, running)
+        _judge_stopped(outcome, live_before, settings, database_name)
     finally:
         for child in children.values():
-            if child.is_alive() or child.exitcode is not None:  # started
+            if child.is_alive():  # only after an error of the parent's own: none swaps now
+                child.terminate()
+            if _started(child):
                 child.join()
+    return outcome
+
+
+def _started(child: SpawnProcess) -> bool:
+    return child.is_alive() or child.exitcode is not None
 
 
 def live_generations(
@@ -99,39 +108,46 @@ def _start(children: Iterable[SpawnProcess]) -> None:
 def _stop(
     children: dict[str, SpawnProcess],
     reports: multiprocessing.Queue[Report],
-    live_before: dict[str, int],
-    settings: Settings,
-    database_name: str,
-) -> Outcome:
-    """Ask each child to stop (SIGTERM: it leaves its group and its tables unswapped), wait for
-    them, and tell what each had done. One may have swapped in just before, whatever it said
-    or had no time to say: the live generations tell."""
-    for child in children.values():
-        if child.is_alive():
-            child.terminate()
-    for child in children.values():
-        if child.is_alive():
-            child.join(_STOP_WITHIN_S)
-        if child.is_alive():
-            child.kill()
-    outcome, running = Outcome(), set(children)
+    outcome: Outcome,
+    running: set[str],
+) -> None:
+    """Ask each child still running to stop (SIGTERM: it leaves its group and its tables
+    unswapped), wait for them to end, and take what they said before they did."""
+    for name in running:
+        if children[name].is_alive():
+            children[name].terminate()
+    for name in running:
+        if not _started(children[name]):  # the stop came while the children started
+            continue
+        children[name].join(_STOP_WITHIN_S)
+        if children[name].is_alive():
+            children[name].kill()
+            children[name].join()  # a killed swap's commit is in or out by now
     _take_waiting(reports, outcome, running, None)
-    live_now = live_generations(settings, database_name, sorted(children))
-    for name in sorted(children):
-        if live_now[name] != live_before[name]:
+
+
+def _judge_stopped(
+    outcome: Outcome, live_before: dict[str, int], settings: Settings, database_name: str
+) -> None:
+    """A rebuild that has not said how it ended was stopped: before its swap, or after it
+    with no time to say so. The live generations tell which."""
+    live_now = live_generations(settings, database_name, sorted(live_before))
+    for name, before in live_before.items():
+        if name in outcome.generations or name in outcome.failures:
+            continue
+        if live_now[name] != before:
             outcome.generations[name] = live_now[name]
-            outcome.failures.pop(name, None)
-        elif name not in outcome.generations:
+        else:
             outcome.failures[name] = STOPPED
-    return outcome
 
 
 def _collect(
     children: dict[str, SpawnProcess],
     reports: multiprocessing.Queue[Report],
     on_progress: Progress | None,
-) -> Outcome:
-    outcome, running = Outcome(), set(children)
+    outcome: Outcome,
+    running: set[str],
+) -> None:
     while running:
         try:
             _take(reports.get(timeout=0.5), outcome, running, on_progress)
@@ -142,7 +158,6 @@ def _collect(
             for name in ended & running:  # ended without a word: killed, or out of memory
                 outcome.failures[name] = f"its process ended with {children[name].exitcode}"
                 running.discard(name)
-    return outcome
 
 
 def _take_waiting(

@@ -172,8 +172,8 @@ class PostgresLease:
             name=f"lease-{self.name}",
             daemon=True,
         )
+        RELAY_LEADING.labels(self.name).set(1)  # before it starts: one that fails sets 0
         self._listener.start()
-        RELAY_LEADING.labels(self.name).set(1)
         log.info("lease taken: this instance runs it", lease=self.name)
         return True
 
@@ -250,8 +250,8 @@ class FileLease:
         self._watcher = threading.Thread(
             target=self._watch, args=(file, self._stop), name=f"lease-{self.name}", daemon=True
         )
+        RELAY_LEADING.labels(self.name).set(1)  # before it starts: one that fails sets 0
         self._watcher.start()
-        RELAY_LEADING.labels(self.name).set(1)
         log.info("lease taken: this instance runs it", lease=self.name)
         return True
 

@@ -95,7 +95,7 @@ class Relay:
         self._in_flight: deque[_Batch] = deque()
         self._read: int | None = None  # last notification produced; None: ask the store
         self._behind = False  # the last read was a full batch: more may be waiting
-        self._rung: int | None = None  # the count of this process's writes last rung (standby)
+        self._rung = 0  # the count of this process's writes last rung (standby)
         self._failing_since: float | None = None  # when publishing began to fail, if it has
         self._sit_out_until = 0.0  # after giving the lease up: not asked for again until then
 
@@ -203,6 +203,8 @@ class Relay:
         """Publish until stopped, while this instance holds the lease (see `lease`); transient
         failures wait and retry from the saved position."""
         backoff, writes, lease = Backoff(), self.recorder.writes, lease or EveryInstance()
+        # a write while this relay held the lease, just before it lost it, is rung too
+        self._rung = writes.own
         try:
             while not stopping.is_set():
                 if time.monotonic() >= self._sit_out_until and lease.hold():
@@ -263,8 +265,6 @@ class Relay:
         deadline, seen = time.monotonic() + idle_wait, writes.count
         # from the last ring, not from now: a write while this relay asked for the lease or
         # read the lag is rung too
-        if self._rung is None:
-            self._rung = writes.own
         while not stopping.is_set() and (left := deadline - time.monotonic()) > 0:
             if writes.own != self._rung:  # this process's writes only (see `Writes`)
                 self._rung = writes.own

@@ -27,9 +27,11 @@ class Writes:
     def announce(self, newest: int | None = None) -> None:
         """This process wrote, up to notification `newest`."""
         with self._changed:
-            self._count += 1
+            # `own` first: a standby that reads `count` without the lock and sees this write
+            # then sees it in `own` too, and rings for it
             self.own += 1
             self.newest = max(self.newest, newest or 0)
+            self._count += 1
             self._changed.notify_all()
 
     def wake(self) -> None:
