@@ -5,9 +5,6 @@ stops them all before their swaps."""
 from __future__ import annotations
 
 import multiprocessing
-import os
-import signal
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -77,15 +74,20 @@ def test_a_rebuild_whose_process_dies_is_reported_and_the_others_still_swap(
 def test_a_stopped_replay_stops_each_rebuild_before_its_swap_quietly(
     settings: Settings, unique: Callable[[str], str], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # given side-by-side rebuilds of an empty topic (they wait for events, never swapping)
+    # given side-by-side rebuilds of a topic holding orders
     topic, name = unique("events"), unique("sbs")[:40]
     ensure_topics(settings.kafka_bootstrap, [topic], 3)
+    publish_orders(settings, topic, 2)
     children_before = set(multiprocessing.active_children())
 
-    # when the operator presses Ctrl-C while they run
-    threading.Timer(3.0, os.kill, [os.getpid(), signal.SIGINT]).start()
+    # when the operator presses Ctrl-C as the first of them reports, before it has read an
+    # event (the signal's KeyboardInterrupt, raised where the parent is: taking that report)
+    def ctrl_c(projection: str, read: int, total: int) -> None:
+        assert read < total, "a rebuild read every event before the first report"
+        raise KeyboardInterrupt
+
     outcome = rebuild_side_by_side(
-        ["tracking", "analytics"], settings, database_name=name, topics=[topic]
+        ["tracking", "analytics"], settings, ctrl_c, database_name=name, topics=[topic]
     )
 
     # then each is reported stopped before its swap, no process is left, the live models are

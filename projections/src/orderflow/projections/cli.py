@@ -67,10 +67,11 @@ def _replay_one(projection: str, settings: Settings, allow_trimmed: bool) -> Non
         typer.echo(f"orderflow: {error}; the live read model is unchanged", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the rebuild's own clean-up has run
-        if live_generations(settings, DATABASE, [projection]) == live_before:
+        live_now = live_generations(settings, DATABASE, [projection])
+        if live_now == live_before:
             typer.echo(
                 f"orderflow: {projection}: {STOPPED}; its live read model is unchanged", err=True
             )
             raise typer.Exit(130) from None
-        generation = live_generations(settings, DATABASE, [projection])[projection]
+        generation = live_now[projection]  # the stop came after the swap
     console.print(f"{projection}: generation {generation} is live")

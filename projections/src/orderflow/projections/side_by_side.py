@@ -68,10 +68,11 @@ def rebuild_side_by_side(
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (`stop_on_signals`): stop every rebuild
         _stop(children, reports, outcome, running)
         _judge_stopped(outcome, live_before, settings, database_name)
+    except BaseException:  # an error of the parent's own: no rebuild goes on unwatched
+        _stop(children, reports, outcome, running)
+        raise
     finally:
         for child in children.values():
-            if child.is_alive():  # only after an error of the parent's own: none swaps now
-                child.terminate()
             if _started(child):
                 child.join()
     return outcome
@@ -215,6 +216,8 @@ def _child(
         reports.put((projection, "failed", 0, 0, str(error)))
     except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run;
         pass  # the parent tells from the live generations whether it swapped
+    # said: a stop now would only cut the sending of the report short, with a traceback
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _stop_on_sigterm() -> None:
