@@ -24,10 +24,12 @@ for the newest event, so they need not ring. An in-memory store is one process's
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 from uuid import UUID
@@ -101,7 +103,66 @@ class EveryInstance:
         pass
 
 
-class PostgresLease:
+class _HeldByThread:
+    """What both leases share: once taken, the lock is a thread's of their own (the holder's
+    listener or watcher), which lets it go on its way out, when told to, when its connection
+    fails or when the follower is wedged; `hold` then sees that thread ended."""
+
+    def __init__(self, name: str, writes: Writes) -> None:
+        self.name, self.writes = name, writes
+        self._holder: threading.Thread | None = None
+        self._stop = threading.Event()  # the current holder thread's
+        self._asked_at = time.monotonic()
+        RELAY_LEADING.labels(name).set(0)
+
+    @property
+    def held(self) -> bool:
+        """Whether this instance holds the lease, as far as it knows, without asking for it."""
+        return self._holder is not None and self._holder.is_alive()
+
+    def hold(self) -> bool:
+        self._asked_at = time.monotonic()
+        if self._holder is not None:
+            if self._holder.is_alive():
+                return True
+            self._forget()  # it ended, and the lock went with it
+        return self._take()
+
+    def release(self) -> bool:
+        holder = self._holder
+        if holder is not None:
+            self._stop.set()
+            holder.join(_LISTEN_S * 2)  # it lets the lock go on its way out
+            self._forget()
+        return holder is not None
+
+    def close(self) -> None:
+        self.release()
+
+    def _take(self) -> bool:
+        raise NotImplementedError
+
+    def _hand_over(self, keep: Callable[[threading.Event], None]) -> None:
+        """The lock just taken is `keep`'s from here, in a thread of its own, until its event."""
+        self._stop = threading.Event()
+        self._holder = threading.Thread(
+            target=keep, args=(self._stop,), name=f"lease-{self.name}", daemon=True
+        )
+        RELAY_LEADING.labels(self.name).set(1)  # before it starts: one that fails sets 0
+        self._holder.start()
+        log.info("lease taken: this instance runs it", lease=self.name)
+
+    def _ended(self, stop: threading.Event) -> None:
+        """The holder thread of `stop` let the lock go."""
+        if self._stop is stop:  # still this instance's holder: it no longer leads
+            RELAY_LEADING.labels(self.name).set(0)
+
+    def _forget(self) -> None:
+        self._holder = None
+        RELAY_LEADING.labels(self.name).set(0)
+
+
+class PostgresLease(_HeldByThread):
     """The advisory lock `orderflow-lease:{schema}:{name}` on a connection of its own, which
     the holder also LISTENs on for the others' rings.
 
@@ -110,33 +171,12 @@ class PostgresLease:
     and with it the lock: no two threads ever use it at once."""
 
     def __init__(self, database_url: str, schema: str, name: str, writes: Writes) -> None:
-        self.database_url, self.name, self.writes = database_url, name, writes
+        super().__init__(name, writes)
+        self.database_url = database_url
         self.key = f"orderflow-lease:{schema}:{name}"
         # a channel is an identifier (at most 63 bytes): a digest of the key fits any schema
         self.channel = "orderflow_lease_" + hashlib.sha256(self.key.encode()).hexdigest()[:24]
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None  # standby's
-        self._listener: threading.Thread | None = None
-        self._stop = threading.Event()  # the current listener's
-        self._asked_at = time.monotonic()
-        RELAY_LEADING.labels(name).set(0)
-
-    @property
-    def held(self) -> bool:
-        """Whether this instance holds the lease, as far as it knows, without asking for it."""
-        return self._listener is not None and self._listener.is_alive()
-
-    def hold(self) -> bool:
-        self._asked_at = time.monotonic()
-        if self._listener is not None:
-            if self._listener.is_alive():
-                return True
-            self._forget_listener()  # its connection failed: the lock went with it
-        try:
-            return self._take()
-        except psycopg.Error as error:
-            log.warning("lease unavailable", lease=self.name, error=str(error))
-            self._disconnect()
-            return False
 
     def ring(self) -> None:
         try:
@@ -146,42 +186,31 @@ class PostgresLease:
             self._disconnect()  # the holder still looks at the store every idle wait
 
     def release(self) -> bool:
-        listener = self._listener
-        if listener is not None:
-            self._stop.set()
-            listener.join(_LISTEN_S * 2)  # it closes the connection, and the lock goes
-            self._forget_listener()
+        released = super().release()
         self._disconnect()
-        return listener is not None
-
-    def close(self) -> None:
-        self.release()
+        return released
 
     def _take(self) -> bool:
-        connection = self._connect()
-        row = connection.execute(
-            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_SPACE, self.key]
-        ).fetchone()
-        if not (row and row[0]):
+        try:
+            connection = self._connect()
+            row = connection.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_SPACE, self.key]
+            ).fetchone()
+            if not (row and row[0]):
+                return False
+            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        except psycopg.Error as error:
+            log.warning("lease unavailable", lease=self.name, error=str(error))
+            self._disconnect()
             return False
-        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-        self._connection, self._stop = None, threading.Event()  # the listener's from here
-        self._listener = threading.Thread(
-            target=self._listen,
-            args=(connection, self._stop),
-            name=f"lease-{self.name}",
-            daemon=True,
-        )
-        RELAY_LEADING.labels(self.name).set(1)  # before it starts: one that fails sets 0
-        self._listener.start()
-        log.info("lease taken: this instance runs it", lease=self.name)
+        self._connection = None  # the listener's from here
+        self._hand_over(functools.partial(self._listen, connection))
         return True
 
     def _listen(
         self, connection: psycopg.Connection[tuple[object, ...]], stop: threading.Event
     ) -> None:
-        """Each ring wakes the relay as a write of this process would; ends when told to, when
-        the connection fails or when the follower is wedged, which `hold` then sees."""
+        """Each ring wakes the relay as a write of this process would."""
         try:
             while not stop.is_set() and not _wedged(self._asked_at, self.name):
                 if any(True for _ in connection.notifies(timeout=_LISTEN_S)):
@@ -190,12 +219,7 @@ class PostgresLease:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             connection.close()
-            if self._stop is stop:  # still this instance's listener: it no longer leads
-                RELAY_LEADING.labels(self.name).set(0)
-
-    def _forget_listener(self) -> None:
-        self._listener = None
-        RELAY_LEADING.labels(self.name).set(0)
+            self._ended(stop)
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._connection is None or self._connection.closed:
@@ -209,31 +233,21 @@ class PostgresLease:
             connection.close()
 
 
-class FileLease:
+class FileLease(_HeldByThread):
     """An exclusive `flock` on `<store file>.<name>.lease`, which the kernel lets go when the
     file is closed or its process ends, however it ends. Once taken, the file is the watcher
     thread's, which closes it on its way out: it asks the store for its newest event, and wakes
     the follower, as a write of its own process would, when another process wrote it."""
 
     def __init__(self, database: str, newest_query: str, name: str, writes: Writes) -> None:
+        super().__init__(name, writes)
         self.database, self.newest_query = database, newest_query
-        self.name, self.writes = name, writes
         self.path = Path(f"{database}.{name}.lease")
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()  # the current watcher's
-        self._asked_at = time.monotonic()
-        RELAY_LEADING.labels(name).set(0)
 
-    @property
-    def held(self) -> bool:
-        return self._watcher is not None and self._watcher.is_alive()
+    def ring(self) -> None:
+        pass  # the holder watches the store itself
 
-    def hold(self) -> bool:
-        self._asked_at = time.monotonic()
-        if self._watcher is not None:
-            if self._watcher.is_alive():
-                return True
-            self._forget_watcher()  # it gave the lease up (or the store failed it)
+    def _take(self) -> bool:
         try:
             file = self.path.open("ab")  # held open for as long as the lease is
         except OSError as error:
@@ -246,28 +260,8 @@ class FileLease:
             if not isinstance(error, BlockingIOError):  # held elsewhere: the usual answer
                 log.warning("lease unavailable", lease=self.name, error=str(error))
             return False
-        self._stop = threading.Event()
-        self._watcher = threading.Thread(
-            target=self._watch, args=(file, self._stop), name=f"lease-{self.name}", daemon=True
-        )
-        RELAY_LEADING.labels(self.name).set(1)  # before it starts: one that fails sets 0
-        self._watcher.start()
-        log.info("lease taken: this instance runs it", lease=self.name)
+        self._hand_over(functools.partial(self._watch, file))
         return True
-
-    def ring(self) -> None:
-        pass  # the holder watches the store itself
-
-    def release(self) -> bool:
-        watcher = self._watcher
-        if watcher is not None:
-            self._stop.set()
-            watcher.join(_LISTEN_S * 2)  # it closes the file, and the lock goes
-            self._forget_watcher()
-        return watcher is not None
-
-    def close(self) -> None:
-        self.release()
 
     def _watch(self, file: IO[bytes], stop: threading.Event) -> None:
         try:
@@ -289,16 +283,11 @@ class FileLease:
             log.warning("lease lost", lease=self.name, error=str(error))
         finally:
             file.close()
-            if self._stop is stop:  # still this instance's watcher: it no longer leads
-                RELAY_LEADING.labels(self.name).set(0)
+            self._ended(stop)
 
     def _newest(self, connection: sqlite3.Connection) -> int:
         row = connection.execute(self.newest_query).fetchone()
         return int(row[0] or 0)
-
-    def _forget_watcher(self) -> None:
-        self._watcher = None
-        RELAY_LEADING.labels(self.name).set(0)
 
 
 def _wedged(asked_at: float, name: str) -> bool:
