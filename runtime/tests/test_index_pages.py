@@ -11,8 +11,9 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 
-from orderflow.runtime.recorders import InboxRecorder, _index_page
+from orderflow.runtime.recorders import InboxRecorder, IndexRow, _index_page
 from orderflow.runtime.store import Store
 
 pytestmark = pytest.mark.integration
@@ -66,3 +67,22 @@ def _plan(recorder: InboxRecorder, store: Store, tag: str) -> str:
 def _schema(recorder: InboxRecorder) -> str:
     datastore: Any = recorder.datastore
     return f'"{datastore.schema}".'
+
+
+def test_an_aggregate_saved_twice_in_one_batch_keeps_its_last_row(store: Store) -> None:
+    # Given a batch that moves one order on twice (placed, then reserved) and places another,
+    app = Application[UUID](env=store.env)
+    recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
+    moved, other = Aggregate(), Aggregate()
+    rows = [
+        IndexRow(moved.id, "orders", "placed", 1),
+        IndexRow(other.id, "orders", "placed", 2),
+        IndexRow(moved.id, "orders", "reserved", 3),
+    ]
+
+    # when the batch is stored in one transaction with its index rows,
+    app.events.put([*moved.collect_events(), *other.collect_events()], index=rows)
+
+    # then each aggregate has one row, the last the batch gave it.
+    assert recorder.select_index("orders", "reserved", None, 10) == [(3, str(moved.id))]
+    assert recorder.select_index("orders", "placed", None, 10) == [(2, str(other.id))]
