@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from orderflow.runtime.cache import AggregateCache
+from orderflow.runtime.loading import load_found
 from orderflow.runtime.recorders import InboxKey, InboxRecorder, IndexRow
 
 Aggregate = MutableOrImmutableAggregate[UUID]
@@ -43,6 +44,22 @@ class UnitOfWork:
         if aggregate_id not in self._touched:
             self._touched[aggregate_id] = self._load(aggregate_id)
         return self._touched[aggregate_id]
+
+    def preload(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read in one query those of `aggregate_ids` this batch has not touched and the cache
+        does not hold, for the `get`s to come (a warehouse round read each shipment alone);
+        an application that takes snapshots reads them one by one at `get` (see `load_all`)."""
+        if self.app.snapshots is not None:
+            return
+        wanted = [
+            id_
+            for id_ in aggregate_ids
+            if id_ not in self._touched
+            and id_ not in self.absent
+            and (self.cache is None or id_ not in self.cache)
+        ]
+        if wanted:
+            self._touched.update(load_found(self.app, wanted))
 
     def _load(self, aggregate_id: UUID) -> Any:
         if aggregate_id in self.absent:

@@ -104,6 +104,7 @@ class Fulfillment(Application[UUID]):
     ) -> int:
         uow = UnitOfWork(self, cache)
         try:
+            uow.preload(shipment_ids)
             moved = sum(moves(uow.get(id_)) for id_ in shipment_ids)
             uow.commit([])
             return moved
