@@ -120,6 +120,28 @@ def test_a_batch_learns_in_one_query_which_aggregates_are_new_and_reads_the_othe
     assert cache.get(ledger_id("SKU-000")).references == ["in-1"]
 
 
+def test_a_batch_re_run_reads_its_aggregates_together_again(store: Store) -> None:
+    # Given three ledgers in the consumer's cache, one of which another writer then moves on
+    app = Ledgers(env=store.env)
+    cache = AggregateCache()
+    apply_batch(app, HANDLERS, [stock_received(n, skus=3) for n in (1, 2, 3)], cache, finds)
+    other = Ledgers(env=store.env)
+    moved: Ledger = other.repository.get(ledger_id("SKU-001"))
+    moved.receive("SKU-001", "elsewhere", 1, moved.id)
+    other.save(moved)
+    batch = [stock_received(n, skus=3) for n in (4, 5, 6)]  # SKU-001, SKU-002, SKU-000
+
+    # when a batch finds the stale one at its commit, and is run again,
+    with count_reads(app) as reads:
+        outcome = apply_batch(app, HANDLERS, batch, cache, finds)
+
+    # then the re-run read the three dropped from the cache in one query, not one each,
+    # and applied the batch on top of the other writer's change.
+    assert outcome.applied == 3
+    assert reads == [[ledger_id(f"SKU-{n:03d}") for n in (1, 2, 0)]]
+    assert app.repository.get(ledger_id("SKU-001")).references == ["in-1", "elsewhere", "in-4"]
+
+
 @contextmanager
 def count_reads(app: Ledgers) -> Iterator[list[list[UUID]]]:
     """The aggregates each `select_events_of` of the store was asked for, while in the block."""
