@@ -187,7 +187,7 @@ class ConsumerLoop:
             CONSUMED.labels(topic).inc(count)
         return decoded
 
-    def _apply_until_done(self, decoded: list[Decoded]) -> None:
+    def _apply_until_done(self, decoded: list[Decoded], attempts: int = _CONFLICT_RETRIES) -> None:
         backoff, conflicts = Backoff(), 0
         while decoded:
             try:
@@ -196,8 +196,8 @@ class ConsumerLoop:
             except IntegrityError as error:
                 conflicts += 1  # another instance applied the same events, or a version clash
                 log.info("version conflict; batch retried", attempt=conflicts, error=str(error))
-                if conflicts >= _CONFLICT_RETRIES:
-                    self._apply_one_by_one(decoded)
+                if conflicts >= attempts:
+                    self._apply_in_halves(decoded)
                     return
             except Exception as error:
                 if not is_transient(error) or self.stopping.is_set():
@@ -206,18 +206,29 @@ class ConsumerLoop:
                 RETRIES.labels("apply").inc()
                 decoded = self._wait_keeping_membership(decoded, backoff)
 
-    def _apply_one_by_one(self, decoded: list[Decoded]) -> None:
-        """Isolate the event that keeps conflicting, so one bad event never blocks the rest."""
-        for message, event in decoded:
-            error = self._apply_isolated(message, event)
-            if error is not None:
-                log.error(
-                    "event conflicts on every attempt; dead-lettered",
-                    error=str(error),
-                    topic=message.topic(),
-                    **log_ids(event),
-                )
-                self.dead_letters.send(message, "conflict", str(error), None)
+    def _apply_in_halves(self, decoded: list[Decoded]) -> None:
+        """Isolate the event that keeps conflicting, so one bad event never blocks the rest:
+        each half is tried once, and halved again if it conflicts, down to the event alone.
+        A batch that lost races with another writer (an API call on a hot aggregate) goes in a
+        few transactions, not one per event as it once did (11% of inventory's time in a
+        saturation run); an event that conflicts every time is found in log2(n) steps."""
+        if len(decoded) == 1:
+            self._apply_alone(*decoded[0])
+            return
+        middle = len(decoded) // 2
+        for half in (decoded[:middle], decoded[middle:]):  # in order: an aggregate's events too
+            self._apply_until_done(half, attempts=1)
+
+    def _apply_alone(self, message: KafkaMessage, event: Message) -> None:
+        error = self._apply_isolated(message, event)
+        if error is not None:
+            log.error(
+                "event conflicts on every attempt; dead-lettered",
+                error=str(error),
+                topic=message.topic(),
+                **log_ids(event),
+            )
+            self.dead_letters.send(message, "conflict", str(error), None)
 
     def _apply_isolated(self, message: KafkaMessage, event: Message) -> IntegrityError | None:
         """Apply one event, reloading what it touches after each conflict; the last conflict
