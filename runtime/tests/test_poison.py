@@ -252,7 +252,8 @@ def count_commits(app: Ledgers) -> Iterator[list[int]]:
 
     def counted(events: Sequence[Any], **kwargs: Any) -> Any:
         stored = put(events, **kwargs)
-        commits.append(len(events))
+        if events:
+            commits.append(len(events))
         return stored
 
     app.events.put = counted  # type: ignore[method-assign]

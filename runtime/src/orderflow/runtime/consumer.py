@@ -34,8 +34,9 @@ from orderflow.schemas.errors import DecodeError
 from orderflow.schemas.topics import DEAD_LETTERS, INBOUND_TOPICS
 
 log = structlog.get_logger("orderflow.consumer")
-#: Whole-batch attempts after a version conflict before its events are tried one by one: most
-#: conflicts are a cached aggregate another writer changed, which the next attempt reloads.
+#: Whole-batch attempts after a version conflict before the batch is halved (see
+#: `_apply_in_halves`): most conflicts are a cached aggregate another writer changed, which the
+#: next attempt reloads.
 _CONFLICT_RETRIES = 3
 #: Attempts at one isolated event, each after a jittered back-off: a race with another writer
 #: of the same aggregate (a second instance, an API call) ends within a few; only an event that
@@ -195,8 +196,10 @@ class ConsumerLoop:
                 return
             except IntegrityError as error:
                 conflicts += 1  # another instance applied the same events, or a version clash
-                log.info("version conflict; batch retried", attempt=conflicts, error=str(error))
-                if conflicts >= attempts:
+                halved = conflicts >= attempts
+                then = "halved" if halved else "retried"
+                log.info(f"version conflict; batch {then}", attempt=conflicts, error=str(error))
+                if halved:
                     self._apply_in_halves(decoded)
                     return
             except Exception as error:
@@ -217,7 +220,13 @@ class ConsumerLoop:
             return
         middle = len(decoded) // 2
         for half in (decoded[:middle], decoded[middle:]):  # in order: an aggregate's events too
-            self._apply_until_done(half, attempts=1)
+            # a wait out of a transient failure in the half before polls, and may have seen a
+            # partition taken away: its events are the new owner's now, in their order
+            half = [d for d in half if where(d[0]) in self.assigned - self._moved]
+            if len(half) == 1:
+                self._apply_alone(*half[0])
+            elif half:
+                self._apply_until_done(half, attempts=1)
 
     def _apply_alone(self, message: KafkaMessage, event: Message) -> None:
         error = self._apply_isolated(message, event)

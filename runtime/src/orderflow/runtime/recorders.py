@@ -69,8 +69,11 @@ class _AnnouncesWrites:
 
 
 def _last_row_each(rows: Sequence[IndexRow]) -> list[IndexRow]:
-    """One row per aggregate, the last given: a statement's upsert may touch a row only once."""
-    return list({row.aggregate_id: row for row in rows}.values())
+    """One row per aggregate, the last given: a statement's upsert may touch a row only once.
+    In the order of their ids: two writers upserting the same rows (intake's API and its
+    consumer) then lock them in one order, and cannot deadlock over them."""
+    last = {row.aggregate_id: row for row in rows}
+    return [last[aggregate_id] for aggregate_id in sorted(last, key=str)]
 
 
 #: A page of one tag's aggregates (fulfillment's shipments due for their next step, a listing

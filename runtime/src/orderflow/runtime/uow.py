@@ -47,8 +47,10 @@ class UnitOfWork:
 
     def preload(self, aggregate_ids: Iterable[UUID]) -> None:
         """Read in one query those of `aggregate_ids` this batch has not touched and the cache
-        does not hold, for the `get`s to come (a warehouse round read each shipment alone);
-        an application that takes snapshots reads them one by one at `get` (see `load_all`)."""
+        does not hold, for the `get`s to come (a warehouse round read each shipment alone, a
+        batch run again each aggregate its last attempt dropped from the cache); fresh from the
+        store, they need no check against it at commit. An application that takes snapshots
+        reads them one by one at `get` (see `load_all`)."""
         if self.app.snapshots is not None:
             return
         wanted = [
