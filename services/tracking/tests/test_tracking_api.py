@@ -291,6 +291,39 @@ def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
     assert asked == [question, question]
 
 
+@pytest.mark.parametrize(
+    ("path", "question", "orders_in"),
+    [
+        ("/analytics/lead-times", "lead_times", lambda a: a["placed_to_delivered"]["count"]),
+        ("/analytics/funnel", "funnel", lambda a: a["delivered"]),
+    ],
+    ids=["lead-times", "funnel"],
+)
+def test_an_asker_wanting_no_cache_gets_an_answer_computed_now(
+    client: httpx.Client,
+    models: ReadModels,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    question: str,
+    orders_in: Callable[[dict[str, Any]], int],
+) -> None:
+    # Given an answer kept for the dashboards, and another order delivered since
+    analytics = models.live(AnalyticsModel)
+    analytics.apply(lifecycle(uuid4()))
+    asked = counted(monkeypatch, question)
+    kept = client.get(path).json()
+    analytics.apply(lifecycle(uuid4()))
+
+    # when a script asks with Cache-Control: no-cache,
+    fresh = client.get(path, headers={"Cache-Control": "max-age=0, No-Cache"}).json()
+
+    # then its answer has the new order, computed for it, and is the one kept from then on
+    assert [orders_in(kept), orders_in(fresh)] == [1, 2]
+    assert asked == [question, question]
+    assert orders_in(client.get(path).json()) == 2
+    assert asked == [question, question]
+
+
 def test_a_kept_answer_of_a_replaced_generation_is_computed_again(models: ReadModels) -> None:
     operations = Operations(models.settings, models)  # type: ignore[attr-defined]
     computed: list[int] = []

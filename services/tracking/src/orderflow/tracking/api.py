@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from orderflow.projections.analytics import AnalyticsModel
@@ -29,6 +29,20 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 _UNAUTHORISED: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown channel API key."}
 }
+
+
+def fresh_wanted(
+    cache_control: Annotated[
+        str | None, Header(description="`no-cache` for an answer computed now.")
+    ] = None,
+) -> bool:
+    """Whether the asker wants an answer computed now, not the one kept a few seconds for the
+    dashboards: a script checking the system right after a run."""
+    directives = (cache_control or "").lower().split(",")
+    return "no-cache" in (directive.strip() for directive in directives)
+
+
+Fresh = Annotated[bool, Depends(fresh_wanted)]
 
 
 def routes(models: ReadModels, operations: Operations, settings: Settings) -> APIRouter:
@@ -97,20 +111,22 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         return analytics().sales(by, limit)
 
     @router.get("/analytics/funnel", tags=["analytics"])
-    def funnel() -> dict[str, int]:
-        """Orders that reached each stage (counted at most every few seconds)."""
+    def funnel(fresh: Fresh) -> dict[str, int]:
+        """Orders that reached each stage (counted at most every few seconds, but at once
+        when asked with `Cache-Control: no-cache`)."""
         # the dashboard's two questions over every order ever placed: each open dashboard
         # asks every few seconds, so all of them share one answer a few seconds old, of the
         # live generation (a rebuild's swap shows at once, and is compared with the old one)
         model = analytics()
-        return operations.kept_for("funnel", model.funnel, model.generation)
+        return operations.kept_for("funnel", model.funnel, model.generation, fresh)
 
     @router.get("/analytics/lead-times", tags=["analytics"])
-    def lead_times() -> dict[str, dict[str, float | int | None]]:
+    def lead_times(fresh: Fresh) -> dict[str, dict[str, float | int | None]]:
         """Seconds from placed to first shipped, to first invoiced and to last delivered:
-        p50, p95, p99 and count (computed at most every few seconds)."""
+        p50, p95, p99 and count (computed at most every few seconds, but at once when asked
+        with `Cache-Control: no-cache`)."""
         model = analytics()
-        return operations.kept_for("lead_times", model.lead_times, model.generation)
+        return operations.kept_for("lead_times", model.lead_times, model.generation, fresh)
 
     @router.get("/analytics/statuses", tags=["analytics"])
     def statuses() -> dict[str, int]:
@@ -134,14 +150,14 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         return analytics().throughput(minutes)
 
     @router.get("/ops/consumers", tags=["operations"])
-    def consumers() -> list[dict[str, Any]]:
+    def consumers(fresh: Fresh) -> list[dict[str, Any]]:
         """Consumer lag per group: messages on its topics not yet committed."""
-        return operations.lag()
+        return operations.lag(fresh)
 
     @router.get("/ops/dead-letters", tags=["operations"])
-    def dead_letters() -> dict[str, Any]:
+    def dead_letters(fresh: Fresh) -> dict[str, Any]:
         """How many dead letters, per reason and group, and the latest ones."""
-        return operations.dead_letters()
+        return operations.dead_letters(fresh)
 
     return router
 

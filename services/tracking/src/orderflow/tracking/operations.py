@@ -55,11 +55,14 @@ class Operations:
             found[group_of(projection, generation, self.models.database.name)] = EVENT_TOPICS
         return found
 
-    def lag(self) -> list[dict[str, Any]]:
-        return self.kept_for("lag", lambda: consumer_lag(self.bootstrap, self.groups()))
+    def lag(self, fresh: bool = False) -> list[dict[str, Any]]:
+        return self.kept_for("lag", self._read_lag, fresh=fresh)
 
-    def dead_letters(self) -> dict[str, Any]:
-        return self.kept_for("dead_letters", self._read_dead_letters)
+    def dead_letters(self, fresh: bool = False) -> dict[str, Any]:
+        return self.kept_for("dead_letters", self._read_dead_letters, fresh=fresh)
+
+    def _read_lag(self) -> list[dict[str, Any]]:
+        return consumer_lag(self.bootstrap, self.groups())
 
     def _read_dead_letters(self) -> dict[str, Any]:
         letters = deadletters.read_all(
@@ -85,9 +88,16 @@ class Operations:
             ],
         }
 
-    def kept_for(self, name: str, compute: Callable[[], T], generation: int | None = None) -> T:
+    def kept_for(
+        self,
+        name: str,
+        compute: Callable[[], T],
+        generation: int | None = None,
+        fresh: bool = False,
+    ) -> T:
         """`compute`'s answer, computed again only when the one kept is over a few seconds old
-        or of another read-model generation (a rebuild's swap shows at once): every open
+        or of another read-model generation (a rebuild's swap shows at once), or when the
+        asker wants it `fresh` (a script checking the system after a run): every open
         dashboard asks every few seconds, and they all share one answer. One lock per answer:
         the lead times being computed hold up no one asking for the lag."""
         with self._lock:
@@ -95,7 +105,7 @@ class Operations:
         with lock:
             kept_generation, at, value = self._kept.get(name, (None, 0.0, None))
             stale = time.monotonic() - at > _KEEP_S or kept_generation != generation
-            if value is None or stale:
+            if value is None or stale or fresh:
                 value = compute()
                 self._kept[name] = (generation, time.monotonic(), value)
             return value  # type: ignore[no-any-return]
