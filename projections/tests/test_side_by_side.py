@@ -14,6 +14,7 @@ from read_models import analytics, completed, publish_orders
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.side_by_side import STOPPED, rebuild_side_by_side
+from orderflow.runtime.broker import free_port
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.topics import ensure_topics
 
@@ -99,4 +100,22 @@ def test_a_stopped_replay_stops_each_rebuild_before_its_swap_quietly(
     prepare(database)
     assert live_generation(database, "tracking") == live_generation(database, "analytics") == 1
     database.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_broker_that_does_not_answer_is_one_line_per_rebuild(
+    settings: Settings, unique: Callable[[str], str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given no broker where the settings point
+    gone = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port('127.0.0.1')}"})
+
+    # when both read models are rebuilt side by side
+    outcome = rebuild_side_by_side(
+        ["tracking", "analytics"], gone, database_name=unique("sbs")[:40], topics=["events"]
+    )
+
+    # then each rebuild says what failed in librdkafka's words, and none printed a traceback
+    assert outcome.generations == {}
+    assert set(outcome.failures) == {"tracking", "analytics"}
+    assert all(why.startswith("Kafka: ") for why in outcome.failures.values()), outcome
     assert "Traceback" not in capfd.readouterr().err

@@ -9,10 +9,11 @@ import typer
 
 from orderflow.projections.replay import RebuildFailed, rebuild
 from orderflow.projections.side_by_side import STOPPED, live_generations, rebuild_side_by_side
-from orderflow.projections.worker import DATABASE, PROJECTIONS
+from orderflow.projections.worker import DATABASE, EVENT_TOPICS, PROJECTIONS
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals
 from orderflow.runtime.ops_cli import console, progress_bar, progress_bars
 from orderflow.runtime.settings import Settings
+from orderflow.runtime.watermarks import watermarks
 
 
 def replay(
@@ -34,6 +35,9 @@ def replay(
         typer.echo(f"orderflow: no projection {unknown[0]!r} ({', '.join(PROJECTIONS)})", err=True)
         raise typer.Exit(2)
     settings = settings_or_exit()
+    # the broker asked once before any rebuild starts: one that does not answer is then one
+    # line (`orderflow: Kafka: …`), not a failure and a traceback per rebuild process
+    watermarks(settings.kafka_bootstrap, EVENT_TOPICS)
     stop_on_signals()  # SIGTERM stops a replay as Ctrl-C does: before its swap, cleanly
     names = list(dict.fromkeys(projections))  # each once, in the order asked
     if len(names) == 1:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
+import psycopg
+from confluent_kafka import KafkaException
+
 from orderflow.projections.database import ReadDatabase
 from orderflow.projections.generations import live_generation, prepare
 from orderflow.projections.replay import RebuildFailed, rebuild
@@ -214,6 +217,10 @@ def _child(
         reports.put((projection, "done", generation, 0, ""))
     except RebuildFailed as error:
         reports.put((projection, "failed", 0, 0, str(error)))
+    except KafkaException as error:  # the broker went away: said in a line, as the CLI does
+        reports.put((projection, "failed", 0, 0, f"Kafka: {kafka.reason_of(error)}"))
+    except psycopg.OperationalError as error:
+        reports.put((projection, "failed", 0, 0, f"PostgreSQL: {error}"))
     except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run;
         pass  # the parent tells from the live generations whether it swapped
     # said: a stop now would only cut the sending of the report short, with a traceback
