@@ -159,11 +159,15 @@ def _redacted(url: str) -> str:
 
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """`unique("orders")` gives a name no other test uses: for topics, groups, services."""
+    """`unique("orders")` gives a name no other test uses: for topics, groups, services. The
+    random part comes before the test's name, so a name cut short (`unique("led")[:30]`)
+    loses the test's name, never what makes it unique: with the random part last, that cut
+    left one hex digit, and two tests of the same first 24 characters shared a store one run
+    in 16."""
     stem = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:24]
 
     def make(prefix: str) -> str:
-        return f"{prefix}_{stem}_{uuid.uuid4().hex[:8]}"
+        return f"{prefix}_{uuid.uuid4().hex[:8]}_{stem}"
 
     return make
 
