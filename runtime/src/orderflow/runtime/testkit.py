@@ -19,7 +19,7 @@ from pathlib import Path
 from uuid import UUID
 
 import uvicorn
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from eventsourcing.application import Application
 from fastapi import FastAPI
 
@@ -91,19 +91,12 @@ class Outbox:
     seen: list[Message] = field(default_factory=list)
 
     def wait_for(self, done: Callable[[list[Message]], bool], timeout: float = 60) -> list[Message]:
-        consumer = Consumer(
-            client_config(
-                self.bootstrap,
-                **{
-                    "group.id": f"outbox-{uuid.uuid4()}",
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": 6000,
-                },
-            )
-        )
-        consumer.subscribe([self.topic])
+        # its partitions assigned, not subscribed: joining a group of its own took the
+        # embedded broker about three seconds at every call, most of a service test's time
+        consumer = Consumer(client_config(self.bootstrap, **{"group.id": f"outbox-{uuid.uuid4()}"}))
         deadline, self.seen = time.monotonic() + timeout, []
         try:
+            consumer.assign(self._partitions(consumer, deadline))
             while not done(self.seen):
                 assert time.monotonic() < deadline, f"gave up; the topic holds: {self.seen}"
                 for message in consumer.consume(500, timeout=0.2):
@@ -112,6 +105,16 @@ class Outbox:
         finally:
             consumer.close()
         return self.seen
+
+    def _partitions(self, consumer: Consumer, deadline: float) -> list[TopicPartition]:
+        """The topic's partitions from their start, once the topic exists (a service being
+        started may create it)."""
+        while True:
+            found = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+            if found is not None and found.error is None and found.partitions:
+                return [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in found.partitions]
+            assert time.monotonic() < deadline, f"the topic {self.topic} was never created"
+            time.sleep(0.2)
 
 
 def of_type(messages: Sequence[Message], kind: type[Message]) -> list[Message]:
