@@ -1,15 +1,20 @@
 """The broker fixture is a real Kafka-protocol broker: messages go in and come back out."""
 
+import io
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 from rich.console import Console
 
-from orderflow.runtime.console import topics_table
+from orderflow.runtime.broker import EmbeddedBroker
+from orderflow.runtime.console import broker_cpu, stack_view, topics_table
 from orderflow.runtime.kafka import new_admin
+from orderflow.runtime.settings import Settings
+from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.topics import describe_topics, ensure_topics
 from orderflow.schemas.topics import DEAD_LETTERS
 
@@ -107,3 +112,28 @@ def _consume(bootstrap: str, topic: str, group: str, expected: int) -> list[tupl
     finally:
         consumer.close()
     return received
+
+
+def test_the_stack_view_shows_how_busy_the_embedded_broker_is(tmp_path: Path) -> None:
+    # Given a stack with an embedded broker, drawn once already (the meter's first look)
+    with EmbeddedBroker() as broker:
+        settings = Settings(data_dir=tmp_path, kafka_bootstrap=broker.bootstrap)
+        stack = LocalStack(settings, broker, with_services=False)
+        _drawn(stack)
+
+        # when the view is drawn again
+        row = next(line for line in _drawn(stack).splitlines() if " CPU " in line)
+
+    # then it says what share of a core the broker used meanwhile
+    assert "% of a core" in row
+
+
+def test_a_busy_embedded_broker_is_explained() -> None:
+    assert broker_cpu(0.2) == "20% of a core"
+    assert "grows with what the topics hold" in broker_cpu(0.8)
+
+
+def _drawn(stack: LocalStack) -> str:
+    drawn = io.StringIO()
+    Console(file=drawn, width=200).print(stack_view(stack, {}))
+    return drawn.getvalue()

@@ -20,6 +20,7 @@ from typing import IO, Self
 from confluent_kafka.admin import AdminClient
 
 from orderflow.runtime.kafka import client_config
+from orderflow.runtime.processes import CpuMeter
 
 _PR_SET_PDEATHSIG = 1
 
@@ -78,6 +79,7 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.cpu: CpuMeter | None = None  # how busy it is, for the stack's view
 
     @property
     def bootstrap(self) -> str:
@@ -111,6 +113,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
+        self.cpu = CpuMeter(self._process.pid)
         self._wait_until_ready(ready_timeout)
         return self
 

@@ -49,6 +49,9 @@ def stack_view(stack: LocalStack, counts: dict[str, int]) -> Group:
     broker.add_row("bootstrap", stack.settings.kafka_bootstrap)
     where = f"embedded Tansu, pid {stack.broker.pid}" if stack.broker else "external cluster"
     broker.add_row("kind", where)
+    share = stack.broker.cpu.share() if stack.broker and stack.broker.cpu else None
+    if share is not None:
+        broker.add_row("CPU", broker_cpu(share))
     stores = Table(title="Stores", title_justify="left")
     stores.add_column("service")
     stores.add_column("store")
@@ -60,6 +63,16 @@ def stack_view(stack: LocalStack, counts: dict[str, int]) -> Group:
     if stack.services:
         parts += [services_table(stack), keys_line(stack)]
     return Group(*parts, "[dim]Ctrl-C stops everything.[/dim]")
+
+
+def broker_cpu(share: float) -> str:
+    """How busy the embedded broker is; past half a core, why: each fetch that finds something
+    new reads the partition's whole list of stored batches, so its cost grows with what the
+    topics hold, and a long run slows down until the stack is restarted (topics start empty)."""
+    shown = f"{share:.0%} of a core"
+    if share < 0.5:
+        return shown
+    return f"{shown}: grows with what the topics hold (README, Embedded broker)"
 
 
 def services_table(stack: LocalStack) -> Table:

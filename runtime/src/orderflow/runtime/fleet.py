@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orderflow.runtime.broker import die_with_parent, free_port
 from orderflow.runtime.health import is_ready
+from orderflow.runtime.processes import cpu_seconds
 from orderflow.runtime.services import installed_services
 from orderflow.runtime.settings import Settings, variable_name
 from orderflow.runtime.spec import resolve
@@ -39,16 +40,14 @@ class ServiceProcess:
     def sample(self) -> None:
         """Note the process's resident memory, keeping the peak, and its CPU time (Linux
         /proc; elsewhere nothing is noted)."""
-        proc = Path(f"/proc/{self.process.pid}")
         try:
-            status, stat = (proc / "status").read_text(), (proc / "stat").read_text()
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
         except OSError:
             return  # gone, or not Linux
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
-        user, system = stat.rsplit(")", 1)[1].split()[11:13]  # fields 14 and 15 of stat
-        self.cpu_s = (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
+        self.cpu_s = cpu_seconds(self.process.pid) or self.cpu_s
 
     def __post_init__(self) -> None:
         self.process = self._spawn()

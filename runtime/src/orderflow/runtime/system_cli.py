@@ -26,6 +26,7 @@ from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stoppe
 from orderflow.runtime.console import stack_view
 from orderflow.runtime.fleet import runnable_services
 from orderflow.runtime.orders_view import audit_table, chaos_table, orders_view, summary
+from orderflow.runtime.processes import cpu_seconds
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
 from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.watermarks import message_counts
@@ -296,7 +297,8 @@ def _figures(
 ) -> dict[str, Any]:
     ended = sum(n for status, n in statuses.items() if status in TERMINAL)
     try:
-        lead = get_json(f"{Endpoints.local(stack.settings).tracking}/analytics/lead-times")
+        url = f"{Endpoints.local(stack.settings).tracking}/analytics/lead-times"
+        lead = get_json(url, {"Cache-Control": "no-cache"})  # not the view's, seconds old
         invoiced = dict(lead["placed_to_invoiced"])
     except (OSError, ServiceRefused):
         invoiced = {}
@@ -307,8 +309,13 @@ def _figures(
         "orders_per_s": round(ended / max(elapsed, 1e-9), 1),
         "placed_to_invoiced": invoiced,
         "rss_mb_max": {s.label: round(s.peak_rss_mb, 1) for s in stack.services},
-        "cpu_s": {s.label: round(s.cpu_s, 1) for s in stack.services},
+        "cpu_s": {s.label: round(s.cpu_s, 1) for s in stack.services} | _broker_cpu_s(stack),
     }
+
+
+def _broker_cpu_s(stack: LocalStack) -> dict[str, float]:
+    used = cpu_seconds(stack.broker.pid) if stack.broker and stack.broker.pid else None
+    return {} if used is None else {"broker": round(used, 1)}
 
 
 def _sample_memory(stack: LocalStack) -> None:
