@@ -29,6 +29,16 @@ from orderflow.tracking.readers import ReadModels
 pytestmark = pytest.mark.integration
 WEB = {"Authorization": "Bearer web-key-123"}
 OTHER = {"Authorization": "Bearer other-key-456"}
+#: The answers kept a few seconds for the dashboards: the route, the model's question, and how
+#: many delivered orders an answer counts.
+KEPT_ANSWERS = pytest.mark.parametrize(
+    ("path", "question", "orders_in"),
+    [
+        ("/analytics/lead-times", "lead_times", lambda a: a["placed_to_delivered"]["count"]),
+        ("/analytics/funnel", "funnel", lambda a: a["delivered"]),
+    ],
+    ids=["lead-times", "funnel"],
+)
 
 
 @pytest.fixture
@@ -252,14 +262,7 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
     ]
 
 
-@pytest.mark.parametrize(
-    ("path", "question", "orders_in"),
-    [
-        ("/analytics/lead-times", "lead_times", lambda a: a["placed_to_delivered"]["count"]),
-        ("/analytics/funnel", "funnel", lambda a: a["delivered"]),
-    ],
-    ids=["lead-times", "funnel"],
-)
+@KEPT_ANSWERS
 def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
     client: httpx.Client,
     models: ReadModels,
@@ -291,14 +294,7 @@ def test_dashboards_asking_at_once_and_again_share_one_answer_for_a_few_seconds(
     assert asked == [question, question]
 
 
-@pytest.mark.parametrize(
-    ("path", "question", "orders_in"),
-    [
-        ("/analytics/lead-times", "lead_times", lambda a: a["placed_to_delivered"]["count"]),
-        ("/analytics/funnel", "funnel", lambda a: a["delivered"]),
-    ],
-    ids=["lead-times", "funnel"],
-)
+@KEPT_ANSWERS
 def test_an_asker_wanting_no_cache_gets_an_answer_computed_now(
     client: httpx.Client,
     models: ReadModels,
