@@ -8,8 +8,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from orderflow.runtime.audit import (
+    Audit,
+    Endpoints,
     OrderFacts,
     Report,
     every_credit_note_is_refunded,
@@ -21,6 +24,7 @@ from orderflow.runtime.audit import (
     tracking_agrees_with_the_services,
 )
 from orderflow.runtime.simulator import Placed
+from orderflow.runtime.testkit import serving
 
 pytestmark = pytest.mark.unit
 
@@ -229,3 +233,31 @@ def test_a_credit_note_not_refunded_is_reported() -> None:
     # and once refunded, the order passes
     facts.credit_notes[0]["refunded_at"] = "2026-12-06T22:30:00+00:00"
     assert broken(all_checks([facts])) == {}
+
+
+def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> None:
+    # Given a tracking service whose analytics group stays 3 events behind, and whose lead
+    # times count one order more once the read models are rebuilt
+    rebuilt: list[bool] = []
+    api = FastAPI()
+
+    @api.get("/ops/consumers")
+    def consumers() -> list[dict[str, Any]]:
+        return [{"group": "orderflow.projection.analytics.g1", "topics": [], "lag": 3}]
+
+    @api.get("/analytics/{name}")
+    def view(name: str) -> dict[str, int]:
+        return {"count": 111 if rebuilt else 110}
+
+    # when the audit compares the read models with a rebuild, waiting at most a second
+    with serving(api) as url:
+        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
+        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+
+    # then each view differs, and the finding says the live models were read while behind
+    assert (
+        "analytics/lead-times: {'count': 110} before, {'count': 111} rebuilt" in finding.violations
+    )
+    assert finding.violations[-1] == (
+        "read while consumer groups were still behind: orderflow.projection.analytics.g1 3"
+    )

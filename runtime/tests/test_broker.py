@@ -13,6 +13,7 @@ from rich.console import Console
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.console import broker_cpu, stack_view, topics_table
 from orderflow.runtime.kafka import new_admin
+from orderflow.runtime.processes import CpuMeter
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.topics import describe_topics, ensure_topics
@@ -114,18 +115,35 @@ def _consume(bootstrap: str, topic: str, group: str, expected: int) -> list[tupl
     return received
 
 
+def test_a_cpu_meter_tells_the_share_of_a_core_over_a_second_or_more() -> None:
+    # Given a process that used 0.25 s of CPU in the first second, then 1.5 s in the next two
+    readings = iter([(0.0, 10.0), (0.5, 10.1), (1.0, 10.25), (3.0, 11.75)])
+    now: list[float] = []
+
+    def used(pid: int) -> float:
+        clock, cpu = next(readings)
+        now.append(clock)
+        return cpu
+
+    meter = CpuMeter(7, used=used, clock=lambda: now[-1])
+
+    # when it is asked four times, then it tells nothing until a second has passed, then
+    # each span's share
+    assert [meter.share() for _ in range(4)] == [None, None, 0.25, 0.75]
+
+
 def test_the_stack_view_shows_how_busy_the_embedded_broker_is(tmp_path: Path) -> None:
-    # Given a stack with an embedded broker, drawn once already (the meter's first look)
-    with EmbeddedBroker() as broker:
-        settings = Settings(data_dir=tmp_path, kafka_bootstrap=broker.bootstrap)
-        stack = LocalStack(settings, broker, with_services=False)
-        _drawn(stack)
+    # Given a stack whose embedded broker used half a core over the last second
+    broker = EmbeddedBroker()
+    cpu = iter([1.0, 1.5])
+    clock = iter([100.0, 101.0])
+    broker.cpu = CpuMeter(7, used=lambda pid: next(cpu), clock=lambda: next(clock))
+    stack = LocalStack(Settings(data_dir=tmp_path), broker, with_services=False)
+    _drawn(stack)  # the meter's first look
 
-        # when the view is drawn again
-        row = next(line for line in _drawn(stack).splitlines() if " CPU " in line)
-
-    # then it says what share of a core the broker used meanwhile
-    assert "% of a core" in row
+    # when the view is drawn again, then it says so
+    row = next(line for line in _drawn(stack).splitlines() if " CPU " in line)
+    assert "50% of a core" in row
 
 
 def test_a_busy_embedded_broker_is_explained() -> None:

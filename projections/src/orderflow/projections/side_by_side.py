@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -221,6 +222,8 @@ def _child(
         reports.put((projection, "failed", 0, 0, f"Kafka: {kafka.reason_of(error)}"))
     except psycopg.OperationalError as error:
         reports.put((projection, "failed", 0, 0, f"PostgreSQL: {error}"))
+    except sqlite3.OperationalError as error:  # the read models' file: locked, full, unreadable
+        reports.put((projection, "failed", 0, 0, f"SQLite: {error}"))
     except KeyboardInterrupt:  # the parent's SIGTERM: the rebuild's own clean-up has run;
         pass  # the parent tells from the live generations whether it swapped
     # said: a stop now would only cut the sending of the report short, with a traceback

@@ -16,7 +16,7 @@ from typing import Any
 
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.simulator import CATALOGUE, EXPECTED, TERMINAL, ChannelSimulator, Placed
-from orderflow.runtime.webclient import get_json
+from orderflow.runtime.webclient import ServiceRefused, get_json
 
 SHIPPED = frozenset({"shipped", "delivered"})  # shipment states in which stock has left
 ENDING_EVENT = {"completed": "OrderCompleted", "rejected": "OrderRejected"}
@@ -191,7 +191,7 @@ class Audit:
     def _compare_with_rebuild(
         self, facts: list[OrderFacts], rebuild: Callable[[], None], settle_s: float
     ) -> Finding:
-        self._wait_for_every_group(time.monotonic() + settle_s)
+        behind = self._wait_for_every_group(time.monotonic() + settle_s)
         built = self.read_models(facts)
         try:
             rebuild()
@@ -203,21 +203,29 @@ class Audit:
             time.sleep(1.0)
             rebuilt = self.read_models(facts)
         differing = [name for name in built if rebuilt.get(name) != built[name]]
-        return Finding(
-            "read models equal a rebuild",
-            len(built),
-            [f"{name}: {built[name]} before, {rebuilt.get(name)} rebuilt" for name in differing],
-        )
+        violations = [
+            f"{name}: {built[name]} before, {rebuilt.get(name)} rebuilt" for name in differing
+        ]
+        if violations and behind:  # then the live models were read before they caught up
+            violations.append(f"read while consumer groups were still behind: {behind}")
+        return Finding("read models equal a rebuild", len(built), violations)
 
-    def _wait_for_every_group(self, deadline: float) -> None:
-        """Until every consumer group has committed all its topics hold (or the deadline):
-        each projection reads in a group of its own, so the analytics may still lag behind
-        when the tracking already agrees with the services."""
-        url = f"{self.endpoints.tracking}/ops/consumers"
+    def _wait_for_every_group(self, deadline: float) -> str:
+        """Until every consumer group has committed all its topics hold, or the deadline; what
+        was still behind then ("" if nothing). Each projection reads in a group of its own, so
+        the analytics may still lag behind when the tracking already agrees with the services."""
+        url, behind = f"{self.endpoints.tracking}/ops/consumers", "not asked"
         while time.monotonic() < deadline:
-            if all(group["lag"] == 0 for group in get_json(url, _FRESH, patience=_PATIENCE_S)):
-                return
+            try:
+                groups = get_json(url, _FRESH, patience=max(0.0, deadline - time.monotonic()))
+            except (OSError, ServiceRefused) as error:
+                behind = f"the lag unknown ({error})"
+            else:
+                behind = ", ".join(f"{g['group']} {g['lag']:,}" for g in groups if g["lag"])
+                if not behind:
+                    return ""
             time.sleep(0.5)
+        return behind
 
 
 def _listing(url: str) -> list[dict[str, Any]]:

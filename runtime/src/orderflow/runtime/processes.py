@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,17 +38,25 @@ def cpu_seconds(pid: int) -> float | None:
 
 @dataclass
 class CpuMeter:
-    """How busy a process has been since the meter last looked: a share of one core."""
+    """How busy a process has been lately: its share of one core over the last `every`
+    seconds or more. CPU time moves in ticks of 10 ms, so a shorter span would say 0% or
+    several cores."""
 
     pid: int
+    every: float = 1.0
+    used: Callable[[int], float | None] = cpu_seconds  # CPU seconds of a pid so far
+    clock: Callable[[], float] = time.monotonic
     _last: tuple[float, float] | None = field(default=None, init=False)  # (clock, CPU time)
+    _share: float | None = field(default=None, init=False)
 
     def share(self) -> float | None:
-        """Share of a core since the previous call (None at the first, or when it is gone)."""
-        used, now = cpu_seconds(self.pid), time.monotonic()
+        """The share of a core last measured; None before a first span, or once it is gone."""
+        used, now = self.used(self.pid), self.clock()
         if used is None:
             return None
-        last, self._last = self._last, (now, used)
-        if last is None or now <= last[0]:
-            return None
-        return (used - last[1]) / (now - last[0])
+        if self._last is None:
+            self._last = (now, used)
+        elif now - self._last[0] >= self.every:
+            self._share = (used - self._last[1]) / (now - self._last[0])
+            self._last = (now, used)
+        return self._share

@@ -92,8 +92,10 @@ class Outbox:
 
     def wait_for(self, done: Callable[[list[Message]], bool], timeout: float = 60) -> list[Message]:
         # its partitions assigned, not subscribed: joining a group of its own took the
-        # embedded broker about three seconds at every call, most of a service test's time
-        consumer = Consumer(client_config(self.bootstrap, **{"group.id": f"outbox-{uuid.uuid4()}"}))
+        # embedded broker about three seconds at every call, most of a service test's time;
+        # and it commits nothing, so no group of its own is left behind on the broker
+        group = {"group.id": f"outbox-{uuid.uuid4()}", "enable.auto.commit": False}
+        consumer = Consumer(client_config(self.bootstrap, **group))
         deadline, self.seen = time.monotonic() + timeout, []
         try:
             consumer.assign(self._partitions(consumer, deadline))

@@ -100,14 +100,18 @@ class Operations:
         asker wants it `fresh` (a script checking the system after a run): every open
         dashboard asks every few seconds, and they all share one answer. One lock per answer:
         the lead times being computed hold up no one asking for the lag."""
+        asked_at = time.monotonic()
         with self._lock:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
+            # `at`: when the kept answer's computing began. One begun after this asker came
+            # is fresh enough for it, so askers at once share one; one begun before is not.
             kept_generation, at, value = self._kept.get(name, (None, 0.0, None))
             stale = time.monotonic() - at > _KEEP_S or kept_generation != generation
-            if value is None or stale or fresh:
+            if value is None or stale or (fresh and at < asked_at):
+                began = time.monotonic()
                 value = compute()
-                self._kept[name] = (generation, time.monotonic(), value)
+                self._kept[name] = (generation, began, value)
             return value  # type: ignore[no-any-return]
 
 
