@@ -16,7 +16,7 @@ from typing import Any
 
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.simulator import CATALOGUE, EXPECTED, TERMINAL, ChannelSimulator, Placed
-from orderflow.runtime.webclient import ServiceRefused, get_json
+from orderflow.runtime.webclient import FRESH, ServiceRefused, get_json
 
 SHIPPED = frozenset({"shipped", "delivered"})  # shipment states in which stock has left
 ENDING_EVENT = {"completed": "OrderCompleted", "rejected": "OrderRejected"}
@@ -24,8 +24,6 @@ ENDING_EVENT["cancelled"] = "OrderCancelled"
 ANALYTICS = ("sales", "funnel", "lead-times", "reasons", "stock", "statuses", "throughput")
 _EXAMPLES = 5  # violations quoted per invariant
 _PATIENCE_S = 30.0  # for a service that is restarting
-#: Asks the tracking service for answers computed now, not those kept for the dashboards.
-_FRESH = {"Cache-Control": "no-cache"}
 
 Stock = dict[tuple[str, str], tuple[int, int]]  # (sku, warehouse) -> (on hand, reserved)
 
@@ -175,7 +173,7 @@ class Audit:
         """What the tracking service answers for every order and every analytics view."""
         views: dict[str, Any] = {
             f"analytics/{name}": get_json(
-                f"{self.endpoints.tracking}/analytics/{name}", _FRESH, patience=_PATIENCE_S
+                f"{self.endpoints.tracking}/analytics/{name}", FRESH, patience=_PATIENCE_S
             )
             for name in ANALYTICS
         }
@@ -217,7 +215,7 @@ class Audit:
         url, behind = f"{self.endpoints.tracking}/ops/consumers", "not asked"
         while time.monotonic() < deadline:
             try:
-                groups = get_json(url, _FRESH, patience=max(0.0, deadline - time.monotonic()))
+                groups = get_json(url, FRESH, patience=max(0.0, deadline - time.monotonic()))
             except (OSError, ServiceRefused) as error:
                 behind = f"the lag unknown ({error})"
             else:

@@ -30,7 +30,7 @@ from orderflow.runtime.processes import cpu_seconds
 from orderflow.runtime.simulator import TERMINAL, ChannelSimulator
 from orderflow.runtime.stack import LocalStack
 from orderflow.runtime.watermarks import message_counts
-from orderflow.runtime.webclient import ServiceRefused, get_json
+from orderflow.runtime.webclient import FRESH, ServiceRefused, get_json
 from orderflow.schemas.topics import ALL_TOPICS
 
 console = Console()
@@ -298,7 +298,7 @@ def _figures(
     ended = sum(n for status, n in statuses.items() if status in TERMINAL)
     try:
         url = f"{Endpoints.local(stack.settings).tracking}/analytics/lead-times"
-        lead = get_json(url, {"Cache-Control": "no-cache"})  # not the view's, seconds old
+        lead = get_json(url, FRESH)  # not the answer the view was given seconds ago
         invoiced = dict(lead["placed_to_invoiced"])
     except (OSError, ServiceRefused):
         invoiced = {}

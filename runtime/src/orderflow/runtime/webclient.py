@@ -13,6 +13,8 @@ import urllib.request
 from typing import Any
 
 _RESTARTING = frozenset({502, 503, 504})
+#: Asks for an answer computed now, not one a service keeps a few seconds for its dashboards.
+FRESH = {"Cache-Control": "no-cache"}
 _FIRST_WAIT_S, _MOST_WAIT_S = 0.2, 2.0
 
 
