@@ -122,10 +122,19 @@ def run_until_caught_up(
         stopping,
         dead_letter_topic=dlq,
     )
-    worker = threading.Thread(target=loop.run)
+    ended: list[BaseException] = []  # what ended the loop, if anything did
+
+    def run() -> None:
+        try:
+            loop.run()
+        except BaseException as error:
+            ended.append(error)
+
+    worker = threading.Thread(target=run)
     worker.start()
     try:
-        _wait_until(lambda: _lag(bootstrap, topic, group, ends) == 0)
+        _wait_until(lambda: bool(ended) or _lag(bootstrap, topic, group, ends) == 0)
+        assert not ended, f"the consumer loop ended: {ended[0]!r}"
     finally:
         stopping.set()
         worker.join(15)
@@ -261,6 +270,40 @@ def count_commits(app: Ledgers) -> Iterator[list[int]]:
         yield commits
     finally:
         del app.events.put
+
+
+def test_an_outage_while_an_event_is_isolated_is_waited_out_not_dead_lettered(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given event 50 conflicting often enough to be isolated from its batch (3 whole-batch
+    # attempts and at most 9 halvings of 500), then meeting a database outage twice
+    (topic, dlq, group), delivered = hundred_events(kafka_bootstrap, unique)
+    app = Ledgers(env=store.env)
+    app.save(Ledger(stock_received(50).sku))
+    attempts = iter(["conflict"] * 12 + ["outage"] * 2)
+
+    def conflicts_then_outage(received: StockReceived, uow: UnitOfWork) -> None:
+        trouble = next(attempts, None) if received.source_position == 50 else None
+        if trouble == "outage":
+            raise psycopg.OperationalError("connection refused (simulated outage)")
+        if trouble == "conflict":
+            uow.add(Ledger(received.sku))  # opens the stored ledger again: the store refuses
+        on_stock_received(received, uow)
+
+    # when the consumer runs through it
+    run_until_caught_up(
+        app,
+        {StockReceived: conflicts_then_outage},
+        kafka_bootstrap,
+        (topic, dlq, group),
+        delivered.ends,
+    )
+
+    # then the loop waited the outage out and applied the event; nothing was dead-lettered
+    assert next(attempts, None) is None, "every conflict and the outage were met"
+    applied = sorted(ref for refs in app.references().values() for ref in refs)
+    assert applied == sorted(f"in-{n}" for n in range(1, 101))
+    assert deadletters.read_all(kafka_bootstrap, dlq) == []
 
 
 def test_messages_of_contracts_no_handler_takes_are_passed_unread(

@@ -203,11 +203,7 @@ class ConsumerLoop:
                     self._apply_in_halves(decoded)
                     return
             except Exception as error:
-                if not is_transient(error) or self.stopping.is_set():
-                    raise
-                log.warning("transient failure, will retry", stage="apply", error=str(error))
-                RETRIES.labels("apply").inc()
-                decoded = self._wait_keeping_membership(decoded, backoff)
+                decoded = self._wait_out_transient(error, decoded, backoff)
 
     def _apply_in_halves(self, decoded: list[Decoded]) -> None:
         """Isolate the event that keeps conflicting, so one bad event never blocks the rest:
@@ -241,17 +237,23 @@ class ConsumerLoop:
 
     def _apply_isolated(self, message: KafkaMessage, event: Message) -> IntegrityError | None:
         """Apply one event, reloading what it touches after each conflict; the last conflict
-        when every attempt met one. Stopping meanwhile leaves it for the next start."""
-        backoff, last = Backoff(first=0.02, cap=1.0), None
-        for _ in range(_ISOLATED_ATTEMPTS):
+        when every attempt met one. Stopping meanwhile leaves it for the next start. A transient
+        failure is waited out as for a whole batch, and is no attempt: an outage must not turn
+        an event that would apply into a dead letter."""
+        backoff, outage, last = Backoff(first=0.02, cap=1.0), Backoff(), None
+        conflicts = 0
+        while conflicts < _ISOLATED_ATTEMPTS:
             try:
                 self._record([(message, event)], self.apply([event]))
                 return None
             except IntegrityError as error:
                 if self.stopping.is_set():
                     raise  # uncommitted: redelivered after the restart, never dead-lettered
-                last = error
+                conflicts, last = conflicts + 1, error
                 backoff.wait(self.stopping)
+            except Exception as error:
+                if not self._wait_out_transient(error, [(message, event)], outage):
+                    return None  # its partition moved meanwhile: the new owner applies it
         return last
 
     def _record(self, decoded: list[Decoded], outcome: Applied) -> None:
@@ -263,6 +265,18 @@ class ConsumerLoop:
             self.dead_letters.send(message, "handler_failed", str(failure), None)
         for topic, count in Counter(message.topic() for message, _ in decoded).items():
             CONSUMED.labels(topic).inc(count)
+
+    def _wait_out_transient(
+        self, error: Exception, decoded: list[Decoded], backoff: Backoff
+    ) -> list[Decoded]:
+        """Wait after a failure the same work will get past later (the database or the broker
+        unreachable); what is still this member's to apply. Anything else, or a failure while
+        stopping, is raised: the loop ends and the batch, uncommitted, is read again."""
+        if not is_transient(error) or self.stopping.is_set():
+            raise error
+        log.warning("transient failure, will retry", stage="apply", error=str(error))
+        RETRIES.labels("apply").inc()
+        return self._wait_keeping_membership(decoded, backoff)
 
     def _wait_keeping_membership(self, decoded: list[Decoded], backoff: Backoff) -> list[Decoded]:
         """Wait out a transient failure while still polling (paused), so the group does not evict
