@@ -73,6 +73,18 @@ def test_a_bad_setting_stops_the_command_with_exit_2_and_one_line() -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_a_broker_that_does_not_answer_is_said_once_not_at_every_reconnect() -> None:
+    # Given no broker where the command looks; when an operator asks for the topics
+    result = run_cli("topics", env={"ORDERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
+
+    # then it fails in one line of ours, and librdkafka's reconnects are not each a line
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("orderflow: Kafka: "), result.stderr
+    assert len(lines) == len(set(lines)) <= 5, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_topics_creates_the_missing_project_topics(kafka_bootstrap: str) -> None:
     result = run_cli("topics", env={"ORDERFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap})
 

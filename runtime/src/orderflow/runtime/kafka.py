@@ -9,7 +9,9 @@ them; the properties our guarantees rest on are never among them (`OWNED_KAFKA_P
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -18,6 +20,41 @@ from confluent_kafka.admin import AdminClient
 from orderflow.schemas.codec import ReceivedHeaders
 
 _options: dict[str, str] = {}
+
+
+class HeldBackRepeats(logging.Filter):
+    """Lets a librdkafka line through once per `window_s`: with the broker down, every client
+    says the same "Connect ... failed" at each reconnect, twenty times a second at first."""
+
+    def __init__(self, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.window_s, self.clock = window_s, clock
+        self._last: dict[tuple[object, ...], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now, key = self.clock(), _what_it_says(record)
+        if now - self._last.get(key, -self.window_s) < self.window_s:
+            return False
+        if len(self._last) > 1000:  # forget what has not been said for a window
+            self._last = {k: at for k, at in self._last.items() if now - at < self.window_s}
+        self._last[key] = now
+        return True
+
+
+def _what_it_says(record: logging.LogRecord) -> tuple[object, ...]:
+    # confluent-kafka logs (facility, client name, text): the same text from a process's
+    # other clients is the same news
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 3:
+        return (record.levelno, args[0], args[2])
+    return (record.levelno, record.getMessage())
+
+
+#: Every client's librdkafka lines go through `logging`, not straight to stderr: a service
+#: writes them as JSON with its own lines, and repeats are held back (`HeldBackRepeats`).
+#: confluent-kafka hands them over in `poll()` (and `flush()`), on the polling thread.
+LIBRDKAFKA_LOG = logging.getLogger("orderflow.kafka")
+LIBRDKAFKA_LOG.addFilter(HeldBackRepeats())
 
 
 def use_options(options: Mapping[str, str]) -> None:
@@ -37,7 +74,13 @@ def _config(
     bootstrap: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
     # the options may tune our defaults; they cannot name what our guarantees rest on
-    return {"bootstrap.servers": bootstrap, **defaults, **_options, **overrides}
+    return {
+        "bootstrap.servers": bootstrap,
+        "logger": LIBRDKAFKA_LOG,
+        **defaults,
+        **_options,
+        **overrides,
+    }
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
