@@ -59,6 +59,7 @@ def test_lead_times_are_the_nearest_rank_percentiles_of_the_orders_spans(
     # Given the orders' events, arriving in any order and batch
     with model.db.transaction(model.tables) as cursor:
         cursor.execute("DELETE FROM {s}analytics_stages")
+        cursor.execute("DELETE FROM {s}analytics_spans")
     events = [event for order in times for event in timed_events(order)]
     arrival.shuffle(events)
     for start in range(0, len(events), 5):
@@ -110,3 +111,23 @@ def nearest_rank(values: list[float], p: int) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1], 3)
+
+
+def test_a_model_written_before_spans_were_kept_gets_them_when_opened(
+    model: AnalyticsModel,
+) -> None:
+    # Given a model holding orders' stages but no spans, as an older version wrote it
+    times: list[Order] = [
+        (BASE, [BASE + timedelta(seconds=s)], [BASE + timedelta(seconds=2 * s)], [])
+        for s in range(1, 30)
+    ]
+    model.apply([event for order in times for event in timed_events(order)])
+    with model.db.transaction(model.tables) as cursor:
+        cursor.execute("DROP TABLE {s}analytics_spans")
+
+    # when it is opened again (a worker or the tracking service starting),
+    reopened = AnalyticsModel(model.db)
+
+    # then its lead times are those of every order it holds
+    assert reopened.lead_times() == expected_lead_times(times)
+    assert reopened.lead_times()["placed_to_invoiced"]["count"] == 29
