@@ -3,10 +3,11 @@ times, rejection and cancellation reasons, stock-outs and low stock.
 
 The model stores facts, each written once and never updated but by min/max, and aggregates
 when asked; only each order's lead times are kept derived from its stages, so that their
-percentiles need not rank every order. Facts commute, so events arriving in any order across the topics give the same
-answers; a sale whose order's channel is not known yet is counted under the channel once
-`OrderPlaced` arrives, with no rewrite. Amounts are kept as integers in units of 10^-4
-(the finest minor unit of any ISO 4217 currency), so sums are exact on both databases."""
+percentiles need not rank every order. Facts commute, so events arriving in any order across
+the topics give the same answers; a sale whose order's channel is not known yet is counted
+under the channel once `OrderPlaced` arrives, with no rewrite. Amounts are kept as integers in
+units of 10^-4 (the finest minor unit of any ISO 4217 currency), so sums are exact on both
+databases."""
 
 from __future__ import annotations
 
@@ -27,8 +28,7 @@ TABLES = [
     " channel TEXT NOT NULL, currency TEXT NOT NULL, total BIGINT NOT NULL,"
     " placed_minute TEXT NOT NULL)",
     # the throughput windows read the latest minutes only: 0.29 s -> 0.035 s at a million orders
-    "CREATE INDEX IF NOT EXISTS {g}analytics_orders_minute"
-    " ON {s}analytics_orders (placed_minute)",
+    "CREATE INDEX IF NOT EXISTS {g}analytics_orders_minute ON {s}analytics_orders (placed_minute)",
     "CREATE TABLE IF NOT EXISTS {s}analytics_sales (event_id TEXT NOT NULL,"
     " line INTEGER NOT NULL, order_id TEXT NOT NULL, sku TEXT NOT NULL,"
     " quantity INTEGER NOT NULL, gross BIGINT NOT NULL, currency TEXT NOT NULL,"
