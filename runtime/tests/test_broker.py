@@ -12,7 +12,7 @@ from rich.console import Console
 
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.console import broker_cpu, stack_view, topics_table
-from orderflow.runtime.kafka import new_admin
+from orderflow.runtime.kafka import admin_client
 from orderflow.runtime.processes import CpuMeter
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.stack import LocalStack
@@ -73,10 +73,11 @@ def test_an_event_topic_the_broker_trims_is_flagged(
 ) -> None:
     # Given an event topic created elsewhere with the broker's default week of retention
     topic = unique("weekly")
-    admin = new_admin(kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, 2, 1, config={"retention.ms": str(WEEK_MS)})])[
-        topic
-    ].result(10)
+    with admin_client(kafka_bootstrap) as admin:
+        created = admin.create_topics(
+            [NewTopic(topic, 2, 1, config={"retention.ms": str(WEEK_MS)})]
+        )
+        created[topic].result(10)
 
     # when orderflow looks at it,
     [state] = ensure_topics(kafka_bootstrap, [topic], partitions=2)

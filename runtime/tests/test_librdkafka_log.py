@@ -40,6 +40,33 @@ def test_a_line_said_again_within_the_window_is_held_back_even_from_another_clie
     assert held.filter(said(refused))
 
 
+def test_lines_past_the_most_remembered_pass_and_the_remembered_are_still_held() -> None:
+    # Given a filter that has remembered as many distinct lines as it will
+    held = HeldBackRepeats(window_s=60.0, clock=lambda: 0.0)
+    assert all(held.filter(said(f"debug line {n}")) for n in range(held.MOST))
+
+    # when a new line comes twice, and a remembered one again,
+    new_twice = [held.filter(said("one line too many")) for _ in range(2)]
+    remembered = held.filter(said("debug line 7"))
+
+    # then the new line passes each time, unremembered, and the remembered one is held back
+    assert new_twice == [True, True]
+    assert remembered is False
+
+
+def test_a_window_later_the_lines_are_forgotten_and_new_ones_remembered_again() -> None:
+    # Given a full filter; when a window has passed
+    now = [0.0]
+    held = HeldBackRepeats(window_s=60.0, clock=lambda: now[0])
+    for n in range(held.MOST):
+        held.filter(said(f"debug line {n}"))
+    now[0] = 61.0
+
+    # then a new line is remembered again: its repeat is held back
+    assert held.filter(said("after the window"))
+    assert not held.filter(said("after the window"))
+
+
 def test_a_client_with_no_broker_logs_through_logging_once_per_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

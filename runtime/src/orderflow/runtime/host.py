@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from orderflow.runtime.consumer import ConsumerLoop
 from orderflow.runtime.health import health_routes
 from orderflow.runtime.http import harden
-from orderflow.runtime.kafka import new_admin, new_consumer, new_producer
+from orderflow.runtime.kafka import admin_client, new_consumer, new_producer
 from orderflow.runtime.lease import lease_for
 from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
@@ -169,7 +169,8 @@ class ServiceHost:
         self.app.recorder.max_notification_id()
 
     def _check_broker(self) -> None:
-        new_admin(self.settings.kafka_bootstrap).list_topics(timeout=2)
+        with admin_client(self.settings.kafka_bootstrap) as admin:
+            admin.list_topics(timeout=2)
 
     def _on_signals(self) -> None:
         """SIGTERM and Ctrl-C only note that a stop was asked; the main loop, awake every

@@ -10,8 +10,10 @@ them; the properties our guarantees rest on are never among them (`OWNED_KAFKA_P
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -24,21 +26,32 @@ _options: dict[str, str] = {}
 
 class HeldBackRepeats(logging.Filter):
     """Lets a librdkafka line through once per `window_s`: with the broker down, every client
-    says the same "Connect ... failed" at each reconnect, twenty times a second at first."""
+    says the same "Connect ... failed" at each reconnect, twenty times a second at first.
+    Shared by every client of the process, so by the threads polling them."""
+
+    #: Distinct lines remembered at most; past that a new line passes unremembered (librdkafka
+    #: `debug` output, each line different, is not slowed by the bookkeeping).
+    MOST = 1000
 
     def __init__(self, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.window_s, self.clock = window_s, clock
         self._last: dict[tuple[object, ...], float] = {}
+        self._forgot_at = clock()
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         now, key = self.clock(), _what_it_says(record)
-        if now - self._last.get(key, -self.window_s) < self.window_s:
-            return False
-        if len(self._last) > 1000:  # forget what has not been said for a window
-            self._last = {k: at for k, at in self._last.items() if now - at < self.window_s}
-        self._last[key] = now
-        return True
+        with self._lock:
+            if now - self._forgot_at >= self.window_s:  # at most once a window: linear
+                self._last = {k: at for k, at in self._last.items() if now - at < self.window_s}
+                self._forgot_at = now
+            said_at = self._last.get(key)
+            if said_at is not None and now - said_at < self.window_s:
+                return False
+            if said_at is not None or len(self._last) < self.MOST:
+                self._last[key] = now
+            return True
 
 
 def _what_it_says(record: logging.LogRecord) -> tuple[object, ...]:
@@ -170,5 +183,13 @@ def reason_of(error: KafkaException) -> str:
     return first.str() if isinstance(first, KafkaError) else str(first)
 
 
-def new_admin(bootstrap: str) -> AdminClient:
-    return AdminClient(client_config(bootstrap))
+@contextmanager
+def admin_client(bootstrap: str) -> Iterator[AdminClient]:
+    """An admin client whose librdkafka lines are handed over when done with it, why it could
+    not reach the broker among them: confluent-kafka serves a client's lines only in `poll()`,
+    which nothing else calls on an admin client."""
+    admin = AdminClient(client_config(bootstrap))
+    try:
+        yield admin
+    finally:
+        admin.poll(0)

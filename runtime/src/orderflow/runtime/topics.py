@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import ConfigResource, NewTopic
 
-from orderflow.runtime.kafka import new_admin
+from orderflow.runtime.kafka import admin_client
 from orderflow.schemas.topics import DEAD_LETTERS
 
 _TIMEOUT_S = 10.0
@@ -40,7 +40,8 @@ def retention_ms(topic: str) -> int:
 
 def describe_topics(bootstrap: str) -> dict[str, int]:
     """Partition count of every topic the cluster knows, internal ones left out."""
-    metadata = _admin(bootstrap).list_topics(timeout=_TIMEOUT_S)
+    with admin_client(bootstrap) as admin:
+        metadata = admin.list_topics(timeout=_TIMEOUT_S)
     return {
         name: len(topic.partitions)
         for name, topic in metadata.topics.items()
@@ -58,13 +59,13 @@ def ensure_topics(
     partitions moves keys to other partitions and breaks per-order ordering, so it is an
     operator's decision (see the README), never a side effect of starting a process.
     """
-    admin = _admin(bootstrap)
     wanted = list(dict.fromkeys(names))
-    futures = admin.create_topics(
-        [NewTopic(name, partitions, replication, config=_config_of(name)) for name in wanted],
-        request_timeout=_TIMEOUT_S,
-    )
-    created = {name for name, future in futures.items() if _created(future.exception())}
+    with admin_client(bootstrap) as admin:
+        futures = admin.create_topics(
+            [NewTopic(name, partitions, replication, config=_config_of(name)) for name in wanted],
+            request_timeout=_TIMEOUT_S,
+        )
+        created = {name for name, future in futures.items() if _created(future.exception())}
     existing, kept = describe_topics(bootstrap), retentions(bootstrap, wanted)
     return [
         TopicState(name, existing.get(name, 0), name in created, kept.get(name)) for name in wanted
@@ -81,15 +82,16 @@ def retentions(bootstrap: str, names: list[str]) -> dict[str, int]:
     if not names:
         return {}
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
-    found, admin = {}, _admin(bootstrap)  # held until the answers are in: its end fails them
-    described = admin.describe_configs(resources, request_timeout=_TIMEOUT_S)
-    for resource, future in described.items():
-        try:
-            entry = future.result().get("retention.ms")
-        except KafkaException:
-            continue
-        if entry is not None and entry.value is not None:
-            found[resource.name] = int(entry.value)
+    found = {}
+    with admin_client(bootstrap) as admin:  # held until the answers are in: its end fails them
+        described = admin.describe_configs(resources, request_timeout=_TIMEOUT_S)
+        for resource, future in described.items():
+            try:
+                entry = future.result().get("retention.ms")
+            except KafkaException:
+                continue
+            if entry is not None and entry.value is not None:
+                found[resource.name] = int(entry.value)
     return found
 
 
@@ -102,7 +104,3 @@ def _created(error: BaseException | None) -> bool:
     ):
         return False
     raise error
-
-
-def _admin(bootstrap: str) -> AdminClient:
-    return new_admin(bootstrap)
