@@ -113,7 +113,7 @@ def nearest_rank(values: list[float], p: int) -> float | None:
     return round(ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1], 3)
 
 
-def test_a_model_written_before_spans_were_kept_gets_them_when_opened(
+def test_a_model_written_before_spans_were_kept_gets_them_from_the_worker(
     model: AnalyticsModel,
 ) -> None:
     # Given a model holding orders' stages but no spans, as an older version wrote it
@@ -125,8 +125,9 @@ def test_a_model_written_before_spans_were_kept_gets_them_when_opened(
     with model.db.transaction(model.tables) as cursor:
         cursor.execute("DROP TABLE {s}analytics_spans")
 
-    # when it is opened again (a worker or the tracking service starting),
+    # when a worker opens it again, before following the topics,
     reopened = AnalyticsModel(model.db)
+    reopened.derive_missing()
 
     # then its lead times are those of every order it holds
     assert reopened.lead_times() == expected_lead_times(times)

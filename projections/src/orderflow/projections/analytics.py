@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from orderflow.projections.database import Cursor, ReadDatabase
+from orderflow.projections.database import Cursor
 from orderflow.projections.model import ReadModel
 from orderflow.projections.tracking import moment
 from orderflow.schemas.billing import CreditNoteIssued, Invoiced
@@ -93,13 +93,10 @@ class AnalyticsModel(ReadModel):
         "analytics_stock",
     )
 
-    def __init__(self, database: ReadDatabase, generation: int = 1) -> None:
-        super().__init__(database, generation)
-        self._fill_spans_if_new()
-
-    def _fill_spans_if_new(self) -> None:
+    def derive_missing(self) -> None:
         """Spans for every order, once: a model written before they were kept has stages and
-        no spans. What the worker writes meanwhile is newer, so it is kept (DO NOTHING)."""
+        no spans (about 30 s for a million orders). A span written meanwhile is newer, so it is
+        kept (DO NOTHING)."""
         with self.db.transaction(self.tables) as cursor:
             self._one_writer(cursor)
             cursor.execute("SELECT 1 FROM {s}analytics_spans LIMIT 1")

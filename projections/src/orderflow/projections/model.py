@@ -57,6 +57,11 @@ class ReadModel:
         """Record the batch's new events (each seen for the first time)."""
         raise NotImplementedError
 
+    def derive_missing(self) -> None:
+        """Derive what an older version of the model did not keep, from what it did; the
+        worker calls it before it follows the topics (readers never do: it may take a while).
+        Nothing by default."""
+
     def _inbox_table(self) -> str:
         return (
             f"CREATE TABLE IF NOT EXISTS {{s}}{self.name}_inbox (source TEXT NOT NULL,"

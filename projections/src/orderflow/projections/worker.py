@@ -96,6 +96,7 @@ def _run_generation(
 ) -> None:
     generation = live_generation(database, projection.name)
     model = projection(database, generation)
+    model.derive_missing()
     done = threading.Event()
     watcher = threading.Thread(
         target=_watch,

@@ -289,7 +289,10 @@ class ConsumerLoop:
         )
         self.consumer.resume([tp for tp in assignment if (tp.topic, tp.partition) in self.assigned])
         self._stash = [m for m in self._stash if (m.topic(), m.partition()) in self.assigned]
-        return [d for d in decoded if (d[0].topic(), d[0].partition()) in self.assigned]
+        # a partition taken away meanwhile is the new owner's, even if it came back: its
+        # messages are read again from the committed offset
+        held = self.assigned - self._moved
+        return [d for d in decoded if where(d[0]) in held]
 
     def _retry_transient(self, stage: str, action: object) -> None:
         backoff = Backoff()
