@@ -140,8 +140,8 @@ class AnalyticsModel(ReadModel):
 
     def lead_times(self) -> dict[str, dict[str, float | int | None]]:
         """Seconds from placed to first shipped, to first invoiced and to last delivered:
-        p50, p95, p99 and how many orders. Each percentile is one row read from the spans'
-        index, however many orders there are."""
+        p50, p95, p99 and how many orders. Each percentile is read off the spans' index (see
+        `_nearest_rank`), not found by ranking every order."""
         answer: dict[str, dict[str, float | int | None]] = {}
         with self.db.reading(self.tables) as cursor:
             cursor.execute("SELECT stage, COUNT(*) FROM {s}analytics_spans GROUP BY stage")
