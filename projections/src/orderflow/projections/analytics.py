@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from orderflow.projections.database import Cursor
-from orderflow.projections.model import ReadModel
+from orderflow.projections.model import KEYS_PER_STATEMENT, ReadModel
 from orderflow.projections.tracking import moment
 from orderflow.schemas.billing import CreditNoteIssued, Invoiced
 from orderflow.schemas.envelope import IntegrationEvent, order_id_of
@@ -211,7 +211,6 @@ class AnalyticsModel(ReadModel):
 
 #: The stages whose times make a span: an order's placement and each lead's end.
 _SPANS = {"placed", *(stage for stage, _ in LEAD_TIMES.values())}
-_CHUNK = 400  # orders per statement, well below SQLite's limit on parameters
 
 
 def _nearest_rank(cursor: Cursor, stage: str, p: int, total: int) -> int | None:
@@ -238,8 +237,8 @@ def _refresh_spans(cursor: Cursor, orders: set[str]) -> None:
     if cursor.postgres and chosen:  # one array: one statement to plan, whatever the count
         cursor.execute(_spans_statement(True, " AND p.order_id = ANY(?)"), [chosen])
         return
-    for start in range(0, len(chosen), _CHUNK):
-        chunk = chosen[start : start + _CHUNK]
+    for start in range(0, len(chosen), KEYS_PER_STATEMENT):
+        chunk = chosen[start : start + KEYS_PER_STATEMENT]
         marks = ", ".join("?" for _ in chunk)
         cursor.execute(_spans_statement(False, f" AND p.order_id IN ({marks})"), chunk)
 

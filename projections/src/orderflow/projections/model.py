@@ -12,7 +12,8 @@ from orderflow.projections.generations import tables_of
 from orderflow.runtime.inbox import Applied
 from orderflow.schemas.envelope import IntegrationEvent, Message
 
-_CHUNK = 400  # keys per lookup, well below SQLite's limit on parameters
+#: Keys per statement that lists them, well below SQLite's limit on parameters.
+KEYS_PER_STATEMENT = 400
 
 
 class ReadModel:
@@ -95,8 +96,8 @@ class ReadModel:
             )
             return {(str(source), int(position)) for source, position in cursor.fetchall()}
         found: set[tuple[str, int]] = set()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
+        for start in range(0, len(keys), KEYS_PER_STATEMENT):
+            chunk = keys[start : start + KEYS_PER_STATEMENT]
             values = ", ".join("(?, ?)" for _ in chunk)
             cursor.execute(
                 f"SELECT source, position FROM {{s}}{self.name}_inbox"  # noqa: S608 - placeholders only
