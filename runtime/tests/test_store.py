@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from orderflow.runtime.loading import load_all
+from orderflow.runtime.loading import ServiceApplication, load_all
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.testing import failures_at_once
@@ -47,6 +47,12 @@ class Tallies(Application[UUID]):
         return tally.count
 
 
+class ServiceTallies(Tallies, ServiceApplication):
+    """The same application with what every service's shares (the same tables too)."""
+
+    name = "Tallies"
+
+
 def test_events_survive_a_new_application_instance(store: Store) -> None:
     tally_id = Tallies(env=store.env).start(counts=3)
 
@@ -68,6 +74,23 @@ def test_aggregates_read_together_are_those_read_one_by_one(store: Store) -> Non
     # Then each is what the repository reads alone, in the order asked
     assert together == [app.repository.get(tally_id) for tally_id in asked]
     assert [tally.count for tally in together] == [1, 0, 3]
+
+
+def test_a_service_application_reads_what_the_library_reads(store: Store) -> None:
+    # Given tallies saved through the library's own application
+    plain = Tallies(env=store.env)
+    ids = [plain.start(counts=n) for n in (0, 4)]
+
+    # When a service's application reads them
+    service = ServiceTallies(env=store.env)
+
+    # Then each is what the library reads, whole or at an earlier version
+    assert [service.repository.get(id_) for id_ in ids] == [
+        plain.repository.get(id_) for id_ in ids
+    ]
+    assert service.repository.get(ids[1], version=3).count == 2
+    with pytest.raises(AggregateNotFoundError):
+        service.repository.get(uuid4())
 
 
 def test_reading_together_an_aggregate_never_stored_fails_as_alone(store: Store) -> None:

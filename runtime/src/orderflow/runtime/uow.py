@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from orderflow.runtime.cache import AggregateCache
-from orderflow.runtime.loading import load_found
+from orderflow.runtime.loading import load_found, replay
 from orderflow.runtime.recorders import InboxKey, InboxRecorder, IndexRow
 
 Aggregate = MutableOrImmutableAggregate[UUID]
@@ -68,7 +68,7 @@ class UnitOfWork:
             raise AggregateNotFoundError(aggregate_id)
         cached = self.cache.get(aggregate_id) if self.cache is not None else None
         if cached is None:
-            return self.app.repository.get(aggregate_id)
+            return self.app.repository.get(aggregate_id, projector_func=replay)
         self._cached_versions[aggregate_id] = cached.version
         return cached
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from orderflow.billing.domain import (
@@ -26,13 +26,14 @@ from orderflow.billing.domain import (
 from orderflow.billing.invoicing import credited_part, document, shipment_lines
 from orderflow.billing.payments import PaymentGateway, SandboxGateway
 from orderflow.runtime.conflicts import retry_on_conflict
+from orderflow.runtime.loading import ServiceApplication
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import UnitOfWork
 
 PAYMENT_TERM = timedelta(days=14)
 
 
-class Billing(Application[UUID]):
+class Billing(ServiceApplication):
     # a series grows by one event per document: load it from a recent snapshot
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {
         Series: 200

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from orderflow.fulfillment.carrier import Carrier, CarrierRefused, SandboxCarrier
@@ -23,12 +23,13 @@ from orderflow.fulfillment.domain import (
 )
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.conflicts import retry_on_conflict
+from orderflow.runtime.loading import ServiceApplication
 from orderflow.runtime.recorders import InboxRecorder, IndexRow
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import StaleAggregates, UnitOfWork
 
 
-class Fulfillment(Application[UUID]):
+class Fulfillment(ServiceApplication):
     def __init__(
         self, env: Mapping[str, str], settings: Settings, carrier: Carrier | None = None
     ) -> None:

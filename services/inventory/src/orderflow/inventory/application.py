@@ -9,12 +9,13 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from orderflow.inventory.domain import Reservation, SkuStock, reservation_id, sku_id
 from orderflow.runtime.conflicts import retry_on_conflict
+from orderflow.runtime.loading import ServiceApplication
 from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.uow import UnitOfWork
@@ -44,7 +45,7 @@ def micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-class Inventory(Application[UUID]):
+class Inventory(ServiceApplication):
     # a SKU's stock grows by a few events per order that takes it: load it from a recent
     # snapshot, else every reservation replays the SKU's whole history
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[UUID]], int]] = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from orderflow.intake.domain import (
@@ -21,7 +21,7 @@ from orderflow.intake.domain import (
     order_id_for,
 )
 from orderflow.runtime.conflicts import retry_on_conflict
-from orderflow.runtime.loading import load_all
+from orderflow.runtime.loading import ServiceApplication, load_all
 from orderflow.runtime.recorders import InboxRecorder, IndexCursor, IndexRow
 from orderflow.schemas.common import lines_total
 from orderflow.schemas.orders import OrderContent, OrderSubmitted
@@ -100,7 +100,7 @@ def _outcome(submit: Callable[[OrderSubmitted, str], T], request: Request) -> T 
         return refused
 
 
-class Intake(Application[UUID]):
+class Intake(ServiceApplication):
     def index_row(self, aggregate: Any) -> IndexRow | None:
         if not isinstance(aggregate, Order):
             return None
