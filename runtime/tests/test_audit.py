@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import generate_latest
 
 from orderflow.runtime.audit import (
     Audit,
@@ -20,9 +22,11 @@ from orderflow.runtime.audit import (
     invoice_numbers_are_gap_free,
     no_invoice_stands_for_an_unfulfilled_order,
     one_invoice_per_shipment,
+    relay_lag,
     stock_is_conserved,
     tracking_agrees_with_the_services,
 )
+from orderflow.runtime.metrics import RELAY_LAG
 from orderflow.runtime.simulator import Placed
 from orderflow.runtime.testkit import serving
 
@@ -241,6 +245,10 @@ def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> 
     rebuilt: list[bool] = []
     api = FastAPI()
 
+    @api.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return 'orderflow_relay_lag{relay="kafka"} 0.0\n'
+
     @api.get("/ops/consumers")
     def consumers() -> list[dict[str, Any]]:
         return [{"group": "orderflow.projection.analytics.g1", "topics": [], "lag": 3}]
@@ -259,5 +267,77 @@ def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> 
         "analytics/lead-times: {'count': 110} before, {'count': 111} rebuilt" in finding.violations
     )
     assert finding.violations[-1] == (
-        "read while consumer groups were still behind: orderflow.projection.analytics.g1 3"
+        "read while still behind: orderflow.projection.analytics.g1 3"
+    )
+
+
+def test_a_rebuild_is_compared_once_every_relay_has_published() -> None:
+    # Given services whose relays hold one event back until asked for their lag three times,
+    # an event that the live read models show once published, as the rebuild does
+    asked, rebuilt = Counter[str](), list[bool]()
+    api = FastAPI()
+
+    @api.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        asked["metrics"] += 1
+        lag = 0 if asked["metrics"] > 3 else 1
+        return f'orderflow_relay_lag{{relay="kafka"}} {lag}.0\n'
+
+    @api.get("/ops/consumers")
+    def consumers() -> list[dict[str, Any]]:
+        return []
+
+    @api.get("/analytics/{name}")
+    def view(name: str) -> dict[str, int]:
+        return {"count": 111 if rebuilt or asked["metrics"] > 3 else 110}
+
+    # when the audit compares the read models with a rebuild
+    with serving(api) as url:
+        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
+        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=5.0)
+
+    # then it read the live models only once the relays had published: they equal the rebuild
+    assert finding.violations == []
+
+
+def test_the_relay_lag_is_read_as_a_service_writes_it() -> None:
+    # Given a process whose relays report a lag (other tests' relays may report theirs)
+    before = relay_lag(generate_latest().decode())
+    RELAY_LAG.labels("audit-a").set(3)
+    RELAY_LAG.labels("audit-b").set(4)
+
+    # when the audit reads the process's metrics
+    try:
+        read = relay_lag(generate_latest().decode())
+    finally:
+        RELAY_LAG.remove("audit-a")
+        RELAY_LAG.remove("audit-b")
+
+    # then it sees both relays' lag
+    assert read - before == 7
+
+
+def test_a_rebuild_compared_while_relays_hold_events_back_says_which() -> None:
+    # Given services whose relays stay 2 events behind, and read models that count one more
+    # once rebuilt
+    rebuilt: list[bool] = []
+    api = FastAPI()
+
+    @api.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return 'orderflow_relay_lag{relay="kafka"} 2.0\n'
+
+    @api.get("/analytics/{name}")
+    def view(name: str) -> dict[str, int]:
+        return {"count": 111 if rebuilt else 110}
+
+    # when the audit compares the read models with a rebuild, waiting at most a second
+    with serving(api) as url:
+        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
+        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+
+    # then the finding says which relays had not published when the live models were read
+    assert finding.violations[-1] == (
+        "read while still behind: intake's relay 2, inventory's relay 2, "
+        "fulfillment's relay 2, billing's relay 2"
     )

@@ -14,13 +14,17 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.simulator import CATALOGUE, EXPECTED, TERMINAL, ChannelSimulator, Placed
-from orderflow.runtime.webclient import FRESH, ServiceRefused, get_json
+from orderflow.runtime.webclient import FRESH, ServiceRefused, get_json, get_text
 
 SHIPPED = frozenset({"shipped", "delivered"})  # shipment states in which stock has left
 ENDING_EVENT = {"completed": "OrderCompleted", "rejected": "OrderRejected"}
 ENDING_EVENT["cancelled"] = "OrderCancelled"
+#: The services that publish from a store of their own (each has a relay).
+RELAYING = ("intake", "inventory", "fulfillment", "billing")
 ANALYTICS = ("sales", "funnel", "lead-times", "reasons", "stock", "statuses", "throughput")
 _EXAMPLES = 5  # violations quoted per invariant
 _PATIENCE_S = 30.0  # for a service that is restarting
@@ -189,7 +193,7 @@ class Audit:
     def _compare_with_rebuild(
         self, facts: list[OrderFacts], rebuild: Callable[[], None], settle_s: float
     ) -> Finding:
-        behind = self._wait_for_every_group(time.monotonic() + settle_s)
+        behind = self._wait_until_published(time.monotonic() + settle_s)
         built = self.read_models(facts)
         try:
             rebuild()
@@ -205,25 +209,55 @@ class Audit:
             f"{name}: {built[name]} before, {rebuilt.get(name)} rebuilt" for name in differing
         ]
         if violations and behind:  # then the live models were read before they caught up
-            violations.append(f"read while consumer groups were still behind: {behind}")
+            violations.append(f"read while still behind: {behind}")
         return Finding("read models equal a rebuild", len(built), violations)
 
-    def _wait_for_every_group(self, deadline: float) -> str:
-        """Until every consumer group has committed all its topics hold, or the deadline; what
-        was still behind then ("" if nothing). Each projection reads in a group of its own, so
-        the analytics may still lag behind when the tracking already agrees with the services."""
-        url, behind = f"{self.endpoints.tracking}/ops/consumers", "not asked"
+    def _wait_until_published(self, deadline: float) -> str:
+        """Until every relay has published what its store holds and every consumer group has
+        committed all its topics hold, or the deadline; what was still behind then ("" if
+        nothing). A relay comes first: an event still in a store reaches neither the live read
+        models nor the rebuild's topics, and would reach the live ones during the rebuild. Each
+        projection reads in a group of its own, so the analytics may still lag behind when the
+        tracking already agrees with the services."""
+        behind = "not asked"
         while time.monotonic() < deadline:
-            try:
-                groups = get_json(url, FRESH, patience=max(0.0, deadline - time.monotonic()))
-            except (OSError, ServiceRefused) as error:
-                behind = f"the lag unknown ({error})"
-            else:
-                behind = ", ".join(f"{g['group']} {g['lag']:,}" for g in groups if g["lag"])
-                if not behind:
-                    return ""
+            behind = self._relays_behind() or self._groups_behind(deadline)
+            if not behind:
+                return ""
             time.sleep(0.5)
         return behind
+
+    def _relays_behind(self) -> str:
+        behind = []
+        for service in RELAYING:
+            url = f"{getattr(self.endpoints, service)}/metrics"
+            try:
+                lag = relay_lag(get_text(url))
+            except (OSError, ValueError, ServiceRefused) as error:
+                return f"{service}'s relay lag unknown ({error})"
+            if lag:
+                behind.append(f"{service}'s relay {lag:,}")
+        return ", ".join(behind)
+
+    def _groups_behind(self, deadline: float) -> str:
+        url = f"{self.endpoints.tracking}/ops/consumers"
+        try:
+            groups = get_json(url, FRESH, patience=max(0.0, deadline - time.monotonic()))
+        except (OSError, ServiceRefused) as error:
+            return f"the lag unknown ({error})"
+        return ", ".join(f"{g['group']} {g['lag']:,}" for g in groups if g["lag"])
+
+
+def relay_lag(metrics: str) -> int:
+    """The events a service's relays have yet to publish, from its `/metrics` text."""
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            if family.name == "orderflow_relay_lag"
+            for sample in family.samples
+        )
+    )
 
 
 def _listing(url: str) -> list[dict[str, Any]]:

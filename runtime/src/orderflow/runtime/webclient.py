@@ -37,6 +37,16 @@ def get_json(
     return send(request, accept, patience, timeout)
 
 
+def get_text(url: str, timeout: float = 10.0) -> str:
+    """A plain-text answer (a service's `/metrics`), read once: the caller retries."""
+    request = urllib.request.Request(url)  # noqa: S310 - our service
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return str(answer.read().decode())
+    except urllib.error.HTTPError as error:
+        raise ServiceRefused(url, error.code, error.read()) from None
+
+
 def post_json(
     url: str,
     body: dict[str, Any],
