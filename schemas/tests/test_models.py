@@ -111,6 +111,15 @@ def test_a_submission_takes_each_sku_on_one_line() -> None:
     assert raised.value.errors()[0]["loc"] == ("lines",)
 
 
+def test_a_submission_may_not_call_a_sku_what_invoices_call_the_fee() -> None:
+    submitted = json.loads((FIXTURE / "OrderSubmitted.v1.json").read_text())
+    fee_named = {**submitted["lines"][0], "sku": "Shipping"}
+
+    with pytest.raises(ValidationError, match="the SKU 'Shipping' is reserved") as raised:
+        OrderSubmitted.model_validate_json(_json({**submitted, "lines": [fee_named]}))
+    assert raised.value.errors()[0]["loc"] == ("lines",)
+
+
 def test_a_submission_whose_total_no_amount_can_hold_is_refused() -> None:
     # each line within the most an amount holds, their sum (and the order's total) not
     submitted = json.loads((FIXTURE / "OrderSubmitted.v1.json").read_text())

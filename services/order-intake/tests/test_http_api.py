@@ -144,6 +144,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         ),
         (body(colour="blue"), "colour"),
         (body(lines=body()["lines"] * 2), "lines"),
+        (body(lines=lines_with(sku="Shipping")), "lines"),
         (
             body(
                 lines=lines_with(
@@ -167,6 +168,7 @@ def lines_with(**change: object) -> list[dict[str, object]]:
         "NUL in postal code",
         "unknown field",
         "repeated sku",
+        "sku named like the fee",
         "total over 10^12",
     ],
 )

@@ -44,6 +44,21 @@ def one_line_per_sku(lines: list[OrderLine]) -> list[OrderLine]:
     return lines
 
 
+#: What invoices and credit notes call the shipping fee's line, where every other line is called
+#: by its SKU (a credit note names the lines it credits so): no SKU may take it.
+SHIPPING_LINE = "Shipping"
+
+
+def no_sku_named_like_the_fee(lines: list[OrderLine]) -> list[OrderLine]:
+    """A SKU called "Shipping" would share the fee's line name on its invoice, and crediting
+    one would credit the other (a cancelled order's credit note fell short by its price)."""
+    if any(line.sku == SHIPPING_LINE for line in lines):
+        raise ValueError(
+            f"the SKU {SHIPPING_LINE!r} is reserved: invoices call the shipping fee's line so"
+        )
+    return lines
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -95,6 +110,7 @@ class NewOrder(OrderBody):
     payment: PaymentDetails
 
     _one_line_per_sku = field_validator("lines")(one_line_per_sku)
+    _no_sku_named_like_the_fee = field_validator("lines")(no_sku_named_like_the_fee)
     _plain_postal_code = field_validator("shipping_address")(plain_postal_code)
     _payable_total = model_validator(mode="after")(payable_total)
 

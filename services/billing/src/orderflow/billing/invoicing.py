@@ -19,8 +19,7 @@ from importlib.resources import files
 from typing import Any
 
 from orderflow.schemas.money import minor_unit
-
-SHIPPING = "Shipping"
+from orderflow.schemas.orders import SHIPPING_LINE
 
 
 @dataclass(frozen=True)
@@ -149,5 +148,5 @@ def shipment_lines(
     ]
     fee = Decimal(order["shipping_fee"]["amount"])
     if with_shipping and fee > 0:
-        lines.append(line(SHIPPING, None, 1, fee, table.rate(country, "standard"), currency))
+        lines.append(line(SHIPPING_LINE, None, 1, fee, table.rate(country, "standard"), currency))
     return lines
