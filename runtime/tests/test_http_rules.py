@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from starlette.types import Message, Receive, Scope, Send
 
+from orderflow.runtime.datastore import StoreUnavailable
 from orderflow.runtime.http import MAX_BODY_BYTES, BodyLimit, harden
 from orderflow.schemas.money import Money
 
@@ -32,8 +33,16 @@ def client_raising(error: Exception) -> TestClient:
     return TestClient(api, raise_server_exceptions=False)
 
 
-def test_a_database_that_dropped_the_connection_is_a_503_to_retry() -> None:
-    client = client_raising(psycopg.OperationalError("the connection is lost"))
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.OperationalError("the connection is lost"),
+        StoreUnavailable("PostgreSQL gave no connection: couldn't get a connection after 5 sec"),
+    ],
+    ids=["connection lost", "no connection to be had"],
+)
+def test_a_database_that_dropped_the_connection_is_a_503_to_retry(error: Exception) -> None:
+    client = client_raising(error)
 
     answer = client.get("/orders")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -15,8 +16,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
+from psycopg import sql
 
+from orderflow.runtime.datastore import StoreUnavailable
 from orderflow.runtime.loading import ServiceApplication, load_all
+from orderflow.runtime.retry import is_transient
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.testing import failures_at_once
@@ -91,6 +95,64 @@ def test_a_service_application_reads_what_the_library_reads(store: Store) -> Non
     assert service.repository.get(ids[1], version=3).count == 2
     with pytest.raises(AggregateNotFoundError):
         service.repository.get(uuid4())
+
+
+def test_a_database_refusing_connections_fails_a_read_at_once_as_transient(
+    fresh_database_url: str, database_server: str
+) -> None:
+    # Given a service's application holding a tally on PostgreSQL
+    app = ServiceTallies(env=store_for("tallies", Settings(database_url=fresh_database_url)).env)
+    tally_id = app.start(counts=2)
+
+    # when its database refuses connections and drops its sessions (a restart, a failover)
+    name = str(psycopg.conninfo.conninfo_to_dict(fresh_database_url)["dbname"])
+    outcome: list[BaseException | int] = []
+    with refusing_connections(database_server, name):
+        reading = threading.Thread(target=lambda: outcome.append(_count_or_error(app, tally_id)))
+        reading.start()
+        reading.join(120)  # the library's own retries took 10 x 30 s
+        still_waiting = reading.is_alive()
+
+    # then the read failed as a transient failure, not after minutes of retries
+    assert not still_waiting, "the read still waited for a connection"
+    assert isinstance(outcome[0], StoreUnavailable)
+    assert is_transient(outcome[0])
+    # and once the database takes connections again, so does the application
+    assert _eventually(lambda: app.count(tally_id)) == 2
+
+
+@contextlib.contextmanager
+def refusing_connections(server: str, database: str) -> Iterator[None]:
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [database]
+        )
+        try:
+            yield
+        finally:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(database))
+            )
+
+
+def _count_or_error(app: ServiceTallies, tally_id: UUID) -> BaseException | int:
+    try:
+        return app.count(tally_id)
+    except Exception as error:
+        return error
+
+
+def _eventually(read: Callable[[], int], patience: float = 60.0) -> int:
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return read()
+        except StoreUnavailable:
+            assert time.monotonic() < deadline, "the application did not reconnect"
+            time.sleep(0.5)
 
 
 def test_reading_together_an_aggregate_never_stored_fails_as_alone(store: Store) -> None:

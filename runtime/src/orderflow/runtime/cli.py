@@ -16,6 +16,7 @@ from orderflow.runtime import collector, kafka, logs, ops_cli, system_cli
 from orderflow.runtime.broker import EmbeddedBroker
 from orderflow.runtime.commands import settings_or_exit, stop_on_signals, stopped_cleanly
 from orderflow.runtime.console import topics_table
+from orderflow.runtime.datastore import StoreUnavailable
 from orderflow.runtime.dlq_cli import dlq
 from orderflow.runtime.host import ServiceHost
 from orderflow.runtime.relay import DeliveryFailed
@@ -121,7 +122,7 @@ def main() -> None:
     except DeliveryFailed as error:  # a command's relay (republish): the broker did not confirm
         typer.echo(f"orderflow: Kafka: {error} (see {_KAFKA_SETTINGS})", err=True)
         sys.exit(1)
-    except psycopg.OperationalError as error:  # the database did not answer, or refused us
+    except (psycopg.OperationalError, StoreUnavailable) as error:  # no answer, or refused us
         typer.echo(f"orderflow: PostgreSQL: {error} (see ORDERFLOW_DATABASE_URL)", err=True)
         sys.exit(1)
     sys.exit(0)

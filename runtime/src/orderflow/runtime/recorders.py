@@ -25,10 +25,12 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import Environment, EnvType
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Identifier
 
+from orderflow.runtime.datastore import BriefWaitDatastore
 from orderflow.runtime.writes import Writes
 
 InboxKey = tuple[str, int]
@@ -456,9 +458,16 @@ def _rendered(statement: Composable) -> SQL:
 
 
 class PostgresStoreFactory(PostgresFactory):
-    """The library's PostgreSQL persistence with our recorders (`PERSISTENCE_MODULE`)."""
+    """The library's PostgreSQL persistence with our recorders (`PERSISTENCE_MODULE`), and a
+    datastore that does not wait minutes for a connection (see `datastore`)."""
 
     aggregate_recorder_class = PostgresSnapshotRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        # the library builds its datastore itself, from the environment; ours differs only
+        # in how `get_connection` fails, so it takes the same instance over
+        self.datastore.__class__ = BriefWaitDatastore
 
 
 def _index_page(

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from orderflow.runtime.datastore import POOL_WAIT_S
 from orderflow.runtime.settings import Settings
 
 StoreKind = Literal["sqlite", "postgres"]
@@ -66,6 +67,7 @@ def _postgres_store(service: str, database_url: str) -> Store:
         "POSTGRES_USER": str(parts.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(parts.get("password") or ""),
         "POSTGRES_SCHEMA": service,
+        "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_S),
     }
     location = (
         f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']} schema {service}"

@@ -1,0 +1,41 @@
+"""The library's PostgreSQL datastore, save that a connection the pool cannot give in time fails
+at once, as a transient failure, rather than being asked for again and again.
+
+The library retries each read and write ten times on its `OperationalError`, and the pool's
+`PoolTimeout` becomes one. With the database refusing connections (a restart, a failover), a
+read waited ten times the pool's 30 s: an API request had no answer for minutes, where the
+service host promises a 503. Now the pool waits `POOL_WAIT_S` once and raises
+`StoreUnavailable`, which the host answers with 503 and the consumer and relay wait out like
+any transient failure. A connection lost mid-query is still retried by the library, on a new
+one, so a database back from a restart costs no request an error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from eventsourcing.persistence import OperationalError
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import Connection
+from psycopg.rows import DictRow
+from psycopg_pool import PoolTimeout
+
+#: How long a thread waits for a pooled connection (the library's POSTGRES_CONNECT_TIMEOUT):
+#: longer than the pool is ever exhausted under load, far shorter than a client's patience.
+POOL_WAIT_S = 5
+
+
+class StoreUnavailable(ConnectionError):
+    """The store gave no connection within `POOL_WAIT_S`: it is down or refusing them."""
+
+
+class BriefWaitDatastore(PostgresDatastore):
+    @contextmanager
+    def get_connection(self) -> Iterator[Connection[DictRow]]:
+        try:
+            with super().get_connection() as connection:
+                yield connection
+        except OperationalError as error:
+            if isinstance(error.__cause__, PoolTimeout):
+                raise StoreUnavailable(f"PostgreSQL gave no connection: {error}") from error
+            raise
