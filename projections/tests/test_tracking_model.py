@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -23,7 +24,9 @@ from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testkit import publish
 from orderflow.runtime.topics import ensure_topics
-from orderflow.schemas.envelope import IntegrationEvent
+from orderflow.schemas.envelope import IntegrationEvent, Message
+from orderflow.schemas.fulfillment import ShipmentCreated, Shipped
+from orderflow.schemas.registry import LATEST
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +115,55 @@ def test_an_order_waiting_for_backordered_units_stays_partially_shipped(
 
     tracking.apply(later)  # the backordered unit arrived and went the same way
     assert tracking.tracking(str(order))["status"] == "delivered"  # type: ignore[index]
+
+
+def test_a_cancellation_shows_the_parcel_it_stopped_as_cancelled(
+    model: Callable[[], TrackingModel],
+) -> None:
+    # Given an order cancelled when one of its two parcels had left and the other had not
+    order = uuid4()
+    events = lifecycle(order)
+    left = next(e for e in events if isinstance(e, Shipped))
+    waiting = next(
+        e.shipment_id
+        for e in events
+        if isinstance(e, ShipmentCreated) and e.shipment_id != left.shipment_id
+    )
+    stop = [
+        following(events, "OrderCancelled", "intake", reason="customer_request"),
+        following(
+            events,
+            "FulfillmentStopped",
+            "fulfillment",
+            stopped=[waiting],
+            went_ahead=[left.shipment_id],
+        ),
+    ]
+
+    # when the tracking model learns of it, the stop before the rest
+    tracking = model()
+    tracking.apply(stop + events[: events.index(left) + 1])
+
+    # then the parcel that was stopped is cancelled, and the one that had left is shipped
+    tracked = tracking.tracking(str(order))
+    assert tracked is not None
+    states = {s["shipment_id"]: s["state"] for s in tracked["shipments"]}
+    assert states == {str(left.shipment_id): "shipped", str(waiting): "cancelled"}
+
+
+def following(events: list[Message], kind: str, source: str, **fields: object) -> Message:
+    """One more event of the order of `events`, a second after its last."""
+    last = events[-1]
+    return LATEST[kind].model_validate(
+        {
+            "source": source,
+            "source_position": last.source_position + 1000,  # type: ignore[attr-defined]
+            "correlation_id": last.correlation_id,
+            "order_id": last.order_id,  # type: ignore[attr-defined]
+            "occurred_at": last.occurred_at + timedelta(seconds=1),
+            **fields,
+        }
+    )
 
 
 def test_a_rebuild_from_the_topic_equals_the_incremental_model(

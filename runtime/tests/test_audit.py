@@ -171,6 +171,20 @@ def test_tracking_behind_or_doubled_disagrees_with_the_services() -> None:
     assert report.duplicates == 1
 
 
+def test_a_parcel_cancelled_in_fulfillment_but_not_in_tracking_disagrees() -> None:
+    # given a parcel that fulfillment cancelled and tracking still shows as created
+    facts = completed_order()
+    assert facts.tracking is not None
+    facts.shipments[0]["state"] = "cancelled"
+    facts.tracking["shipments"][0]["state"] = "created"
+
+    # when only tracking's agreement is checked
+    finding = tracking_agrees_with_the_services([facts])
+
+    # then the cancelled parcel is named
+    assert "order sim-1: cancelled [] in tracking, ['s-1'] in the services" in finding.violations
+
+
 def test_a_rejected_order_with_an_invoice_is_reported() -> None:
     # given a rejected order that was nevertheless invoiced
     facts = completed_order()

@@ -16,7 +16,7 @@ from orderflow.projections.database import Cursor
 from orderflow.projections.model import ReadModel
 from orderflow.schemas.billing import Invoiced
 from orderflow.schemas.envelope import IntegrationEvent, Message, order_id_of
-from orderflow.schemas.fulfillment import Delivered, ShipmentCreated, Shipped
+from orderflow.schemas.fulfillment import Delivered, FulfillmentStopped, ShipmentCreated, Shipped
 from orderflow.schemas.orders import OrderPlaced
 
 TABLES = [
@@ -31,6 +31,10 @@ TABLES = [
     " tracking_url TEXT, created INTEGER NOT NULL DEFAULT 0, shipped INTEGER NOT NULL DEFAULT 0,"
     " delivered INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS {g}tracking_shipments_order ON {s}tracking_shipments (order_id)",
+    # the shipments a cancellation stopped before they left (FulfillmentStopped): a table of its
+    # own, so a model from before it gains it where it stands (its earlier stops need a replay)
+    "CREATE TABLE IF NOT EXISTS {s}tracking_stopped (shipment_id TEXT PRIMARY KEY,"
+    " order_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_invoices (number TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL, shipment_id TEXT NOT NULL, gross TEXT NOT NULL,"
     " currency TEXT NOT NULL, issued_on TEXT NOT NULL)",
@@ -59,6 +63,7 @@ class TrackingModel(ReadModel):
         "tracking_orders",
         "tracking_steps",
         "tracking_shipments",
+        "tracking_stopped",
         "tracking_invoices",
         "tracking_units",
         "tracking_changes",
@@ -166,8 +171,10 @@ def _details(
     )
     timeline = [{"type": t, "at": at} for t, at in cursor.fetchall()]
     cursor.execute(
-        "SELECT shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
-        " delivered FROM {s}tracking_shipments WHERE order_id = ? ORDER BY warehouse, shipment_id",
+        "SELECT s.shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
+        " delivered, x.shipment_id IS NOT NULL FROM {s}tracking_shipments s"
+        " LEFT JOIN {s}tracking_stopped x ON x.shipment_id = s.shipment_id"
+        " WHERE s.order_id = ? ORDER BY warehouse, s.shipment_id",
         [order_id],
     )
     shipments = [_shipment(r) for r in cursor.fetchall()]
@@ -189,8 +196,11 @@ def moment(event: Message) -> str:
 
 
 def _shipment(row: Sequence[Any]) -> dict[str, Any]:
-    shipment_id, warehouse, carrier, number, url, shipped, delivered = row
+    shipment_id, warehouse, carrier, number, url, shipped, delivered, stopped = row
+    # a stopped shipment had not left, by the contract: it is never shipped as well
     state = "delivered" if delivered else "shipped" if shipped else "created"
+    if stopped and not shipped:
+        state = "cancelled"
     return {
         "shipment_id": shipment_id,
         "warehouse": warehouse,
@@ -245,6 +255,7 @@ class _Batch:
     shipments: dict[str, list[Any]] = field(default_factory=dict)
     invoices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     units: list[tuple[Any, ...]] = field(default_factory=list)
+    stopped: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def add(self, event: IntegrationEvent, order_id: str) -> None:
         self.steps.append((str(event.event_id), order_id, event.type, moment(event)))
@@ -264,6 +275,8 @@ class _Batch:
             )
         elif isinstance(event, ShipmentCreated | Shipped | Delivered):
             self._shipment(event, order_id)
+        elif isinstance(event, FulfillmentStopped):
+            self.stopped.update({str(s): (str(s), order_id) for s in event.stopped})
         elif isinstance(event, Invoiced):
             gross = event.gross
             self.invoices[event.invoice_number] = (
@@ -297,6 +310,10 @@ class _Batch:
         cursor.insert(_ORDERS, _TEXT * 8, list(self.orders.values()), _ORDERS_PLACED)
         shipments = [tuple(r) for r in self.shipments.values()]
         cursor.insert(_SHIPMENTS, _TEXT * 6 + ("integer",) * 3, shipments, _SHIPMENT_FACTS)
+        stopped, conflict = list(self.stopped.values()), "ON CONFLICT (shipment_id) DO NOTHING"
+        cursor.insert(
+            "INSERT INTO {s}tracking_stopped (shipment_id, order_id)", _TEXT * 2, stopped, conflict
+        )
         invoices, conflict = list(self.invoices.values()), "ON CONFLICT (number) DO NOTHING"
         cursor.insert(_INVOICES, _TEXT * 6, invoices, conflict)
         units, conflict = self.units, "ON CONFLICT (event_id) DO NOTHING"

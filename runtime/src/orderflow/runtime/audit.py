@@ -433,17 +433,16 @@ def tracking_agrees_with_the_services(facts: list[OrderFacts]) -> Finding:
         told = {
             "status": fact.order["status"],
             "shipments": sorted(s["shipment_id"] for s in fact.shipments),
-            "delivered": sorted(
-                s["shipment_id"] for s in fact.shipments if s["state"] == "delivered"
-            ),
+            **{state: _in_state(fact.shipments, state) for state in ("delivered", "cancelled")},
             "invoices": sorted(i["number"] for i in fact.invoices),
         }
         seen = {
             "status": tracked["status"],
             "shipments": sorted(s["shipment_id"] for s in tracked["shipments"]),
-            "delivered": sorted(
-                s["shipment_id"] for s in tracked["shipments"] if s["state"] == "delivered"
-            ),
+            **{
+                state: _in_state(tracked["shipments"], state)
+                for state in ("delivered", "cancelled")
+            },
             "invoices": sorted(i["number"] for i in tracked["invoices"]),
         }
         violations += [
@@ -465,6 +464,10 @@ def tracking_agrees_with_the_services(facts: list[OrderFacts]) -> Finding:
                 duplicates += max(0, steps[step] - count)
                 violations.append(f"{name}: {steps[step]} {step} steps, expected {count}")
     return _finding("the tracking timeline agrees with the services", facts, violations, duplicates)
+
+
+def _in_state(shipments: list[dict[str, Any]], state: str) -> list[str]:
+    return sorted(s["shipment_id"] for s in shipments if s["state"] == state)
 
 
 def _finding(
