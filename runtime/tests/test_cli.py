@@ -73,6 +73,18 @@ def test_a_bad_setting_stops_the_command_with_exit_2_and_one_line() -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("args", [[], ["0:4", "--all"]], ids=["neither", "both"])
+def test_dlq_replay_needs_either_references_or_all(args: list[str]) -> None:
+    # Given an operator who names no dead letter, or names some and also asks for all
+    result = run_cli("dlq", "replay", *args)
+
+    # then nothing is replayed: the command says what it takes, before reaching any broker
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "orderflow: name dead letters by partition:offset, or pass --all"
+    )
+
+
 def test_a_broker_that_does_not_answer_is_said_once_not_at_every_reconnect() -> None:
     # Given no broker where the command looks; when an operator asks for the topics
     result = run_cli("topics", env={"ORDERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})

@@ -63,7 +63,7 @@ def replay(
     every: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
 ) -> None:
     """Publish dead letters to their original topics again (after fixing the cause)."""
-    if not refs and not every:
+    if bool(refs) == every:  # neither, or both: which was meant is not ours to guess
         typer.echo("orderflow: name dead letters by partition:offset, or pass --all", err=True)
         raise typer.Exit(2)
     bootstrap = settings_or_exit().kafka_bootstrap
