@@ -18,6 +18,7 @@ from stack_probe import SERVICE_PORTS, ready
 
 from orderflow.runtime import system_cli
 from orderflow.runtime.broker import answers, free_port
+from orderflow.runtime.console import topics_table
 from orderflow.runtime.fleet import stored_services
 from orderflow.runtime.processes import pids_with_argument
 from orderflow.runtime.settings import Settings, variable_name
@@ -105,6 +106,18 @@ def test_topics_creates_the_missing_project_topics(kafka_bootstrap: str) -> None
     assert result.returncode == 0, result.stderr
     assert set(ALL_TOPICS) <= set(describe_topics(kafka_bootstrap))
     assert all(topic in result.stdout for topic in ALL_TOPICS)
+
+
+def test_topic_names_stay_whole_beside_long_notes_on_80_columns() -> None:
+    # Given every project topic with a note that needs room (kept too briefly)
+    states = [TopicState(name, 6, False, 7 * 24 * 3600 * 1000) for name in ALL_TOPICS]
+
+    # when the table is printed where output is 80 columns wide (a pipe)
+    printed = io.StringIO()
+    Console(file=printed, width=80).print(topics_table(states, 2, dict.fromkeys(ALL_TOPICS, 10**6)))
+
+    # then each name is on one line, whole
+    assert all(name in printed.getvalue() for name in ALL_TOPICS), printed.getvalue()
 
 
 def test_the_kafka_options_reach_the_commands_clients(kafka_bootstrap: str) -> None:

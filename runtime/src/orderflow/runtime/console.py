@@ -11,7 +11,9 @@ from orderflow.runtime.topics import TopicState
 
 def topics_table(states: list[TopicState], configured: int, counts: dict[str, int]) -> Table:
     table = Table(title="Topics", title_justify="left")
-    table.add_column("topic")
+    # a name is what an operator copies: never wrapped, whatever the notes take on a narrow
+    # terminal (or none: a pipe is 80 columns)
+    table.add_column("topic", no_wrap=True, min_width=max((len(s.name) for s in states), default=5))
     table.add_column("partitions", justify="right")
     table.add_column("messages", justify="right")
     table.add_column("kept")
