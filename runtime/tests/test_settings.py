@@ -76,6 +76,18 @@ def test_secrets_are_never_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> 
     assert "ORDERFLOW_CHANNEL_KEYS (at web)" in str(raised.value)
 
 
+def test_two_channels_may_not_share_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a web and a marketplace channel configured with one key between them
+    keys = {"web": "secretsecret123", "mp": "secretsecret123", "b2b": "another-key-456"}
+    monkeypatch.setenv("ORDERFLOW_CHANNEL_KEYS", json.dumps(keys))
+
+    # when the settings load, then they are refused, naming the channels and not the key
+    with pytest.raises(SettingsInvalid) as raised:
+        load_settings()
+    assert "one key is shared by web and mp" in str(raised.value)
+    assert "secretsecret123" not in str(raised.value)
+
+
 def test_kafka_options_for_tls_and_sasl_are_checked_by_librdkafka_at_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -110,6 +110,20 @@ def _distinct_ids(warehouses: tuple[Warehouse, ...]) -> tuple[Warehouse, ...]:
     return warehouses
 
 
+def _a_key_per_channel(keys: dict[str, str]) -> dict[str, str]:
+    """A key names its channel: one shared by two would act for the first only, and the other
+    channel could never read or cancel its own orders. (The key itself is never said.)"""
+    holders: dict[str, list[str]] = {}
+    for channel, key in keys.items():
+        holders.setdefault(key, []).append(channel)
+    shared = [" and ".join(channels) for channels in holders.values() if len(channels) > 1]
+    if shared:
+        raise ValueError(
+            f"each channel needs a key of its own; one key is shared by {', '.join(shared)}"
+        )
+    return keys
+
+
 class Settings(BaseSettings):
     """Settings shared by every orderflow process; a service subclasses it to add its own."""
 
@@ -153,7 +167,7 @@ class Settings(BaseSettings):
     billing_port: Port = Field(8003, description="Billing API.")
     fulfillment_port: Port = Field(8004, description="Fulfillment API.")
     projections_port: Port = Field(8005, description="Projection workers' health and metrics.")
-    channel_keys: dict[Name, ApiKey] = Field(
+    channel_keys: Annotated[dict[Name, ApiKey], AfterValidator(_a_key_per_channel)] = Field(
         default_factory=dict, description='Channel API keys, JSON: {"web": "<key>", ...}.'
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
