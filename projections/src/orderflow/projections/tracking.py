@@ -152,7 +152,7 @@ class TrackingModel(ReadModel):
             return int(cursor.fetchone()[0])
 
     def prune_changes(self, kept: int) -> int:
-        """Drop all but the newest `kept` updates of the feed (one per event, about): live pages
+        """Drop all but the newest `kept` updates of the feed (one per batch per order): live pages
         only ever ask for recent ones. Returns how many went."""
         with self.db.transaction(self.tables) as cursor:
             deleted = cursor.execute(
