@@ -22,7 +22,7 @@ from orderflow.runtime.audit import (
     invoice_numbers_are_gap_free,
     no_invoice_stands_for_an_unfulfilled_order,
     one_invoice_per_shipment,
-    relay_lag,
+    relay_lags,
     stock_is_conserved,
     tracking_agrees_with_the_services,
 )
@@ -316,19 +316,40 @@ def test_a_rebuild_is_compared_once_every_relay_has_published() -> None:
 
 def test_the_relay_lag_is_read_as_a_service_writes_it() -> None:
     # Given a process whose relays report a lag (other tests' relays may report theirs)
-    before = relay_lag(generate_latest().decode())
     RELAY_LAG.labels("audit-a").set(3)
     RELAY_LAG.labels("audit-b").set(4)
 
     # when the audit reads the process's metrics
     try:
-        read = relay_lag(generate_latest().decode())
+        read = relay_lags(generate_latest().decode())
     finally:
         RELAY_LAG.remove("audit-a")
         RELAY_LAG.remove("audit-b")
 
-    # then it sees both relays' lag
-    assert read - before == 7
+    # then it sees each relay's lag
+    assert (read["audit-a"], read["audit-b"]) == (3, 4)
+
+
+def test_a_relay_that_has_not_reported_is_not_taken_for_caught_up() -> None:
+    # Given services that answer /metrics without any relay lag yet (a relay just started)
+    rebuilt: list[bool] = []
+    api = FastAPI()
+
+    @api.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return "# nothing yet\n"
+
+    @api.get("/analytics/{name}")
+    def view(name: str) -> dict[str, int]:
+        return {"count": 111 if rebuilt else 110}
+
+    # when the audit compares the read models with a rebuild, waiting at most a second
+    with serving(api) as url:
+        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
+        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+
+    # then the finding says the lag was not known, rather than that nothing was behind
+    assert finding.violations[-1] == "read while still behind: intake's relay lag not reported yet"
 
 
 def test_a_rebuild_compared_while_relays_hold_events_back_says_which() -> None:
@@ -352,6 +373,6 @@ def test_a_rebuild_compared_while_relays_hold_events_back_says_which() -> None:
 
     # then the finding says which relays had not published when the live models were read
     assert finding.violations[-1] == (
-        "read while still behind: intake's relay 2, inventory's relay 2, "
-        "fulfillment's relay 2, billing's relay 2"
+        "read while still behind: intake's kafka 2, inventory's kafka 2, "
+        "fulfillment's kafka 2, billing's kafka 2"
     )

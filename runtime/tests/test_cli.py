@@ -82,7 +82,7 @@ def test_dlq_replay_needs_either_references_or_all(args: list[str]) -> None:
     # then nothing is replayed: the command says what it takes, before reaching any broker
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "orderflow: name dead letters by partition:offset, or pass --all"
+        "orderflow: name dead letters by partition:offset, or pass --all (not both)"
     )
 
 

@@ -39,7 +39,7 @@ def test_each_readiness_check_is_a_gauge_on_metrics() -> None:
 
 def test_a_check_that_does_not_answer_makes_the_probes_unready_rather_than_wait() -> None:
     # Given a process whose store does not answer (a database that is down holds a request
-    # for a connection for the pool's whole 30 s)
+    # for a connection for the pool's whole 5 s)
     answers = threading.Event()
 
     def store() -> None:

@@ -232,11 +232,12 @@ class Audit:
         for service in RELAYING:
             url = f"{getattr(self.endpoints, service)}/metrics"
             try:
-                lag = relay_lag(get_text(url))
+                lags = relay_lags(get_text(url))
             except (OSError, ValueError, ServiceRefused) as error:
                 return f"{service}'s relay lag unknown ({error})"
-            if lag:
-                behind.append(f"{service}'s relay {lag:,}")
+            if not lags:  # set at the relay's first round: it has not looked at its store yet
+                return f"{service}'s relay lag not reported yet"
+            behind += [f"{service}'s {name} {lag:,}" for name, lag in lags.items() if lag]
         return ", ".join(behind)
 
     def _groups_behind(self, deadline: float) -> str:
@@ -248,16 +249,15 @@ class Audit:
         return ", ".join(f"{g['group']} {g['lag']:,}" for g in groups if g["lag"])
 
 
-def relay_lag(metrics: str) -> int:
-    """The events a service's relays have yet to publish, from its `/metrics` text."""
-    return round(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(metrics)
-            if family.name == "orderflow_relay_lag"
-            for sample in family.samples
-        )
-    )
+def relay_lags(metrics: str) -> dict[str, int]:
+    """What each of a service's publishers (its relay `kafka`, billing's refunds worker) has
+    yet to publish, from its `/metrics` text; empty while none has reported."""
+    return {
+        sample.labels.get("relay", "?"): round(sample.value)
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "orderflow_relay_lag"
+        for sample in family.samples
+    }
 
 
 def _listing(url: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Annotated
 import psycopg
 import typer
 from confluent_kafka import KafkaException
+from eventsourcing.persistence import InterfaceError, OperationalError
 from rich.console import Console
 
 from orderflow.runtime import collector, kafka, logs, ops_cli, system_cli
@@ -122,7 +123,8 @@ def main() -> None:
     except DeliveryFailed as error:  # a command's relay (republish): the broker did not confirm
         typer.echo(f"orderflow: Kafka: {error} (see {_KAFKA_SETTINGS})", err=True)
         sys.exit(1)
-    except (psycopg.OperationalError, StoreUnavailable) as error:  # no answer, or refused us
+    except (psycopg.OperationalError, OperationalError, InterfaceError, StoreUnavailable) as error:
+        # the database did not answer, refused us, or went away (the library's own errors)
         typer.echo(f"orderflow: PostgreSQL: {error} (see ORDERFLOW_DATABASE_URL)", err=True)
         sys.exit(1)
     sys.exit(0)

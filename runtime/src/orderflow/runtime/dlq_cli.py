@@ -64,7 +64,9 @@ def replay(
 ) -> None:
     """Publish dead letters to their original topics again (after fixing the cause)."""
     if bool(refs) == every:  # neither, or both: which was meant is not ours to guess
-        typer.echo("orderflow: name dead letters by partition:offset, or pass --all", err=True)
+        typer.echo(
+            "orderflow: name dead letters by partition:offset, or pass --all (not both)", err=True
+        )
         raise typer.Exit(2)
     bootstrap = settings_or_exit().kafka_bootstrap
     chosen = deadletters.read_all(bootstrap) if every else _select(bootstrap, refs or [])

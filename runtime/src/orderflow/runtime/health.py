@@ -22,7 +22,7 @@ Check = Callable[[], None]  # raises when the dependency is unreachable
 class CachedCheck:
     """Readiness probes come often; ask the broker at most every few seconds. A check that
     does not answer within `within` (a database that is down holds a connection request for
-    the pool's whole 30 s) is reported as not answering, and goes on in the background: the
+    the pool's whole 5 s) is reported as not answering, and goes on in the background: the
     probe and the scrape answer in time, and no second copy of it starts meanwhile."""
 
     def __init__(

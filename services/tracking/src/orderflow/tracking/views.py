@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Step(BaseModel):
@@ -15,7 +15,9 @@ class Step(BaseModel):
 class ShipmentView(BaseModel):
     shipment_id: str
     warehouse: str | None
-    state: str  # created, shipped or delivered
+    state: str = Field(
+        description="created, shipped, delivered, or cancelled (stopped before it left)"
+    )
     carrier: str | None
     tracking_number: str | None
     tracking_url: str | None
