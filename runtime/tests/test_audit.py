@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from prometheus_client import generate_latest
 from orderflow.runtime.audit import (
     Audit,
     Endpoints,
+    Finding,
     OrderFacts,
     Report,
     every_credit_note_is_refunded,
@@ -253,28 +255,50 @@ def test_a_credit_note_not_refunded_is_reported() -> None:
     assert broken(all_checks([facts])) == {}
 
 
-def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> None:
-    # Given a tracking service whose analytics group stays 3 events behind, and whose lead
-    # times count one order more once the read models are rebuilt
+def compared_with_rebuild(
+    metrics: Callable[[], str],
+    count: Callable[[bool], int],
+    groups: list[dict[str, Any]] | None = None,
+    settle_s: float = 1.0,
+) -> Finding:
+    """The audit's comparison with a rebuild, against services (all on one stand-in) whose
+    `/metrics` say `metrics()`, whose groups lag as `groups` say and whose every analytics
+    view counts `count(rebuilt)`."""
     rebuilt: list[bool] = []
     api = FastAPI()
 
     @api.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        return 'orderflow_relay_lag{relay="kafka"} 0.0\n'
+    def metrics_text() -> str:
+        return metrics()
 
     @api.get("/ops/consumers")
     def consumers() -> list[dict[str, Any]]:
-        return [{"group": "orderflow.projection.analytics.g1", "topics": [], "lag": 3}]
+        return groups or []
 
     @api.get("/analytics/{name}")
     def view(name: str) -> dict[str, int]:
-        return {"count": 111 if rebuilt else 110}
+        return {"count": count(bool(rebuilt))}
 
-    # when the audit compares the read models with a rebuild, waiting at most a second
     with serving(api) as url:
         audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
-        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+        return audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=settle_s)
+
+
+def lag_of(lag: int) -> str:
+    return f'orderflow_relay_lag{{relay="kafka"}} {lag}.0\n'
+
+
+def one_more_once_rebuilt(rebuilt: bool) -> int:
+    return 111 if rebuilt else 110
+
+
+def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> None:
+    # Given a tracking service whose analytics group stays 3 events behind, and whose lead
+    # times count one order more once the read models are rebuilt
+    group = {"group": "orderflow.projection.analytics.g1", "topics": [], "lag": 3}
+
+    # when the audit compares the read models with a rebuild, waiting at most a second
+    finding = compared_with_rebuild(lambda: lag_of(0), one_more_once_rebuilt, [group])
 
     # then each view differs, and the finding says the live models were read while behind
     assert (
@@ -288,27 +312,16 @@ def test_a_rebuild_compared_while_a_group_lags_says_which_group_was_behind() -> 
 def test_a_rebuild_is_compared_once_every_relay_has_published() -> None:
     # Given services whose relays hold one event back until asked for their lag three times,
     # an event that the live read models show once published, as the rebuild does
-    asked, rebuilt = Counter[str](), list[bool]()
-    api = FastAPI()
+    asked = Counter[str]()
 
-    @api.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
         asked["metrics"] += 1
-        lag = 0 if asked["metrics"] > 3 else 1
-        return f'orderflow_relay_lag{{relay="kafka"}} {lag}.0\n'
-
-    @api.get("/ops/consumers")
-    def consumers() -> list[dict[str, Any]]:
-        return []
-
-    @api.get("/analytics/{name}")
-    def view(name: str) -> dict[str, int]:
-        return {"count": 111 if rebuilt or asked["metrics"] > 3 else 110}
+        return lag_of(0 if asked["metrics"] > 3 else 1)
 
     # when the audit compares the read models with a rebuild
-    with serving(api) as url:
-        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
-        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=5.0)
+    finding = compared_with_rebuild(
+        metrics, lambda rebuilt: 111 if rebuilt or asked["metrics"] > 3 else 110, settle_s=5.0
+    )
 
     # then it read the live models only once the relays had published: they equal the rebuild
     assert finding.violations == []
@@ -332,21 +345,8 @@ def test_the_relay_lag_is_read_as_a_service_writes_it() -> None:
 
 def test_a_relay_that_has_not_reported_is_not_taken_for_caught_up() -> None:
     # Given services that answer /metrics without any relay lag yet (a relay just started)
-    rebuilt: list[bool] = []
-    api = FastAPI()
-
-    @api.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        return "# nothing yet\n"
-
-    @api.get("/analytics/{name}")
-    def view(name: str) -> dict[str, int]:
-        return {"count": 111 if rebuilt else 110}
-
     # when the audit compares the read models with a rebuild, waiting at most a second
-    with serving(api) as url:
-        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
-        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+    finding = compared_with_rebuild(lambda: "# nothing yet\n", one_more_once_rebuilt)
 
     # then the finding says the lag was not known, rather than that nothing was behind
     assert finding.violations[-1] == "read while still behind: intake's relay lag not reported yet"
@@ -355,21 +355,8 @@ def test_a_relay_that_has_not_reported_is_not_taken_for_caught_up() -> None:
 def test_a_rebuild_compared_while_relays_hold_events_back_says_which() -> None:
     # Given services whose relays stay 2 events behind, and read models that count one more
     # once rebuilt
-    rebuilt: list[bool] = []
-    api = FastAPI()
-
-    @api.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> str:
-        return 'orderflow_relay_lag{relay="kafka"} 2.0\n'
-
-    @api.get("/analytics/{name}")
-    def view(name: str) -> dict[str, int]:
-        return {"count": 111 if rebuilt else 110}
-
     # when the audit compares the read models with a rebuild, waiting at most a second
-    with serving(api) as url:
-        audit = Audit(None, Endpoints(url, url, url, url, url), {})  # type: ignore[arg-type]
-        finding = audit._compare_with_rebuild([], lambda: rebuilt.append(True), settle_s=1.0)
+    finding = compared_with_rebuild(lambda: lag_of(2), one_more_once_rebuilt)
 
     # then the finding says which relays had not published when the live models were read
     assert finding.violations[-1] == (

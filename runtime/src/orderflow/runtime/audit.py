@@ -430,21 +430,8 @@ def tracking_agrees_with_the_services(facts: list[OrderFacts]) -> Finding:
         if tracked is None:
             violations.append(f"{name}: unknown to tracking")
             continue
-        told = {
-            "status": fact.order["status"],
-            "shipments": sorted(s["shipment_id"] for s in fact.shipments),
-            **{state: _in_state(fact.shipments, state) for state in ("delivered", "cancelled")},
-            "invoices": sorted(i["number"] for i in fact.invoices),
-        }
-        seen = {
-            "status": tracked["status"],
-            "shipments": sorted(s["shipment_id"] for s in tracked["shipments"]),
-            **{
-                state: _in_state(tracked["shipments"], state)
-                for state in ("delivered", "cancelled")
-            },
-            "invoices": sorted(i["number"] for i in tracked["invoices"]),
-        }
+        told = _as_tracked(fact.order["status"], fact.shipments, fact.invoices)
+        seen = _as_tracked(tracked["status"], tracked["shipments"], tracked["invoices"])
         violations += [
             f"{name}: {what} {seen[what]} in tracking, {told[what]} in the services"
             for what in told
@@ -466,8 +453,20 @@ def tracking_agrees_with_the_services(facts: list[OrderFacts]) -> Finding:
     return _finding("the tracking timeline agrees with the services", facts, violations, duplicates)
 
 
-def _in_state(shipments: list[dict[str, Any]], state: str) -> list[str]:
-    return sorted(s["shipment_id"] for s in shipments if s["state"] == state)
+def _as_tracked(
+    status: str, shipments: list[dict[str, Any]], invoices: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What tracking shows of an order, from either side: its status, its parcels (all, and
+    those delivered or cancelled) and its invoices."""
+    return {
+        "status": status,
+        "shipments": sorted(s["shipment_id"] for s in shipments),
+        **{
+            state: sorted(s["shipment_id"] for s in shipments if s["state"] == state)
+            for state in ("delivered", "cancelled")
+        },
+        "invoices": sorted(i["number"] for i in invoices),
+    }
 
 
 def _finding(
