@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 from uuid import UUID, uuid4
 
 import psycopg
@@ -26,6 +27,28 @@ from orderflow.runtime.store import Store, store_for
 from orderflow.runtime.testing import failures_at_once
 
 pytestmark = pytest.mark.integration
+
+App = TypeVar("App", bound=Application[UUID])
+
+
+class Opener(Protocol):
+    def __call__(self, app: App) -> App: ...
+
+
+@pytest.fixture
+def opened() -> Iterator[Opener]:
+    """Applications a test opens, closed when it ends. One left to the garbage collector (an
+    exception's traceback easily keeps it in a cycle) may be collected on a thread of its own
+    PostgreSQL pool, whose close then fails joining that very thread."""
+    applications: list[Application[UUID]] = []
+
+    def open_(app: App) -> App:
+        applications.append(app)
+        return app
+
+    yield open_
+    for app in applications:
+        app.close()
 
 
 class Tally(Aggregate):
@@ -57,18 +80,18 @@ class ServiceTallies(Tallies, ServiceApplication):
     name = "Tallies"
 
 
-def test_events_survive_a_new_application_instance(store: Store) -> None:
-    tally_id = Tallies(env=store.env).start(counts=3)
+def test_events_survive_a_new_application_instance(store: Store, opened: Opener) -> None:
+    tally_id = opened(Tallies(env=store.env)).start(counts=3)
 
-    reopened = Tallies(env=store.env)
+    reopened = opened(Tallies(env=store.env))
 
     assert reopened.count(tally_id) == 3
     assert len(reopened.notification_log.select(start=1, limit=10)) == 4
 
 
-def test_aggregates_read_together_are_those_read_one_by_one(store: Store) -> None:
+def test_aggregates_read_together_are_those_read_one_by_one(store: Store, opened: Opener) -> None:
     # Given tallies with histories of different lengths
-    app = Tallies(env=store.env)
+    app = opened(Tallies(env=store.env))
     ids = [app.start(counts=n) for n in (0, 3, 1)]
     asked = [ids[2], ids[0], ids[1]]
 
@@ -80,13 +103,13 @@ def test_aggregates_read_together_are_those_read_one_by_one(store: Store) -> Non
     assert [tally.count for tally in together] == [1, 0, 3]
 
 
-def test_a_service_application_reads_what_the_library_reads(store: Store) -> None:
+def test_a_service_application_reads_what_the_library_reads(store: Store, opened: Opener) -> None:
     # Given tallies saved through the library's own application
-    plain = Tallies(env=store.env)
+    plain = opened(Tallies(env=store.env))
     ids = [plain.start(counts=n) for n in (0, 4)]
 
     # When a service's application reads them
-    service = ServiceTallies(env=store.env)
+    service = opened(ServiceTallies(env=store.env))
 
     # Then each is what the library reads, whole or at an earlier version
     assert [service.repository.get(id_) for id_ in ids] == [
@@ -98,10 +121,11 @@ def test_a_service_application_reads_what_the_library_reads(store: Store) -> Non
 
 
 def test_a_database_refusing_connections_fails_a_read_at_once_as_transient(
-    fresh_database_url: str, database_server: str
+    fresh_database_url: str, database_server: str, opened: Opener
 ) -> None:
     # Given a service's application holding a tally on PostgreSQL
-    app = ServiceTallies(env=store_for("tallies", Settings(database_url=fresh_database_url)).env)
+    store = store_for("tallies", Settings(database_url=fresh_database_url))
+    app = opened(ServiceTallies(env=store.env))
     tally_id = app.start(counts=2)
 
     # when its database refuses connections and drops its sessions (a restart, a failover)
@@ -155,16 +179,18 @@ def _eventually(read: Callable[[], int], patience: float = 60.0) -> int:
             time.sleep(0.5)
 
 
-def test_reading_together_an_aggregate_never_stored_fails_as_alone(store: Store) -> None:
-    app = Tallies(env=store.env)
+def test_reading_together_an_aggregate_never_stored_fails_as_alone(
+    store: Store, opened: Opener
+) -> None:
+    app = opened(Tallies(env=store.env))
     stored = app.start(counts=1)
 
     with pytest.raises(AggregateNotFoundError):
         load_all(app, [stored, uuid4()])
 
 
-def test_the_relays_read_is_the_librarys_read(store: Store) -> None:
-    app = Tallies(env=store.env)
+def test_the_relays_read_is_the_librarys_read(store: Store, opened: Opener) -> None:
+    app = opened(Tallies(env=store.env))
     for counts in (2, 0, 5):
         app.start(counts)
     general = app.recorder.select_notifications(start=1, limit=100, stop=10**9)
@@ -176,8 +202,10 @@ def test_the_relays_read_is_the_librarys_read(store: Store) -> None:
     assert all(isinstance(notification.state, bytes) for notification in relays)
 
 
-def test_the_store_is_where_the_settings_say(store: Store, store_settings: Settings) -> None:
-    Tallies(env=store.env).start(counts=1)
+def test_the_store_is_where_the_settings_say(
+    store: Store, store_settings: Settings, opened: Opener
+) -> None:
+    opened(Tallies(env=store.env)).start(counts=1)
 
     if store.kind == "sqlite":
         assert (store_settings.data_dir / f"{store.service}.sqlite3").stat().st_size > 0
@@ -187,15 +215,15 @@ def test_the_store_is_where_the_settings_say(store: Store, store_settings: Setti
 
 
 def test_two_services_never_share_a_store(
-    store_settings: Settings, unique: Callable[[str], str]
+    store_settings: Settings, unique: Callable[[str], str], opened: Opener
 ) -> None:
     intake = store_for(unique("intake"), store_settings)
     billing = store_for(unique("billing"), store_settings)
 
-    tally_id = Tallies(env=intake.env).start(counts=2)
+    tally_id = opened(Tallies(env=intake.env)).start(counts=2)
 
-    assert Tallies(env=intake.env).count(tally_id) == 2
-    assert Tallies(env=billing.env).notification_log.select(start=1, limit=10) == []
+    assert opened(Tallies(env=intake.env)).count(tally_id) == 2
+    assert opened(Tallies(env=billing.env)).notification_log.select(start=1, limit=10) == []
 
 
 def _tables_in_schema(database_url: str, schema: str) -> list[str]:
