@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 import psycopg
@@ -18,6 +18,8 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
+from psycopg_pool import ConnectionPool
+from psycopg_pool.pool import MaintenanceTask
 
 from orderflow.runtime.datastore import StoreUnavailable
 from orderflow.runtime.loading import ServiceApplication, load_all
@@ -143,6 +145,42 @@ def test_a_database_refusing_connections_fails_a_read_at_once_as_transient(
     assert is_transient(outcome[0])
     # and once the database takes connections again, so does the application
     assert _eventually(lambda: app.count(tally_id)) == 2
+
+
+def test_an_application_closed_on_a_thread_of_its_own_pool_closes(fresh_database_url: str) -> None:
+    # Given an application on PostgreSQL, as the garbage collector may find it in a cycle
+    app = ServiceTallies(env=store_for("tallies", Settings(database_url=fresh_database_url)).env)
+    pool = app.factory.datastore.pool  # type: ignore[attr-defined]
+    closing = CloseOnPoolThread(pool, app)
+
+    # when it is closed on one of its pool's own threads, as a collection there closes it
+    pool.run_task(closing)
+
+    # then it closed without error, and its pool with it
+    assert closing.done.wait(10), "the close never ran"
+    assert closing.failures == []
+    assert _eventually_true(lambda: pool.closed)
+
+
+class CloseOnPoolThread(MaintenanceTask):
+    def __init__(self, pool: ConnectionPool[Any], app: Application[UUID]) -> None:
+        super().__init__(pool)
+        self.app, self.done, self.failures = app, threading.Event(), list[BaseException]()
+
+    def _run(self, pool: ConnectionPool[Any]) -> None:
+        try:
+            self.app.close()
+        except BaseException as failure:
+            self.failures.append(failure)
+        finally:
+            self.done.set()
+
+
+def _eventually_true(check: Callable[[], bool], patience: float = 10.0) -> bool:
+    deadline = time.monotonic() + patience
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return check()
 
 
 @contextlib.contextmanager

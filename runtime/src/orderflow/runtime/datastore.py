@@ -7,10 +7,15 @@ read waited ten times the pool's 30 s: an API request had no answer for minutes,
 service host promises a 503. Now the pool waits `POOL_WAIT_S` once and raises
 `StoreUnavailable`, which the host answers with 503 and the consumer and relay wait out like
 any transient failure. A connection lost mid-query is still retried by the library, on a new
-one, so a database back from a restart costs no request an error."""
+one, so a database back from a restart costs no request an error.
+
+It also closes from a thread of its own: an application the garbage collector finds in a
+reference cycle may be collected on one of its pool's threads, and the pool's close, which joins
+them all, cannot join the thread it runs on."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,3 +44,15 @@ class BriefWaitDatastore(PostgresDatastore):
             if isinstance(error.__cause__, PoolTimeout):
                 raise StoreUnavailable(f"PostgreSQL gave no connection: {error}") from error
             raise
+
+    def close(self) -> None:
+        if _runs_on_a_thread_of(self):
+            threading.Thread(target=super().close, name="closing-datastore", daemon=True).start()
+        else:
+            super().close()
+
+
+def _runs_on_a_thread_of(datastore: PostgresDatastore) -> bool:
+    # the pool names its scheduler and workers after itself: "pool-7-worker-0"
+    pool = getattr(datastore, "pool", None)  # absent when construction failed
+    return pool is not None and threading.current_thread().name.startswith(f"{pool.name}-")
