@@ -151,6 +151,56 @@ def test_a_cancellation_shows_the_parcel_it_stopped_as_cancelled(
     assert states == {str(left.shipment_id): "shipped", str(waiting): "cancelled"}
 
 
+def test_a_parcel_the_carrier_refused_shows_as_an_exception_until_stopped(
+    model: Callable[[], TrackingModel],
+) -> None:
+    # Given an order one of whose two parcels the carrier refused while the other left
+    order = uuid4()
+    events = lifecycle(order)
+    left = next(e for e in events if isinstance(e, Shipped))
+    created = [e for e in events if isinstance(e, ShipmentCreated)]
+    other = next(e for e in created if e.shipment_id != left.shipment_id)
+    reason = "no service to postal code 00000"
+    refused = following(
+        events[: events.index(left) + 1],
+        "ShipmentRefused",
+        "fulfillment",
+        shipment_id=other.shipment_id,
+        warehouse=other.warehouse,
+        reason=reason,
+    )
+
+    # when the tracking model learns of it, the refusal before the rest
+    tracking = model()
+    tracking.apply([refused, *events[: events.index(left) + 1]])
+
+    # then the refused parcel is an exception with the carrier's reason, a step of its own
+    states = _shipment_states(tracking, order)
+    assert states == {
+        str(left.shipment_id): ("shipped", None),
+        str(other.shipment_id): ("exception", reason),
+    }
+    timeline = tracking.tracking(str(order))["timeline"]  # type: ignore[index]
+    assert "ShipmentRefused" in [step["type"] for step in timeline]
+
+    # and once a cancellation stops that parcel, it is cancelled
+    stop = following(
+        [refused],
+        "FulfillmentStopped",
+        "fulfillment",
+        stopped=[other.shipment_id],
+        went_ahead=[left.shipment_id],
+    )
+    tracking.apply([stop])
+    assert _shipment_states(tracking, order)[str(other.shipment_id)] == ("cancelled", reason)
+
+
+def _shipment_states(tracking: TrackingModel, order: object) -> dict[str, tuple[str, object]]:
+    tracked = tracking.tracking(str(order))
+    assert tracked is not None
+    return {s["shipment_id"]: (s["state"], s["problem"]) for s in tracked["shipments"]}
+
+
 def following(events: list[Message], kind: str, source: str, **fields: object) -> Message:
     """One more event of the order of `events`, a second after its last."""
     last = events[-1]

@@ -187,6 +187,21 @@ def test_a_parcel_cancelled_in_fulfillment_but_not_in_tracking_disagrees() -> No
     assert "order sim-1: cancelled [] in tracking, ['s-1'] in the services" in finding.violations
 
 
+def test_a_refused_parcel_tracking_never_heard_of_disagrees() -> None:
+    # given a parcel the carrier refused, which tracking shows as created, with no such step
+    facts = completed_order()
+    assert facts.tracking is not None
+    facts.shipments[0].update(state="exception", problem="no service to postal code 00000")
+    facts.tracking["shipments"][0]["state"] = "created"
+
+    # when only tracking's agreement is checked
+    finding = tracking_agrees_with_the_services([facts])
+
+    # then both the parcel's state and the missing step are named
+    assert "order sim-1: exception [] in tracking, ['s-1'] in the services" in finding.violations
+    assert "order sim-1: 0 ShipmentRefused steps, expected 1" in finding.violations
+
+
 def test_a_rejected_order_with_an_invoice_is_reported() -> None:
     # given a rejected order that was nevertheless invoiced
     facts = completed_order()

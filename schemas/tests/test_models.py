@@ -40,7 +40,7 @@ def test_every_message_carries_the_envelope() -> None:
         assert envelope <= set(cls.model_fields), cls.__name__
         if cls is not OrderSubmitted:
             assert {"source", "source_position"} <= set(cls.model_fields), cls.__name__
-    assert len(BY_TYPE_AND_VERSION) == len(MESSAGES) == 20
+    assert len(BY_TYPE_AND_VERSION) == len(MESSAGES) == 21
 
 
 def test_an_event_is_frozen() -> None:

@@ -16,6 +16,7 @@ from orderflow.fulfillment.domain import (
     dispatch_id,
     shipment_id_for,
 )
+from orderflow.fulfillment.translate import translate
 
 pytestmark = pytest.mark.unit
 ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -57,6 +58,23 @@ def test_a_carrier_refusal_is_an_exception_for_a_person() -> None:
     step(carrier, shipment, "packed")
     step(carrier, shipment, "shipped")
     assert (shipment.state, shipment.problem) == ("exception", "no service to postal code 00000")
+
+
+def test_a_refusal_stored_by_an_earlier_version_replays_and_stays_private() -> None:
+    # Given a shipment whose refusal an earlier version stored as "Failed", publishing nothing
+    shipment = given_shipment(postal_code="00000")
+    shipment._failed(problem="no service to postal code 00000")
+    stored = shipment.collect_events()
+
+    # when it is read back from its events
+    replayed = None
+    for domain_event in stored:
+        replayed = domain_event.mutate(replayed)
+
+    # then it is the same exception, and the relay still publishes nothing for that refusal
+    assert isinstance(replayed, Shipment)
+    assert (replayed.state, replayed.problem) == ("exception", "no service to postal code 00000")
+    assert translate(stored[-1], position=2) is None
 
 
 def test_a_cancellation_stops_what_has_not_left_only() -> None:

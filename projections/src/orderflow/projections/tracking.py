@@ -16,7 +16,13 @@ from orderflow.projections.database import Cursor
 from orderflow.projections.model import ReadModel
 from orderflow.schemas.billing import Invoiced
 from orderflow.schemas.envelope import IntegrationEvent, Message, order_id_of
-from orderflow.schemas.fulfillment import Delivered, FulfillmentStopped, ShipmentCreated, Shipped
+from orderflow.schemas.fulfillment import (
+    Delivered,
+    FulfillmentStopped,
+    ShipmentCreated,
+    ShipmentRefused,
+    Shipped,
+)
 from orderflow.schemas.orders import OrderPlaced
 
 TABLES = [
@@ -35,6 +41,9 @@ TABLES = [
     # own, so a model from before it gains it where it stands (its earlier stops need a replay)
     "CREATE TABLE IF NOT EXISTS {s}tracking_stopped (shipment_id TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL)",
+    # the parcels the carrier refused (ShipmentRefused), with its reason: likewise its own table
+    "CREATE TABLE IF NOT EXISTS {s}tracking_refused (shipment_id TEXT PRIMARY KEY,"
+    " order_id TEXT NOT NULL, reason TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {s}tracking_invoices (number TEXT PRIMARY KEY,"
     " order_id TEXT NOT NULL, shipment_id TEXT NOT NULL, gross TEXT NOT NULL,"
     " currency TEXT NOT NULL, issued_on TEXT NOT NULL)",
@@ -64,6 +73,7 @@ class TrackingModel(ReadModel):
         "tracking_steps",
         "tracking_shipments",
         "tracking_stopped",
+        "tracking_refused",
         "tracking_invoices",
         "tracking_units",
         "tracking_changes",
@@ -172,8 +182,9 @@ def _details(
     timeline = [{"type": t, "at": at} for t, at in cursor.fetchall()]
     cursor.execute(
         "SELECT s.shipment_id, warehouse, carrier, tracking_number, tracking_url, shipped,"
-        " delivered, x.shipment_id IS NOT NULL FROM {s}tracking_shipments s"
+        " delivered, x.shipment_id IS NOT NULL, r.reason FROM {s}tracking_shipments s"
         " LEFT JOIN {s}tracking_stopped x ON x.shipment_id = s.shipment_id"
+        " LEFT JOIN {s}tracking_refused r ON r.shipment_id = s.shipment_id"
         " WHERE s.order_id = ? ORDER BY warehouse, s.shipment_id",
         [order_id],
     )
@@ -196,15 +207,19 @@ def moment(event: Message) -> str:
 
 
 def _shipment(row: Sequence[Any]) -> dict[str, Any]:
-    shipment_id, warehouse, carrier, number, url, shipped, delivered, stopped = row
-    # a stopped shipment had not left, by the contract: it is never shipped as well
+    shipment_id, warehouse, carrier, number, url, shipped, delivered, stopped, refused = row
+    # a stopped or refused shipment had not left, by the contract: it is never shipped as well;
+    # a refused one may be stopped after, when its order is cancelled
     state = "delivered" if delivered else "shipped" if shipped else "created"
     if stopped and not shipped:
         state = "cancelled"
+    elif refused is not None and not shipped:
+        state = "exception"
     return {
         "shipment_id": shipment_id,
         "warehouse": warehouse,
         "state": state,
+        "problem": refused,
         "carrier": carrier,
         "tracking_number": number,
         "tracking_url": url,
@@ -256,6 +271,7 @@ class _Batch:
     invoices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     units: list[tuple[Any, ...]] = field(default_factory=list)
     stopped: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    refused: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def add(self, event: IntegrationEvent, order_id: str) -> None:
         self.steps.append((str(event.event_id), order_id, event.type, moment(event)))
@@ -277,6 +293,10 @@ class _Batch:
             self._shipment(event, order_id)
         elif isinstance(event, FulfillmentStopped):
             self.stopped.update({str(s): (str(s), order_id) for s in event.stopped})
+        elif isinstance(event, ShipmentRefused):
+            shipment = str(event.shipment_id)
+            self.refused[shipment] = (shipment, order_id, event.reason)
+            self._shipment(event, order_id)
         elif isinstance(event, Invoiced):
             gross = event.gross
             self.invoices[event.invoice_number] = (
@@ -293,12 +313,16 @@ class _Batch:
         ordered, shipped = (units, 0) if isinstance(event, OrderPlaced) else (0, units)
         self.units.append((str(event.event_id), order_id, ordered, shipped))
 
-    def _shipment(self, event: ShipmentCreated | Shipped | Delivered, order_id: str) -> None:
+    def _shipment(
+        self, event: ShipmentCreated | Shipped | Delivered | ShipmentRefused, order_id: str
+    ) -> None:
         row = self.shipments.setdefault(
             str(event.shipment_id), [str(event.shipment_id), order_id, *[None] * 4, 0, 0, 0]
         )
         if isinstance(event, ShipmentCreated):
             row[2], row[6] = event.warehouse, 1
+        elif isinstance(event, ShipmentRefused):
+            row[2] = event.warehouse
         elif isinstance(event, Shipped):
             row[2:6] = [event.warehouse, event.carrier, event.tracking_number, event.tracking_url]
             row[7] = 1
@@ -313,6 +337,13 @@ class _Batch:
         stopped, conflict = list(self.stopped.values()), "ON CONFLICT (shipment_id) DO NOTHING"
         cursor.insert(
             "INSERT INTO {s}tracking_stopped (shipment_id, order_id)", _TEXT * 2, stopped, conflict
+        )
+        refused = list(self.refused.values())
+        cursor.insert(
+            "INSERT INTO {s}tracking_refused (shipment_id, order_id, reason)",
+            _TEXT * 3,
+            refused,
+            conflict,
         )
         invoices, conflict = list(self.invoices.values()), "ON CONFLICT (number) DO NOTHING"
         cursor.insert(_INVOICES, _TEXT * 6, invoices, conflict)

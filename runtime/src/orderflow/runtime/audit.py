@@ -443,6 +443,7 @@ def tracking_agrees_with_the_services(facts: list[OrderFacts]) -> Finding:
             "ShipmentCreated": len(fact.shipments),
             "Shipped": len(fact.shipped()),
             "Delivered": len(told["delivered"]),
+            "ShipmentRefused": sum(1 for s in fact.shipments if s.get("problem")),
             "Invoiced": len(fact.invoices),
             ENDING_EVENT.get(fact.order["status"], "none"): 1,
         }
@@ -457,13 +458,13 @@ def _as_tracked(
     status: str, shipments: list[dict[str, Any]], invoices: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """What tracking shows of an order, from either side: its status, its parcels (all, and
-    those delivered or cancelled) and its invoices."""
+    those delivered, cancelled, or refused by the carrier) and its invoices."""
     return {
         "status": status,
         "shipments": sorted(s["shipment_id"] for s in shipments),
         **{
             state: sorted(s["shipment_id"] for s in shipments if s["state"] == state)
-            for state in ("delivered", "cancelled")
+            for state in ("delivered", "cancelled", "exception")
         },
         "invoices": sorted(i["number"] for i in invoices),
     }

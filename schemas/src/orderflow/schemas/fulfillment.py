@@ -1,5 +1,5 @@
-"""Fulfillment's events: one shipment per warehouse of the allocation, and what a cancellation
-stopped."""
+"""Fulfillment's events: one shipment per warehouse of the allocation, a parcel the carrier
+refused, and what a cancellation stopped."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from orderflow.schemas.common import Identifier, SkuQuantity, Text
+from orderflow.schemas.common import Identifier, LongText, SkuQuantity, Text
 from orderflow.schemas.envelope import IntegrationEvent
 
 ShipmentLines = Annotated[list[SkuQuantity], Field(min_length=1, max_length=100)]
@@ -41,6 +41,19 @@ class Delivered(IntegrationEvent):
     version: Literal[1] = 1
     order_id: UUID
     shipment_id: UUID
+
+
+class ShipmentRefused(IntegrationEvent):
+    """The carrier would not take the parcel: the shipment is an exception, for a person to
+    resolve (cancelling the order stops it, and settles its stock and payment). The order
+    itself does not move on it."""
+
+    type: Literal["ShipmentRefused"] = "ShipmentRefused"
+    version: Literal[1] = 1
+    order_id: UUID
+    shipment_id: UUID
+    warehouse: Identifier
+    reason: LongText
 
 
 class FulfillmentStopped(IntegrationEvent):

@@ -28,6 +28,7 @@ MESSAGES: tuple[type[Message], ...] = (
     fulfillment.Shipped,
     fulfillment.Delivered,
     fulfillment.FulfillmentStopped,
+    fulfillment.ShipmentRefused,
 )
 
 BY_TYPE_AND_VERSION: dict[tuple[str, int], type[Message]] = {

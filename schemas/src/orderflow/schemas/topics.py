@@ -48,6 +48,7 @@ PUBLISHED_ON: dict[str, str] = {
     "Shipped": FULFILLMENT_EVENTS,
     "Delivered": FULFILLMENT_EVENTS,
     "FulfillmentStopped": FULFILLMENT_EVENTS,
+    "ShipmentRefused": FULFILLMENT_EVENTS,
 }
 #: Messages that other systems publish to us: an ERP posts receipts as StockReceived.
 INBOUND_ON: dict[str, tuple[str, ...]] = {ERP_STOCK: ("StockReceived",)}

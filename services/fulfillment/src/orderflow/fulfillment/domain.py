@@ -215,13 +215,24 @@ class Shipment(Aggregate):
         self.state = "delivered"
 
     def fail(self, problem: str) -> None:
-        """The carrier refused it: an exception for a person to resolve."""
+        """The carrier refused it: an exception for a person to resolve, published so that the
+        channel and tracking can tell (ShipmentRefused)."""
         if self.state not in OPEN:
             raise IllegalTransition(f"a {self.state} shipment cannot fail")
-        self._failed(problem=problem)
+        self._refused(
+            problem=problem,
+            order_id=self.order_id,
+            warehouse=self.warehouse,
+            correlation_id=self.correlation_id,
+        )
+
+    @event("Refused")
+    def _refused(self, problem: str, order_id: UUID, warehouse: str, correlation_id: UUID) -> None:
+        self.state, self.problem = "exception", problem
 
     @event("Failed")
     def _failed(self, problem: str) -> None:
+        """Stored by earlier versions, which kept a refusal private; kept for replay."""
         self.state, self.problem = "exception", problem
 
     def cancel(self) -> bool:

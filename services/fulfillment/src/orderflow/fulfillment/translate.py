@@ -1,6 +1,7 @@
-"""Fulfillment's domain events out as integration events: shipments created, shipped and
-delivered, and what a cancellation stopped. Steps inside the warehouse (picked, packed) and
-exceptions stay private."""
+"""Fulfillment's domain events out as integration events: shipments created, shipped,
+delivered and refused by the carrier, and what a cancellation stopped. Steps inside the
+warehouse (picked, packed) stay private, and so do refusals stored by earlier versions, which
+published none."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from uuid import UUID
 from orderflow.fulfillment.domain import Dispatch, Shipment
 from orderflow.runtime.translation import translator
 from orderflow.schemas.envelope import IntegrationEvent
-from orderflow.schemas.fulfillment import Delivered, FulfillmentStopped, ShipmentCreated, Shipped
+from orderflow.schemas.fulfillment import (
+    Delivered,
+    FulfillmentStopped,
+    ShipmentCreated,
+    ShipmentRefused,
+    Shipped,
+)
 
 SOURCE = "fulfillment"
+REASON_LENGTH = 1000  # ShipmentRefused.reason's
 
 
 def _lines(lines: dict[str, int]) -> list[dict[str, Any]]:
@@ -52,6 +60,17 @@ def _delivered(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
     )
 
 
+def _refused(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
+    return ShipmentRefused(
+        **envelope,
+        order_id=domain_event.order_id,
+        shipment_id=domain_event.originator_id,
+        warehouse=domain_event.warehouse,
+        # a carrier's words, held to the contract's length: the relay must never be stuck on them
+        reason=(domain_event.problem or "the carrier refused the parcel")[:REASON_LENGTH],
+    )
+
+
 def _stopped(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
     return FulfillmentStopped(
         **envelope,
@@ -67,6 +86,7 @@ translate = translator(
         f"{Shipment.__name__}.Created": _created,
         f"{Shipment.__name__}.Shipped": _shipped,
         f"{Shipment.__name__}.Delivered": _delivered,
+        f"{Shipment.__name__}.Refused": _refused,
         f"{Dispatch.__name__}.Stopped": _stopped,
     },
 )

@@ -16,11 +16,13 @@ class ShipmentView(BaseModel):
     shipment_id: str
     warehouse: str | None
     state: str = Field(
-        description="created, shipped, delivered, or cancelled (stopped before it left)"
+        description="created, shipped, delivered, cancelled (stopped before it left), or"
+        " exception (the carrier refused it: see `problem`)"
     )
     carrier: str | None
     tracking_number: str | None
     tracking_url: str | None
+    problem: str | None = Field(None, description="the carrier's reason, for an exception")
 
 
 class Amount(BaseModel):

@@ -8,7 +8,7 @@ const STEP_NAMES = {
   Invoiced: "Invoiced", Delivered: "Delivered", OrderCompleted: "Completed",
   OrderCancelled: "Cancelled", OrderRejected: "Rejected", StockReleased: "Reservation released",
   StockReservationFailed: "Out of stock", BackorderFilled: "Backordered items in stock",
-  FulfillmentStopped: "Shipping stopped",
+  FulfillmentStopped: "Shipping stopped", ShipmentRefused: "Carrier refused a parcel",
 };
 let stream = null;
 
@@ -38,6 +38,7 @@ function render(order) {
   const shipments = document.getElementById("shipments");
   shipments.replaceChildren(...(order.shipments.length ? order.shipments.map((s) => {
     const row = element("p", { "data-shipment": s.shipment_id }, `From ${s.warehouse || "a warehouse"}: ${s.state}`);
+    if (s.problem) row.append(` (${s.problem})`);
     if (s.tracking_url) row.append(" · ", element("a", { href: s.tracking_url, rel: "noopener" }, `${s.carrier} ${s.tracking_number}`));
     return row;
   }) : [element("p", { class: "muted" }, "No shipment yet.")]));
