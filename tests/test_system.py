@@ -54,7 +54,7 @@ def test_a_mixed_run_ends_every_order_and_keeps_every_invariant(
     outcomes = re.findall(r"│ (\w+)\s+│ (\w+)\s+│ (\d+)\s+│", run.stdout)
     assert sum(int(n) for _, _, n in outcomes) == ORDERS
     assert all(status in EXPECTED[kind] for kind, status, _ in outcomes), outcomes
-    kinds = {"plain", "split", "out_of_stock", "declined", "backorder"}
+    kinds = {"plain", "split", "out_of_stock", "declined", "backorder", "refused"}
     assert {kind for kind, _, _ in outcomes} >= kinds
     audit = json.loads(report.read_text())["audit"]
     assert [f for f in audit["findings"] if not f["ok"]] == []

@@ -3,8 +3,8 @@ then places orders as sales channels do, through the public ways in only: over H
 `web` channel and on `channel.orders` as the `marketplace` channel. The mix has plain orders,
 orders split over two warehouses, out-of-stock orders, declined payments, cancellations (some
 sent a while after the order, when its parcels may be leaving: the cancellation then crosses a
-shipment), and pre-orders of a SKU that is backordered until the stock the simulator receives
-later."""
+shipment), orders to an address the carrier refuses, which their customer then cancels, and
+pre-orders of a SKU that is backordered until the stock the simulator receives later."""
 
 from __future__ import annotations
 
@@ -46,18 +46,24 @@ RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never r
 PRE_ORDER_RECEIPT_EVERY = 40
 #: How often each kind of order comes, in percent.
 MIX = {
-    "plain": 53,
+    "plain": 51,
     "split": 14,
     "out_of_stock": 8,
     "declined": 8,
     "cancelled": 8,
     "late_cancel": 4,
     "backorder": 5,
+    "refused": 2,
 }
-CANCELLING = frozenset({"cancelled", "late_cancel"})  # kinds whose customer cancels
+CANCELLING = frozenset({"cancelled", "late_cancel", "refused"})  # kinds whose customer cancels
 #: Seconds after placing that a late cancellation goes out, drawn evenly: around the time the
 #: warehouse ships, so that some arrive before, some cross a parcel and some come too late.
 LATE_CANCEL_S = (0.05, 1.0)
+#: The sandbox carrier serves every postal code but this one.
+UNSERVED_POSTAL_CODE = "00000"
+#: Seconds after placing that the customer of an order the carrier refused cancels it (told by
+#: the tracking page): by then the parcel has been refused, unless the warehouse is slow.
+REFUSED_CANCEL_S = 2.0
 TERMINAL = frozenset({"completed", "rejected", "cancelled"})
 EXPECTED = {  # the terminal states each kind may end in
     "plain": {"completed"},
@@ -67,6 +73,7 @@ EXPECTED = {  # the terminal states each kind may end in
     "cancelled": {"cancelled", "completed"},  # the customer may be too late
     "late_cancel": {"cancelled", "completed"},
     "backorder": {"completed"},
+    "refused": {"cancelled"},  # its parcels never leave, so the cancellation always stops them
 }
 
 
@@ -208,16 +215,21 @@ class ChannelSimulator:
         # took the order in. Polling for it at saturation loaded intake, the busiest service:
         # 63 orders/s ended instead of 81 (one 20 s run each), a cost of the simulator's.
         channel = "web" if number % 2 or kind in CANCELLING else "marketplace"
-        delay = self._random.uniform(*LATE_CANCEL_S) if kind == "late_cancel" else 0.0
-        order = Placed(channel, f"sim-{self.run_id}-{number}", kind, delay)
+        order = Placed(channel, f"sim-{self.run_id}-{number}", kind, self._cancel_after(kind))
         return order, self._order(order)
+
+    def _cancel_after(self, kind: str) -> float:
+        """Seconds after placing that the customer cancels, if not at once."""
+        if kind == "late_cancel":
+            return self._random.uniform(*LATE_CANCEL_S)
+        return REFUSED_CANCEL_S if kind == "refused" else 0.0
 
     def _place_on_the_web(self, order: Placed, body: dict[str, Any]) -> None:
         answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
         self._record(order)
         if order.kind == "cancelled":
             self._cancel(order, answer["order_id"])
-        elif order.kind == "late_cancel":
+        elif order.cancel_after:
             self._later.call(order.cancel_after, lambda: self._cancel(order, answer["order_id"]))
 
     def _cancel(self, order: Placed, order_id: str) -> None:
@@ -291,7 +303,7 @@ class ChannelSimulator:
             "shipping_address": {
                 "line1": "1 Main St",
                 "city": "Berlin",
-                "postal_code": "10115",
+                "postal_code": UNSERVED_POSTAL_CODE if order.kind == "refused" else "10115",
                 "country": "DE",
             },
             "lines": lines,
