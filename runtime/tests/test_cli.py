@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -167,6 +168,23 @@ def test_up_runs_the_stack_and_stops_cleanly(stop_signals: list[int], tmp_path: 
     assert "|FAIL|" not in output, "a Kafka client outlived the broker"
     assert not pids_with_argument(f"tcp://{bootstrap}"), "no broker left behind"
     assert not any(ready(number) for number in ports.values()), "no service left behind"
+
+
+def test_up_writing_to_a_log_shows_its_view_while_it_runs(tmp_path: Path) -> None:
+    # Given `up` whose output goes to a pipe, as to a log file or a service manager
+    up = start_cli("up", "--no-services", port=free_port(), data_dir=tmp_path)
+    printed: list[str] = []
+    reading = threading.Thread(target=lambda: printed.extend(up.stdout or []), daemon=True)
+    reading.start()
+
+    # when it has started, then its view is there to read before it stops, topics and all
+    try:
+        wait_for(lambda: any("orders.events" in line for line in printed), timeout=60)
+        assert up.poll() is None, "up ended"
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=45) == 0
+    reading.join(5)
 
 
 def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from orderflow.runtime.webclient import FRESH, ServiceRefused, get_json
 from orderflow.schemas.topics import ALL_TOPICS
 
 console = Console()
+#: Seconds between two views of `up` printed to a log rather than drawn on a terminal.
+LOGGED_VIEW_EVERY_S = 30.0
 READ_MODELS = ("tracking", "analytics")  # what `orderflow replay` rebuilds
 _DRAIN_TIMEOUT_S = 180.0
 _PATIENCE_S = 60.0  # the simulator's, for a restarting service
@@ -207,10 +209,16 @@ def _reported(code: int, figures: dict[str, Any], audited: Report | None, path: 
 def _show(
     stack: LocalStack, simulator: ChannelSimulator | None, exit_after_start: bool, refresh: float
 ) -> None:
-    """The live view until Ctrl-C; with --exit, one view."""
+    """The live view until Ctrl-C; with --exit, one view. Where the output is not a terminal
+    (a log file, a pipe, a service manager), a live view would print nothing until the stack
+    stops: the view is printed whole, now and then every LOGGED_VIEW_EVERY_S, instead."""
     if exit_after_start:
         console.print(_view(stack, simulator))
         return
+    if not console.is_terminal:
+        while True:
+            console.print(_view(stack, simulator))
+            time.sleep(max(refresh, LOGGED_VIEW_EVERY_S))
     with Live(_view(stack, simulator), console=console, refresh_per_second=1) as live:
         while True:
             time.sleep(refresh)
