@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import KafkaException
 from feed import stock_received
 from ledger_service import Ledgers, on_stock_received, spec
 
+from orderflow.runtime.broker import free_port
 from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.republish import republish
 from orderflow.runtime.settings import Settings
@@ -75,6 +77,22 @@ def test_republish_refuses_a_store_with_no_events(
     # when its events are republished, then it says so rather than report 0 published
     with pytest.raises(ValueError, match="holds no events"):
         republish(spec(empty, "unused", "unused", "out"), store_settings)
+
+
+def test_republish_to_a_broker_that_does_not_answer_fails_before_reading(
+    ledger: str, store_settings: Settings
+) -> None:
+    # Given a broker address nobody answers at
+    settings = store_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    progress: list[tuple[int, int]] = []
+
+    # when the ledger's events are republished there
+    with pytest.raises(KafkaException):
+        republish(spec(ledger, "-", "-", "out"), settings, 1, lambda *p: progress.append(p))
+
+    # then the broker's silence failed it before a notification was read, rather than the
+    # first batch's delivery timing out behind a full progress bar
+    assert progress == []
 
 
 def test_a_service_named_by_a_module_that_does_not_exist_is_a_lookup_error() -> None:

@@ -14,6 +14,9 @@ from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.runtime.store import store_for
 
+#: How long the broker has to answer before anything is read (confluent-kafka's KafkaException).
+BROKER_WAIT_S = 10.0
+
 
 def republish(
     spec: ServiceSpec,
@@ -33,10 +36,12 @@ def republish(
                 f"{spec.name}'s store at {store.location} holds no events: is it the service's"
                 " (ORDERFLOW_DATA_DIR, or ORDERFLOW_DATABASE_URL)?"
             )
+        producer = new_producer(settings.kafka_bootstrap)
+        # a broker away fails here, at once: a first batch would wait out its delivery timeout
+        # (30 s) behind a progress bar already full
+        producer.list_topics(timeout=BROKER_WAIT_S)
         extra: dict[str, Any] = {"topic_for": spec.topic_for} if spec.topic_for else {}
-        relay = Relay(
-            app, spec.translate, new_producer(settings.kafka_bootstrap), "republish", **extra
-        )
+        relay = Relay(app, spec.translate, producer, "republish", **extra)
         relay.rewind(first)
         last, read = app.recorder.max_notification_id() or 0, 0
         while batch := relay.publish_next():
