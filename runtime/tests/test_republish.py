@@ -95,6 +95,11 @@ def test_republish_to_a_broker_that_does_not_answer_fails_before_reading(
     assert progress == []
 
 
+def test_republish_from_past_the_stores_end_says_so(ledger: str, store_settings: Settings) -> None:
+    with pytest.raises(ValueError, match=r"notifications 1 to \d+: --from 999 is past"):
+        republish(spec(ledger, "-", "-", "out"), store_settings, 999)
+
+
 def test_a_service_named_by_a_module_that_does_not_exist_is_a_lookup_error() -> None:
     with pytest.raises(LookupError, match="no service at 'nosuch:thing'"):
         resolve("nosuch:thing")

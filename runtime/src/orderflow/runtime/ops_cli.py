@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -105,10 +105,16 @@ def republish(
         raise typer.Exit(2) from None
     settings = settings_or_exit()
     try:
-        with progress_bar(f"republish {service}") as update:
-            count = republish_events(
-                spec, settings, start, lambda read, last: update(read, last - start + 1)
-            )
+        # the bar comes with the first batch: what is refused before it draws none
+        with ExitStack() as bar:
+            updates: list[Callable[[int, int], None]] = []
+
+            def on_batch(read: int, last: int) -> None:
+                if not updates:
+                    updates.append(bar.enter_context(progress_bar(f"republish {service}")))
+                updates[0](read, last - start + 1)
+
+            count = republish_events(spec, settings, start, on_batch)
     except ValueError as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(2) from None

@@ -31,10 +31,15 @@ def republish(
     store = store_for(spec.name, settings)
     app = spec.application(store.env, settings)
     try:
-        if not app.recorder.max_notification_id():
+        last = app.recorder.max_notification_id() or 0
+        if not last:
             raise ValueError(
                 f"{spec.name}'s store at {store.location} holds no events: is it the service's"
                 " (ORDERFLOW_DATA_DIR, or ORDERFLOW_DATABASE_URL)?"
+            )
+        if first > last:
+            raise ValueError(
+                f"{spec.name}'s store holds notifications 1 to {last}: --from {first} is past them"
             )
         producer = new_producer(settings.kafka_bootstrap)
         # a broker away fails here, at once: a first batch would wait out its delivery timeout
@@ -43,7 +48,7 @@ def republish(
         extra: dict[str, Any] = {"topic_for": spec.topic_for} if spec.topic_for else {}
         relay = Relay(app, spec.translate, producer, "republish", **extra)
         relay.rewind(first)
-        last, read = app.recorder.max_notification_id() or 0, 0
+        read = 0
         while batch := relay.publish_next():
             read += batch
             if on_batch is not None:
