@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,6 +23,8 @@ from orderflow.runtime.http import harden
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.testing import failures_at_once
 from orderflow.runtime.testkit import serving
+from orderflow.schemas.billing import Invoiced
+from orderflow.schemas.envelope import Message
 from orderflow.tracking.api import routes
 from orderflow.tracking.operations import Operations
 from orderflow.tracking.readers import ReadModels
@@ -251,7 +254,8 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
     assert lead["placed_to_shipped"] == {"count": 1, "p50_s": 5.0, "p95_s": 5.0, "p99_s": 5.0}
     assert lead["placed_to_invoiced"]["p99_s"] == 7.0
     assert lead["placed_to_delivered"]["p50_s"] == 10.0
-    assert client.get("/analytics/throughput").json() == [
+    window = {"minutes": 5, "until": "2026-11-26T10:04:59Z"}
+    assert client.get("/analytics/throughput", params=window).json() == [
         {
             "minute": "2026-11-26T10:00",
             "channel": "web",
@@ -260,6 +264,77 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
             "revenue": "39.98",
         }
     ]
+
+
+def test_sales_rank_by_units_or_newest_day_never_by_sums_across_currencies(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    # Given 3 units sold for 4500 yen on one day, and 7 for 70.00 euros on the next
+    analytics = models.live(AnalyticsModel)
+    analytics.apply(
+        [
+            invoiced("SKU-YEN", 3, "4500", "JPY", "2026-11-26"),
+            invoiced("SKU-EUR", 7, "70.00", "EUR", "2026-11-27"),
+        ]
+    )
+
+    def keys(by: str) -> list[str]:
+        answer = client.get("/analytics/sales", params={"by": by, "limit": 1})
+        return [row[by] for row in answer.json()]
+
+    # when the top SKU and the latest day are asked for, then neither is the bigger number
+    assert keys("sku") == ["SKU-EUR"]
+    assert keys("day") == ["2026-11-27"]
+
+
+def invoiced(sku: str, quantity: int, gross: str, currency: str, day: str) -> Message:
+    """An invoice of one untaxed line, for an order of its own."""
+    template = next(e for e in lifecycle(uuid4()) if isinstance(e, Invoiced))
+    money = {"amount": gross, "currency": currency}
+    nothing = {"amount": "0", "currency": currency}
+    line = {"description": sku, "sku": sku, "quantity": quantity, "tax_rate": "0"}
+    return Invoiced.model_validate_json(  # strict: as read off a topic, from JSON
+        json.dumps(
+            {
+                **template.model_dump(mode="json"),
+                "event_id": str(uuid4()),
+                "lines": [{**line, "net": money, "tax": nothing, "gross": money}],
+                "taxes": [{"rate": "0", "net": money, "tax": nothing}],
+                "net": money,
+                "tax": nothing,
+                "gross": money,
+                "issued_on": day,
+            }
+        )
+    )
+
+
+def test_throughput_is_the_window_up_to_the_moment_asked_so_an_outage_shows(
+    client: httpx.Client, models: ReadModels
+) -> None:
+    # Given orders placed at 10:00 and at 10:02, and none since
+    analytics = models.live(AnalyticsModel)
+    for minute in (0, 2):
+        start = datetime(2026, 11, 26, 10, minute, tzinfo=UTC)
+        analytics.apply(lifecycle(uuid4(), start=start)[:1])
+
+    def minutes(**window: object) -> list[str]:
+        answer = client.get("/analytics/throughput", params=window)
+        assert answer.status_code == 200, answer.text
+        return [row["minute"] for row in answer.json()]
+
+    # when windows are asked for, then each holds the minutes with orders up to its end only
+    assert minutes(minutes=3, until="2026-11-26T10:02:30Z") == [
+        "2026-11-26T10:00",
+        "2026-11-26T10:02",
+    ]
+    assert minutes(minutes=2, until="2026-11-26T10:02:30+00:00") == ["2026-11-26T10:02"]
+    assert minutes(minutes=3, until="2026-11-26T10:09:00Z") == [], "the quiet minutes since"
+    assert minutes() == [], "an hour up to now, long after"
+    # and a moment without its zone is refused, not read in the server's
+    assert (
+        client.get("/analytics/throughput", params={"until": "2026-11-26T10:02"}).status_code == 422
+    )
 
 
 @KEPT_ANSWERS

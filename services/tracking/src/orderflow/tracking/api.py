@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from orderflow.projections.analytics import AnalyticsModel
 from orderflow.projections.tracking import TrackingModel
@@ -144,10 +145,14 @@ def routes(models: ReadModels, operations: Operations, settings: Settings) -> AP
         return analytics().stock()
 
     @router.get("/analytics/throughput", tags=["analytics"])
-    def throughput(minutes: Annotated[int, Query(ge=1, le=1440)] = 60) -> list[dict[str, Any]]:
+    def throughput(
+        minutes: Annotated[int, Query(ge=1, le=1440)] = 60,
+        until: Annotated[AwareDatetime | None, Query()] = None,
+    ) -> list[dict[str, Any]]:
         """Tumbling one-minute windows: orders placed and their revenue per channel and
-        currency."""
-        return analytics().throughput(minutes)
+        currency, in the `minutes` minutes up to `until`'s (now by default); a minute without
+        orders has no row."""
+        return analytics().throughput(minutes, until)
 
     @router.get("/ops/consumers", tags=["operations"])
     def consumers(fresh: Fresh) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ function barChart(svg, items, colour) {
 
 function columnChart(svg, points, colour) {
   const width = widthOf(svg), height = 180, bottom = 20;
-  if (!points.length) return emptyChart(svg, width, "no orders yet");
+  if (!points.length) return emptyChart(svg, width, "no orders in the last hour");
   const most = Math.max(...points.map((point) => point.value), 1);
   const step = Math.min(width / points.length, 48);  // a lone minute is a column, not a wall
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);

@@ -18,19 +18,28 @@ function rows(tableId, cells) {
   }));
 }
 
-function perMinute(throughput) {
+const WINDOW_MINUTES = 60;
+
+// Every minute of the window, one without orders as 0: an outage shows as a drop to nothing.
+function perMinute(throughput, until) {
+  if (!throughput.length) return [];
   const totals = new Map();
   throughput.forEach((row) => totals.set(row.minute, (totals.get(row.minute) || 0) + row.orders));
-  return [...totals.entries()].map(([minute, value]) => ({ label: minute.slice(11), value }));
+  return Array.from({ length: WINDOW_MINUTES }, (_, index) => {
+    const minute = new Date(until - (WINDOW_MINUTES - 1 - index) * 60000).toISOString().slice(0, 16);
+    return { label: minute.slice(11), value: totals.get(minute) || 0 };
+  });
 }
 
 async function refresh() {
+  const until = Date.now();  // the window the API answers and the chart draws, minute for minute
+  const lastHour = `/analytics/throughput?minutes=${WINDOW_MINUTES}&until=${encodeURIComponent(new Date(until).toISOString())}`;
   const [throughput, funnel, leadTimes, skus, lag, reasons, stock, letters] = await Promise.all([
-    json("/analytics/throughput"), json("/analytics/funnel"), json("/analytics/lead-times"),
+    json(lastHour), json("/analytics/funnel"), json("/analytics/lead-times"),
     json("/analytics/sales?by=sku&limit=10"), json("/ops/consumers"), json("/analytics/reasons"),
     json("/analytics/stock"), json("/ops/dead-letters"),
   ]);
-  columnChart(document.getElementById("throughput"), perMinute(throughput));
+  columnChart(document.getElementById("throughput"), perMinute(throughput, until));
   barChart(document.getElementById("funnel"), Object.entries(funnel).map(([label, value]) => ({ label: label.replace(/_/g, " "), value })));
   barChart(document.getElementById("lead-times"), Object.entries(leadTimes).flatMap(([name, figures]) => figures.count ? [
     { label: name.replace(/_/g, " ") + " p50", value: figures.p50_s },
