@@ -187,6 +187,27 @@ def test_up_writing_to_a_log_shows_its_view_while_it_runs(tmp_path: Path) -> Non
     reading.join(5)
 
 
+def test_up_refuses_a_service_port_another_process_holds(tmp_path: Path) -> None:
+    # Given intake's port held by another process (another stack's intake, say)
+    port, ports = free_port(), {name: free_port() for name in SERVICE_PORTS}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports["intake_port"] = taken.getsockname()[1]
+
+        # when the stack starts
+        up = start_cli("up", "--exit", "--no-simulate", port=port, data_dir=tmp_path, ports=ports)
+        code = up.wait(timeout=60)
+
+    # then it refuses, naming the port and its setting, rather than take another's answers
+    # for its own services' readiness, and leaves no broker behind
+    output = up.stdout.read() if up.stdout else ""
+    assert code == 1, output[-3000:]
+    refusal = next(line for line in output.splitlines() if "already in use" in line)
+    assert "ORDERFLOW_INTAKE_PORT" in refusal
+    assert not pids_with_argument(f"tcp://127.0.0.1:{port}"), "no broker left behind"
+
+
 def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ import typer
 
 from orderflow.runtime import kafka
 from orderflow.runtime.broker import BrokerFailed
+from orderflow.runtime.fleet import PortTaken
 from orderflow.runtime.settings import Settings, SettingsInvalid, load_settings
 
 
@@ -50,12 +51,13 @@ def stop_on_signals() -> None:
 @contextmanager
 def stopped_cleanly(farewell: str = "stopped") -> Iterator[None]:
     """Around a long-running command: Ctrl-C or SIGTERM (see `stop_on_signals`) ends it with
-    `farewell`, and a broker that cannot start with one line and exit 1."""
+    `farewell`, and a broker that cannot start, or a service port held by another process,
+    with one line and exit 1."""
     try:
         yield
     except typer.Exit:
         raise
-    except BrokerFailed as error:
+    except (BrokerFailed, PortTaken) as error:
         typer.echo(f"orderflow: {error}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderflow.runtime.broker import die_with_parent, free_port
+from orderflow.runtime.broker import die_with_parent, free_port, port_in_use
 from orderflow.runtime.health import is_ready
 from orderflow.runtime.processes import cpu_seconds
 from orderflow.runtime.services import installed_services
@@ -116,6 +116,22 @@ def stored_services() -> list[str]:
     return [name for name in runnable_services() if resolve(name).application is not None]
 
 
+class PortTaken(RuntimeError):
+    """A service's port is held by another process: another stack, most likely, whose
+    services would answer for ours."""
+
+
+def _refuse_taken_ports(settings: Settings, names: Sequence[str]) -> None:
+    for name in names:
+        spec = resolve(name)
+        port = spec.port(settings)
+        if spec.port_setting and port and port_in_use(settings.host, port):
+            raise PortTaken(
+                f"port {port} on {settings.host}, {name}'s ({variable_name(spec.port_setting)}),"
+                " is already in use: another orderflow up, or another program"
+            )
+
+
 def start_services(
     settings: Settings, keys: dict[str, str], second: Sequence[str] = ()
 ) -> list[ServiceProcess]:
@@ -132,6 +148,7 @@ def start_services(
     unknown = sorted(set(second) - set(names))
     if unknown:
         raise LookupError(f"no service named {', '.join(unknown)}")
+    _refuse_taken_ports(settings, names)
     firsts = [
         ServiceProcess(name, resolve(name).port(settings), logs / f"{name}.log", env)
         for name in names
