@@ -4,6 +4,7 @@ even when a service's clock runs behind, each event once, no other order's."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -57,16 +58,26 @@ def test_orderflow_stream_prints_the_order_from_the_real_topics(
     order = uuid4()
     ensure_topics(kafka_bootstrap, ALL_TOPICS, 3)
     producer = new_producer(kafka_bootstrap)
-    for event in lifecycle(order):
+    events = lifecycle(order)
+    for event in events:
         publish(producer, topic_of(event), [event])
 
-    shown = orderflow("stream", str(order), bootstrap=kafka_bootstrap, data_dir=tmp_path)
+    # printed to a pipe of no stated width, as into a file or grep
+    shown = orderflow(
+        "stream", str(order), bootstrap=kafka_bootstrap, data_dir=tmp_path, columns=None
+    )
     unknown = orderflow("stream", str(uuid4()), bootstrap=kafka_bootstrap, data_dir=tmp_path)
 
     assert shown.returncode == 0, shown.stdout
     assert f"Order {order}: 12 events" in shown.stdout
     assert shown.stdout.index("OrderPlaced v2") < shown.stdout.index("OrderCompleted v1")
+    # each row whole: its time, its id (as "caused by" names it), where it lies
+    placed = next(line for line in shown.stdout.splitlines() if "OrderPlaced v2" in line)
+    assert events[0].occurred_at.isoformat(timespec="milliseconds") in placed
+    assert str(events[0].event_id)[:8] in placed
+    assert re.search(r"orders\.events\[\d\]@\d+", placed), placed
     assert unknown.returncode == 1
+    assert "restarted starts empty" in unknown.stderr
 
 
 def test_orderflow_replay_names_the_projections_it_knows(
@@ -78,13 +89,17 @@ def test_orderflow_replay_names_the_projections_it_knows(
     assert "tracking, analytics" in answer.stderr
 
 
-def orderflow(*args: str, bootstrap: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def orderflow(
+    *args: str, bootstrap: str, data_dir: Path, columns: str | None = "200"
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ORDERFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "ORDERFLOW_DATA_DIR": str(data_dir),
-        "COLUMNS": "200",
     }
+    env.pop("COLUMNS", None)  # None: as a pipe is, whatever the terminal running the tests
+    if columns is not None:
+        env["COLUMNS"] = columns
     return subprocess.run(
         [sys.executable, "-m", "orderflow.runtime", *args],
         env=env,

@@ -121,22 +121,32 @@ def republish(
     console.print(f"{service}: {count} notifications from {start} published again")
 
 
+#: Columns for a table printed to a pipe or a file: as many as its rows need.
+_UNCUT = 1000
+
+
 def stream(order_id: Annotated[str, typer.Argument(help="The order's id")]) -> None:
     """Every event of one order, across the services, in causal order."""
     found = order_history(settings_or_exit().kafka_bootstrap, order_id, EVENT_TOPICS)
     if not found:
-        typer.echo(f"orderflow: no event names order {order_id}", err=True)
+        typer.echo(
+            f"orderflow: no event names order {order_id} (the topics hold what the broker"
+            " keeps: an embedded broker restarted starts empty, see orderflow republish)",
+            err=True,
+        )
         raise typer.Exit(1)
     table = Table(title=f"Order {order_id}: {len(found)} events", title_justify="left")
-    for column in ("at", "source", "event", "where", "caused by"):
+    for column in ("at", "id", "source", "event", "where", "caused by"):
         table.add_column(column)
     for item in found:
         event = item.event
         table.add_row(
             event.occurred_at.isoformat(timespec="milliseconds"),
+            str(event.event_id)[:8],
             str(getattr(event, "source", "")),
             f"{event.type} v{event.version}",
             f"{item.topic}[{item.partition}]@{item.offset}",
             str(event.causation_id or "")[:8],
         )
-    console.print(table)
+    # to a pipe or a file, whole rows: a terminal's 80 columns would cut every cell short
+    (console if console.is_terminal else Console(width=_UNCUT)).print(table)
