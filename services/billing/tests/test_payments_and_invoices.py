@@ -128,6 +128,12 @@ def test_each_shipment_is_invoiced_and_the_invoices_add_up_to_the_total(
     assert (retried.status_code, retried.json()) == (201, returned.json()), "the same note"
     assert reused.status_code == 409
     assert too_many.status_code == 409
+    unknown = http.post(
+        returns, json={"lines": {"SKU-ZZ": 1}, "reason": "x"}, headers={"Idempotency-Key": "r-3"}
+    )
+    assert unknown.status_code == 422
+    assert "not lines of invoice" in unknown.json()["detail"]
+    assert "SKU-ZZ" in unknown.json()["detail"]
     note = returned.json()
     wait_for_call(gateway, ("refund", f"refund/{note['number']}"))
     assert gateway.refunded == {

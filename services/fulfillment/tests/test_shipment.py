@@ -58,6 +58,8 @@ def test_a_carrier_refusal_is_an_exception_for_a_person() -> None:
     step(carrier, shipment, "packed")
     step(carrier, shipment, "shipped")
     assert (shipment.state, shipment.problem) == ("exception", "no service to postal code 00000")
+    with pytest.raises(IllegalTransition, match=r"^an exception shipment cannot be picked$"):
+        step(carrier, shipment, "picked")
 
 
 def test_a_refusal_stored_by_an_earlier_version_replays_and_stays_private() -> None:

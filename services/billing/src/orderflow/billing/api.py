@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Response
 from pydantic import BaseModel, Field
 
 from orderflow.billing.application import Billing
-from orderflow.billing.domain import Document, IllegalTransition
+from orderflow.billing.domain import Document, IllegalTransition, NotOnTheInvoice
 from orderflow.billing.pdf import render
 from orderflow.runtime.http import IdempotencyKey
 from orderflow.runtime.settings import Settings
@@ -98,7 +98,7 @@ def routes(app: Billing, settings: Settings) -> APIRouter:
         "/invoices/{number}/credit-notes",
         status_code=201,
         response_model=DocumentView,
-        responses={**missing, 409: {"model": Problem}},
+        responses={**missing, 409: {"model": Problem}, 422: {"model": Problem}},
     )
     def credit(
         number: InvoiceNumber,
@@ -106,12 +106,15 @@ def routes(app: Billing, settings: Settings) -> APIRouter:
         idempotency_key: Annotated[IdempotencyKey, Header()],
     ) -> DocumentView:
         """A return: credit the given quantities of the invoice's lines, refunded; 409 beyond
-        them, or for an Idempotency-Key used for another return. The same key and body always
-        get the same credit note, and are refunded once."""
+        them, or for an Idempotency-Key used for another return; 422 for a line the invoice
+        does not have. The same key and body always get the same credit note, and are
+        refunded once."""
         found(number)
         try:
             return view(app.credit(number, returned.lines, returned.reason, idempotency_key))
         except IllegalTransition as refused:
             raise HTTPException(409, str(refused)) from None
+        except NotOnTheInvoice as unknown:
+            raise HTTPException(422, str(unknown)) from None
 
     return router

@@ -18,6 +18,11 @@ class IllegalTransition(Exception):
     """The account or document cannot take this event or command."""
 
 
+class NotOnTheInvoice(ValueError):
+    """A credit names a line the invoice does not have: a mistake in the request, not a state
+    the invoice is in."""
+
+
 def account_id(order_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:billing-account/{order_id}")
 
@@ -217,6 +222,12 @@ class Document(Aggregate):
     def credit(self, quantities: dict[str, int], credit_note: str) -> None:
         """Record a credit note's lines; never more than was invoiced."""
         invoiced = {line["description"]: line["quantity"] for line in self.body["lines"]}
+        unknown = sorted(set(quantities) - set(invoiced))
+        if unknown:
+            raise NotOnTheInvoice(
+                f"not lines of invoice {self.number}: {', '.join(unknown)}"
+                f" (its lines: {', '.join(invoiced)})"
+            )
         for description, quantity in quantities.items():
             left = invoiced.get(description, 0) - self.credited.get(description, 0)
             if quantity > left:

@@ -17,6 +17,7 @@ from orderflow.fulfillment.domain import (
     Dispatch,
     IllegalTransition,
     Shipment,
+    an,
     backorder_shipment_id,
     dispatch_id,
     shipment_id_for,
@@ -163,7 +164,7 @@ def step(carrier: Carrier, shipment: Shipment, to: str) -> None:
         shipment.advance(to)
         return
     if shipment.state != "packed":
-        raise IllegalTransition(f"a {shipment.state} shipment cannot be shipped")
+        raise IllegalTransition(f"{an(shipment.state)} shipment cannot be shipped")
     try:
         booking = carrier.book(shipment.id, shipment.address)
     except CarrierRefused as refused:

@@ -23,6 +23,11 @@ class IllegalTransition(Exception):
     """The shipment or dispatch cannot take this event or command."""
 
 
+def an(state: str) -> str:
+    """The article for a state in a message: "an exception shipment", "a packed shipment"."""
+    return f"an {state}" if state[:1] in "aeiou" else f"a {state}"
+
+
 def dispatch_id(order_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"orderflow:dispatch/{order_id}")
 
@@ -179,7 +184,7 @@ class Shipment(Aggregate):
     def advance(self, to: str, carrier: dict[str, str] | None = None) -> None:
         """One step along the happy path; anything else is an illegal transition."""
         if NEXT.get(self.state) != to:
-            raise IllegalTransition(f"a {self.state} shipment cannot be {to}")
+            raise IllegalTransition(f"{an(self.state)} shipment cannot be {to}")
         if to == "shipped":
             if carrier is None:
                 raise IllegalTransition("shipping needs the carrier's booking")
@@ -218,7 +223,7 @@ class Shipment(Aggregate):
         """The carrier refused it: an exception for a person to resolve, published so that the
         channel and tracking can tell (ShipmentRefused)."""
         if self.state not in OPEN:
-            raise IllegalTransition(f"a {self.state} shipment cannot fail")
+            raise IllegalTransition(f"{an(self.state)} shipment cannot fail")
         self._refused(
             problem=problem,
             order_id=self.order_id,

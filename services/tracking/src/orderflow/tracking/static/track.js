@@ -9,6 +9,7 @@ const STEP_NAMES = {
   OrderCancelled: "Cancelled", OrderRejected: "Rejected", StockReleased: "Reservation released",
   StockReservationFailed: "Out of stock", BackorderFilled: "Backordered items in stock",
   FulfillmentStopped: "Shipping stopped", ShipmentRefused: "Carrier refused a parcel",
+  CreditNoteIssued: "Credit note issued",
 };
 let stream = null;
 
