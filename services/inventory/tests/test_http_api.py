@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from inventory_data import authorized, order_placed, received
 
+from orderflow.inventory.policies import HANDLERS
 from orderflow.inventory.service import SERVICE
 from orderflow.runtime.host import ServiceHost
+from orderflow.runtime.inbox import apply_batch
 from orderflow.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -116,3 +120,25 @@ def test_skus_below_their_threshold_are_listed(http: TestClient) -> None:
     http.put("/stock/SKU-OK/policy", json={"low_stock_threshold": 10, "allow_backorder": False})
     low = http.get("/stock", params={"below_threshold": "true"}).json()["skus"]
     assert [s["sku"] for s in low] == ["SKU-LOW"]
+
+
+def test_a_reservation_shows_its_expiry_only_while_it_can_lapse(
+    store_settings: Settings, unique: Callable[[str], str]
+) -> None:
+    # Given an order's reservation of stock on hand, held until its payment is authorised
+    host = ServiceHost(dataclasses.replace(SERVICE, name=unique("inv")), store_settings)
+    order = uuid4()
+    apply_batch(host.app, HANDLERS, [received("SKU-001", "berlin", 5)])
+    apply_batch(host.app, HANDLERS, [order_placed(order, {"SKU-001": 2})])
+    with TestClient(host.http_app()) as http:
+        held = http.get(f"/reservations/{order}").json()
+
+        # when the payment is authorised
+        apply_batch(host.app, HANDLERS, [authorized(order)])
+        kept = http.get(f"/reservations/{order}").json()
+    host.app.close()
+
+    # then the held reservation showed when it would lapse, and the authorised one shows none
+    assert (held["state"], held["expires_at"] is not None) == ("held", True)
+    assert (kept["state"], kept["expires_at"]) == ("authorized", None)
+    assert kept["allocations"] == held["allocations"]

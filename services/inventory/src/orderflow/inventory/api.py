@@ -64,7 +64,10 @@ class StockPage(BaseModel):
 class ReservationView(BaseModel):
     order_id: UUID
     state: str
-    expires_at: str
+    expires_at: str | None = Field(
+        description="when a held reservation lapses unless its payment is authorised; null"
+        " once it no longer can (authorised, committed, released, failed)"
+    )
     allocations: list[dict[str, str | int | bool]]
     short_lines: list[dict[str, str | int]]
 
@@ -160,7 +163,7 @@ def routes(app: Inventory, settings: Settings) -> APIRouter:
         return ReservationView(
             order_id=found.order_id,
             state=found.state,
-            expires_at=found.expires_at.isoformat(),
+            expires_at=found.expires_at.isoformat() if found.state == "held" else None,
             allocations=found.allocations,
             short_lines=found.short_lines,
         )
