@@ -11,8 +11,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,6 +28,9 @@ ENDING_EVENT["cancelled"] = "OrderCancelled"
 #: The services that publish from a store of their own (each has a relay).
 RELAYING = ("intake", "inventory", "fulfillment", "billing")
 ANALYTICS = ("sales", "funnel", "lead-times", "reasons", "stock", "statuses", "throughput")
+#: The throughput windows compared: a day up to a moment fixed before the rebuild, where the
+#: default hour up to now would lose its oldest minute between the two reads.
+_THROUGHPUT_MINUTES = 1440
 _EXAMPLES = 5  # violations quoted per invariant
 _PATIENCE_S = 30.0  # for a service that is restarting
 
@@ -173,11 +178,16 @@ class Audit:
             f"{at.tracking}/orders/{order_id}/tracking", key, (200, 404), _PATIENCE_S
         )
 
-    def read_models(self, facts: list[OrderFacts]) -> dict[str, Any]:
-        """What the tracking service answers for every order and every analytics view."""
+    def read_models(self, facts: list[OrderFacts], until: datetime) -> dict[str, Any]:
+        """What the tracking service answers for every order and every analytics view (the
+        throughput windows up to `until`)."""
+        window = {"minutes": _THROUGHPUT_MINUTES, "until": until.isoformat()}
         views: dict[str, Any] = {
             f"analytics/{name}": get_json(
-                f"{self.endpoints.tracking}/analytics/{name}", FRESH, patience=_PATIENCE_S
+                f"{self.endpoints.tracking}/analytics/{name}"
+                + (f"?{urlencode(window)}" if name == "throughput" else ""),
+                FRESH,
+                patience=_PATIENCE_S,
             )
             for name in ANALYTICS
         }
@@ -194,16 +204,17 @@ class Audit:
         self, facts: list[OrderFacts], rebuild: Callable[[], None], settle_s: float
     ) -> Finding:
         behind = self._wait_until_published(time.monotonic() + settle_s)
-        built = self.read_models(facts)
+        until = datetime.now(UTC)
+        built = self.read_models(facts, until)
         try:
             rebuild()
         except (OSError, RuntimeError, subprocess.SubprocessError) as failed:
             return Finding("read models equal a rebuild", len(built), [f"no rebuild: {failed}"])
         deadline = time.monotonic() + settle_s  # the tracking service rereads the live tables
-        rebuilt = self.read_models(facts)
+        rebuilt = self.read_models(facts, until)
         while rebuilt != built and time.monotonic() < deadline:
             time.sleep(1.0)
-            rebuilt = self.read_models(facts)
+            rebuilt = self.read_models(facts, until)
         differing = [name for name in built if rebuilt.get(name) != built[name]]
         violations = [
             f"{name}: {built[name]} before, {rebuilt.get(name)} rebuilt" for name in differing
