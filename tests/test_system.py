@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from system_stack import ORDERFLOW, stack_env
 
+from orderflow.runtime.settings import Settings
 from orderflow.runtime.simulator import EXPECTED
+from orderflow.runtime.spec import resolve
+from orderflow.runtime.store import store_for
 
 pytestmark = pytest.mark.e2e
 ORDERS = 150
@@ -56,8 +59,24 @@ def test_a_mixed_run_ends_every_order_and_keeps_every_invariant(
     assert all(status in EXPECTED[kind] for kind, status, _ in outcomes), outcomes
     kinds = {"plain", "split", "out_of_stock", "declined", "backorder", "refused"}
     assert {kind for kind, _, _ in outcomes} >= kinds
+    # each order to an address the carrier refuses was cancelled once its refusal showed
+    refused = sum(int(n) for kind, _, n in outcomes if kind == "refused")
+    assert refusals_stored(tmp_path, database) == refused
     audit = json.loads(report.read_text())["audit"]
     assert [f for f in audit["findings"] if not f["ok"]] == []
     assert len(audit["findings"]) == 8
     assert (audit["accepted"], audit["lost"], audit["duplicates"]) == (ORDERS, 0, 0)
     assert run.returncode == 0
+
+
+def refusals_stored(data_dir: Path, database: str | None) -> int:
+    """Parcels the carrier refused, as fulfillment's store holds them."""
+    settings = Settings(data_dir=data_dir, database_url=database)
+    fulfillment = resolve("fulfillment")
+    assert fulfillment.application is not None
+    app = fulfillment.application(store_for("fulfillment", settings).env, settings)
+    try:
+        stored = app.recorder.select_notifications(start=1, limit=10**6)
+        return sum(1 for notification in stored if notification.topic.endswith(".Refused"))
+    finally:
+        app.close()

@@ -3,8 +3,9 @@ then places orders as sales channels do, through the public ways in only: over H
 `web` channel and on `channel.orders` as the `marketplace` channel. The mix has plain orders,
 orders split over two warehouses, out-of-stock orders, declined payments, cancellations (some
 sent a while after the order, when its parcels may be leaving: the cancellation then crosses a
-shipment), orders to an address the carrier refuses, which their customer then cancels, and
-pre-orders of a SKU that is backordered until the stock the simulator receives later."""
+shipment), pre-orders of a SKU that is backordered until the stock the simulator receives
+later, and, every 50th order, one to an address the carrier refuses, which its customer cancels
+once the tracking page shows the refusal."""
 
 from __future__ import annotations
 
@@ -46,24 +47,27 @@ RESTOCK_EVERY = 1_000  # orders: at most 9 units of a SKU each, so stock never r
 PRE_ORDER_RECEIPT_EVERY = 40
 #: How often each kind of order comes, in percent.
 MIX = {
-    "plain": 51,
+    "plain": 53,
     "split": 14,
     "out_of_stock": 8,
     "declined": 8,
     "cancelled": 8,
     "late_cancel": 4,
     "backorder": 5,
-    "refused": 2,
 }
+#: Every this many orders, one (the 25th, the 75th, ...) goes to an address the carrier refuses,
+#: outside the mix, so that even a short run sends a few and the mix's draws stay as they were.
+REFUSED_EVERY = 50
 CANCELLING = frozenset({"cancelled", "late_cancel", "refused"})  # kinds whose customer cancels
 #: Seconds after placing that a late cancellation goes out, drawn evenly: around the time the
 #: warehouse ships, so that some arrive before, some cross a parcel and some come too late.
 LATE_CANCEL_S = (0.05, 1.0)
 #: The sandbox carrier serves every postal code but this one.
 UNSERVED_POSTAL_CODE = "00000"
-#: Seconds after placing that the customer of an order the carrier refused cancels it (told by
-#: the tracking page): by then the parcel has been refused, unless the warehouse is slow.
-REFUSED_CANCEL_S = 2.0
+#: How the customer of an order the carrier refused learns of it: the tracking page, read every
+#: REFUSAL_POLL_S until it shows the refused parcel (or REFUSAL_PATIENCE_S have passed, or the
+#: run is stopping); then they cancel the order.
+REFUSAL_POLL_S, REFUSAL_PATIENCE_S = 0.5, 120.0
 TERMINAL = frozenset({"completed", "rejected", "cancelled"})
 EXPECTED = {  # the terminal states each kind may end in
     "plain": {"completed"},
@@ -90,6 +94,7 @@ class ChannelSimulator:
     bootstrap: str
     intake_url: str
     inventory_url: str
+    tracking_url: str  # where the customers of refused parcels look their orders up
     keys: dict[str, str]
     rate: float = 10.0  # orders per second
     seed: int = 1
@@ -106,6 +111,7 @@ class ChannelSimulator:
         self._placing = threading.Lock()
         self._failures: list[BaseException] = []
         self._later = _Later(self._failures)
+        self._stopping = threading.Event()  # the run's, once it has one
         self._pre_ordered = 0  # units of PRE_ORDER ordered since its last receipt
 
     def stock_up(self, round_: int = 0) -> None:
@@ -148,6 +154,7 @@ class ChannelSimulator:
         """Place orders at the rate until stopped, or until `count` are placed. Web orders go
         out from several customers at once; a failed one stops the run and is raised here."""
         started, number = time.monotonic(), 0
+        self._stopping = stopping
         web = _Customers(WEB_CUSTOMERS, self._place_on_the_web, self._failures)
         while not stopping.is_set() and not self._failures and number != count:
             if number % RESTOCK_EVERY == 0:
@@ -210,27 +217,39 @@ class ChannelSimulator:
 
     def _next_order(self, number: int) -> tuple[Placed, dict[str, Any]]:
         kind = self._random.choices(list(MIX), weights=list(MIX.values()))[0]
+        if number % REFUSED_EVERY == REFUSED_EVERY // 2:
+            kind = "refused"
         # A customer cancels on the web, where intake's answer gave the order's id at once. A
         # marketplace would first have to look the id up (GET /orders/external/{id}) once intake
         # took the order in. Polling for it at saturation loaded intake, the busiest service:
         # 63 orders/s ended instead of 81 (one 20 s run each), a cost of the simulator's.
         channel = "web" if number % 2 or kind in CANCELLING else "marketplace"
-        order = Placed(channel, f"sim-{self.run_id}-{number}", kind, self._cancel_after(kind))
+        delay = self._random.uniform(*LATE_CANCEL_S) if kind == "late_cancel" else 0.0
+        order = Placed(channel, f"sim-{self.run_id}-{number}", kind, delay)
         return order, self._order(order)
-
-    def _cancel_after(self, kind: str) -> float:
-        """Seconds after placing that the customer cancels, if not at once."""
-        if kind == "late_cancel":
-            return self._random.uniform(*LATE_CANCEL_S)
-        return REFUSED_CANCEL_S if kind == "refused" else 0.0
 
     def _place_on_the_web(self, order: Placed, body: dict[str, Any]) -> None:
         answer = self._post(f"{self.intake_url}/orders", body, self._headers(order))
         self._record(order)
         if order.kind == "cancelled":
             self._cancel(order, answer["order_id"])
-        elif order.cancel_after:
+        elif order.kind == "late_cancel":
             self._later.call(order.cancel_after, lambda: self._cancel(order, answer["order_id"]))
+        elif order.kind == "refused":
+            self._later.call(REFUSAL_POLL_S, lambda: self._cancel_once_refused(order, answer))
+
+    def _cancel_once_refused(self, order: Placed, answer: dict[str, Any]) -> None:
+        """Cancel once the tracking page shows a parcel the carrier refused, as its customer
+        would; should it not show in time, or the run be stopping, cancel anyway, so that the
+        order still ends."""
+        url = f"{self.tracking_url}/orders/{answer['order_id']}/tracking"
+        deadline = time.monotonic() + REFUSAL_PATIENCE_S
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            tracked = get_json(url, self.auth(order.channel), (200, 404), self.patience)
+            if any(s["state"] == "exception" for s in tracked.get("shipments", [])):
+                break
+            self._stopping.wait(REFUSAL_POLL_S)
+        self._cancel(order, answer["order_id"])
 
     def _cancel(self, order: Placed, order_id: str) -> None:
         """409 once intake has seen a parcel leave: the customer was too late."""

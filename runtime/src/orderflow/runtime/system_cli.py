@@ -239,6 +239,7 @@ def _start_simulator(
         stack.settings.kafka_bootstrap,
         endpoints.intake,
         endpoints.inventory,
+        endpoints.tracking,
         stack.channel_keys,
         rate,
     )
