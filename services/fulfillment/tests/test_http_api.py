@@ -153,23 +153,26 @@ def test_a_parcel_the_carrier_refuses_is_published_as_refused(store: Store) -> N
     # Given a paid, allocated order to a postal code the sandbox carrier does not serve
     settings = Settings(simulate_warehouse=False, carrier_webhook_secret=SECRET)
     app, order = Fulfillment(store.env, settings), uuid4()
-    placed = order_placed(order, postal_code="00000")
-    apply_batch(app, HANDLERS, [placed, stock_reserved(order), payment_authorized(order)])
-    api = harden(FastAPI())
-    api.include_router(routes(app, settings))
+    try:
+        placed = order_placed(order, postal_code="00000")
+        apply_batch(app, HANDLERS, [placed, stock_reserved(order), payment_authorized(order)])
+        api = harden(FastAPI())
+        api.include_router(routes(app, settings))
 
-    # when a person ships its Berlin parcel
-    with TestClient(api) as http:
-        answer = shipped_by_hand(http, shipment_id_for(order, "berlin"))
+        # when a person ships its Berlin parcel
+        with TestClient(api) as http:
+            answer = shipped_by_hand(http, shipment_id_for(order, "berlin"))
 
-    # then the parcel is an exception, and fulfillment says so once, with the carrier's reason
-    assert (answer["state"], answer["problem"]) == ("exception", "no service to postal code 00000")
-    refused = [e for e in published(app) if isinstance(e, ShipmentRefused)]
-    assert [(e.order_id, e.shipment_id, e.warehouse, e.reason) for e in refused] == [
-        (order, shipment_id_for(order, "berlin"), "berlin", "no service to postal code 00000")
-    ]
-    assert refused[0].correlation_id == placed.correlation_id
-    app.close()
+        # then the parcel is an exception, and fulfillment says so once, with the reason
+        reason = "no service to postal code 00000"
+        assert (answer["state"], answer["problem"]) == ("exception", reason)
+        refused = [e for e in published(app) if isinstance(e, ShipmentRefused)]
+        assert [(e.order_id, e.shipment_id, e.warehouse, e.reason) for e in refused] == [
+            (order, shipment_id_for(order, "berlin"), "berlin", reason)
+        ]
+        assert refused[0].correlation_id == placed.correlation_id
+    finally:
+        app.close()
 
 
 def published(app: Fulfillment) -> list[IntegrationEvent]:

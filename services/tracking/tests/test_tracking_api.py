@@ -269,12 +269,14 @@ def test_analytics_count_the_order_once_however_often_it_arrives(
 def test_sales_rank_by_units_or_newest_day_never_by_sums_across_currencies(
     client: httpx.Client, models: ReadModels
 ) -> None:
-    # Given 3 units sold for 4500 yen on one day, and 7 for 70.00 euros on the next
+    # Given 3 units sold for 4500 yen on one day, 7 for 70.00 euros on the next, and 1 for
+    # 10.00 euros on the day after
     analytics = models.live(AnalyticsModel)
     analytics.apply(
         [
             invoiced("SKU-YEN", 3, "4500", "JPY", "2026-11-26"),
             invoiced("SKU-EUR", 7, "70.00", "EUR", "2026-11-27"),
+            invoiced("SKU-ONE", 1, "10.00", "EUR", "2026-11-28"),
         ]
     )
 
@@ -282,9 +284,10 @@ def test_sales_rank_by_units_or_newest_day_never_by_sums_across_currencies(
         answer = client.get("/analytics/sales", params={"by": by, "limit": 1})
         return [row[by] for row in answer.json()]
 
-    # when the top SKU and the latest day are asked for, then neither is the bigger number
+    # when the top SKU and the latest day are asked for, then the one sold most and the
+    # newest: neither the biggest amount nor the most units
     assert keys("sku") == ["SKU-EUR"]
-    assert keys("day") == ["2026-11-27"]
+    assert keys("day") == ["2026-11-28"]
 
 
 def invoiced(sku: str, quantity: int, gross: str, currency: str, day: str) -> Message:

@@ -338,7 +338,7 @@ class _Batch:
         cursor.insert(
             "INSERT INTO {s}tracking_stopped (shipment_id, order_id)", _TEXT * 2, stopped, conflict
         )
-        refused = list(self.refused.values())
+        refused, conflict = list(self.refused.values()), "ON CONFLICT (shipment_id) DO NOTHING"
         cursor.insert(
             "INSERT INTO {s}tracking_refused (shipment_id, order_id, reason)",
             _TEXT * 3,

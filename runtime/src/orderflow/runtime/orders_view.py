@@ -47,7 +47,7 @@ def _per_minute(rows: list[dict[str, Any]]) -> str:
     totals: dict[str, int] = {}
     for row in rows:
         totals[row["minute"][11:]] = totals.get(row["minute"][11:], 0) + row["orders"]
-    return ", ".join(f"{minute} UTC: {n:,}/min" for minute, n in totals.items()) or "none yet"
+    return ", ".join(f"{minute} UTC: {n:,}/min" for minute, n in totals.items()) or "none lately"
 
 
 def _seconds(figures: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from orderflow.schemas.model import Model
 from orderflow.schemas.money import Money, require_same_currency
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+LONG_TEXT = 1000  # characters
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=LONG_TEXT)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")

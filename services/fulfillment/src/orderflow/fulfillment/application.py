@@ -17,10 +17,10 @@ from orderflow.fulfillment.domain import (
     Dispatch,
     IllegalTransition,
     Shipment,
-    an,
     backorder_shipment_id,
     dispatch_id,
     shipment_id_for,
+    with_article,
 )
 from orderflow.runtime.cache import AggregateCache
 from orderflow.runtime.conflicts import retry_on_conflict
@@ -164,11 +164,11 @@ def step(carrier: Carrier, shipment: Shipment, to: str) -> None:
         shipment.advance(to)
         return
     if shipment.state != "packed":
-        raise IllegalTransition(f"{an(shipment.state)} shipment cannot be shipped")
+        raise IllegalTransition(f"{with_article(shipment.state)} shipment cannot be shipped")
     try:
         booking = carrier.book(shipment.id, shipment.address)
     except CarrierRefused as refused:
-        shipment.fail(str(refused))
+        shipment.refuse(str(refused))
         return
     shipment.advance("shipped", booking)
 

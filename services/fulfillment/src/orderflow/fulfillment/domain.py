@@ -23,7 +23,7 @@ class IllegalTransition(Exception):
     """The shipment or dispatch cannot take this event or command."""
 
 
-def an(state: str) -> str:
+def with_article(state: str) -> str:
     """The article for a state in a message: "an exception shipment", "a packed shipment"."""
     return f"an {state}" if state[:1] in "aeiou" else f"a {state}"
 
@@ -184,7 +184,7 @@ class Shipment(Aggregate):
     def advance(self, to: str, carrier: dict[str, str] | None = None) -> None:
         """One step along the happy path; anything else is an illegal transition."""
         if NEXT.get(self.state) != to:
-            raise IllegalTransition(f"{an(self.state)} shipment cannot be {to}")
+            raise IllegalTransition(f"{with_article(self.state)} shipment cannot be {to}")
         if to == "shipped":
             if carrier is None:
                 raise IllegalTransition("shipping needs the carrier's booking")
@@ -219,11 +219,11 @@ class Shipment(Aggregate):
     def _delivered(self, order_id: UUID, correlation_id: UUID) -> None:
         self.state = "delivered"
 
-    def fail(self, problem: str) -> None:
+    def refuse(self, problem: str) -> None:
         """The carrier refused it: an exception for a person to resolve, published so that the
         channel and tracking can tell (ShipmentRefused)."""
         if self.state not in OPEN:
-            raise IllegalTransition(f"{an(self.state)} shipment cannot fail")
+            raise IllegalTransition(f"{with_article(self.state)} shipment cannot be refused")
         self._refused(
             problem=problem,
             order_id=self.order_id,

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from orderflow.fulfillment.domain import Dispatch, Shipment
 from orderflow.runtime.translation import translator
+from orderflow.schemas.common import LONG_TEXT
 from orderflow.schemas.envelope import IntegrationEvent
 from orderflow.schemas.fulfillment import (
     Delivered,
@@ -20,7 +21,6 @@ from orderflow.schemas.fulfillment import (
 )
 
 SOURCE = "fulfillment"
-REASON_LENGTH = 1000  # ShipmentRefused.reason's
 
 
 def _lines(lines: dict[str, int]) -> list[dict[str, Any]]:
@@ -67,7 +67,7 @@ def _refused(domain_event: Any, envelope: dict[str, Any]) -> IntegrationEvent:
         shipment_id=domain_event.originator_id,
         warehouse=domain_event.warehouse,
         # a carrier's words, held to the contract's length: the relay must never be stuck on them
-        reason=(domain_event.problem or "the carrier refused the parcel")[:REASON_LENGTH],
+        reason=(domain_event.problem or "the carrier refused the parcel")[:LONG_TEXT],
     )
 
 

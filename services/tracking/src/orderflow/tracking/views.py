@@ -22,7 +22,9 @@ class ShipmentView(BaseModel):
     carrier: str | None
     tracking_number: str | None
     tracking_url: str | None
-    problem: str | None = Field(None, description="the carrier's reason, for an exception")
+    problem: str | None = Field(
+        None, description="the carrier's reason, if it refused the parcel (kept once cancelled)"
+    )
 
 
 class Amount(BaseModel):
