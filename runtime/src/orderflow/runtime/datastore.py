@@ -47,6 +47,7 @@ class BriefWaitDatastore(PostgresDatastore):
 
     def close(self) -> None:
         if _runs_on_a_thread_of(self):
+            # a daemon, as the pool's own threads are: at interpreter exit it may not finish
             threading.Thread(target=super().close, name="closing-datastore", daemon=True).start()
         else:
             super().close()
