@@ -86,9 +86,12 @@ def test_republish_to_a_broker_that_does_not_answer_fails_before_reading(
     settings = store_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     progress: list[tuple[int, int]] = []
 
+    def on_batch(read: int, last: int) -> None:
+        progress.append((read, last))
+
     # when the ledger's events are republished there
     with pytest.raises(KafkaException):
-        republish(spec(ledger, "-", "-", "out"), settings, 1, lambda *p: progress.append(p))
+        republish(spec(ledger, "-", "-", "out"), settings, 1, on_batch, broker_wait_s=2)
 
     # then the broker's silence failed it before a notification was read, rather than the
     # first batch's delivery timing out behind a full progress bar

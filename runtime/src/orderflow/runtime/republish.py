@@ -23,6 +23,7 @@ def republish(
     settings: Settings,
     first: int = 1,
     on_batch: Callable[[int, int], None] | None = None,
+    broker_wait_s: float = BROKER_WAIT_S,
 ) -> int:
     """Publish notifications `first`.. of `spec`'s store; calls on_batch(read, last id) as it
     goes and answers how many notifications were read."""
@@ -44,7 +45,7 @@ def republish(
         producer = new_producer(settings.kafka_bootstrap)
         # a broker away fails here, at once: a first batch would wait out its delivery timeout
         # (30 s) behind a progress bar already full
-        producer.list_topics(timeout=BROKER_WAIT_S)
+        producer.list_topics(timeout=broker_wait_s)
         extra: dict[str, Any] = {"topic_for": spec.topic_for} if spec.topic_for else {}
         relay = Relay(app, spec.translate, producer, "republish", **extra)
         relay.rewind(first)
