@@ -20,6 +20,7 @@ from orderflow.runtime.kafka import new_producer
 from orderflow.runtime.relay import DeliveryFailed, Relay
 from orderflow.runtime.store import Store
 from orderflow.runtime.topics import ensure_topics
+from orderflow.runtime.watermarks import never_written
 from orderflow.schemas.inventory import StockReceived
 
 pytestmark = pytest.mark.integration
@@ -111,6 +112,37 @@ def test_a_crash_before_saving_the_position_republishes_never_skips(
     references = [e.reference for e in events]
     assert set(references) == every, "nothing skipped"
     assert len(references) > 120, "the unsaved batch went out twice"
+
+
+def test_a_relay_whose_topics_were_lost_publishes_its_whole_store_again(
+    store: Store, kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    # Given a relay that published 60 events and saved its position, some of them maybe not
+    # yet read by anyone, and a broker that then lost its topics (an embedded broker's restart:
+    # here, the relay's topic made anew under another name)
+    first, remade = unique("relay"), unique("remade")
+    ensure_topics(kafka_bootstrap, [first, remade], 2)
+    app = filled_store(store, 60)
+    drain(relay_for(app, kafka_bootstrap, first))
+
+    # when the relay starts again, writing to topics never written to
+    restarted = Relay(
+        Ledgers(env=app.env.copy()),
+        make_translate("ledger"),
+        new_producer(kafka_bootstrap),
+        topic_for=lambda _: remade,
+        topics_are_new=lambda: never_written(kafka_bootstrap, [remade]),
+    )
+    drain(restarted)
+
+    # then it publishes every stored event again, not only those after its saved position
+    events = published(kafka_bootstrap, remade, lambda seen: len(seen) >= 60)
+    assert sorted(e.reference or "" for e in events) == sorted(f"in-{n}" for n in range(1, 61))
+
+    # and once its topics hold them, a restart goes on from the saved position as ever
+    again = relay_for(Ledgers(env=app.env.copy()), kafka_bootstrap, remade)
+    again.topics_are_new = lambda: never_written(kafka_bootstrap, [remade])
+    assert again.publish_next() == 0
 
 
 def test_the_lag_counts_what_is_left_and_a_caught_up_relay_settles_without_reading_again(

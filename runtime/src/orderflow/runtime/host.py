@@ -27,6 +27,7 @@ from orderflow.runtime.relay import Relay
 from orderflow.runtime.settings import Settings
 from orderflow.runtime.spec import ServiceSpec
 from orderflow.runtime.store import store_for
+from orderflow.runtime.watermarks import never_written
 
 log = structlog.get_logger("orderflow.host")
 DRAIN_DEADLINE_S = 8.0
@@ -121,9 +122,13 @@ class ServiceHost:
             new_producer(self.settings.kafka_bootstrap),
             name=f"{self.spec.name}-kafka",
             renew=lambda: new_producer(self.settings.kafka_bootstrap),
+            topics_are_new=self._topics_are_new if self.spec.publishes_to else None,
             **extra,
         )
         relay.run(self.stopping, lease=lease_for(self.app, relay.name))
+
+    def _topics_are_new(self) -> bool:
+        return never_written(self.settings.kafka_bootstrap, self.spec.publishes_to)
 
     def _run_http(self) -> None:
         config = uvicorn.Config(

@@ -83,6 +83,7 @@ class Relay:
         topic_for: Callable[[IntegrationEvent], str] = topic_of,
         renew: Callable[[], Producer] | None = None,
         in_flight: int = 2,
+        topics_are_new: Callable[[], bool] | None = None,
     ) -> None:
         self.app, self.translate, self.producer = app, translate, producer
         self.renew = renew  # a fresh producer after a failed batch (an idempotent producer's
@@ -90,6 +91,9 @@ class Relay:
         self.name, self.batch_size, self.topic_for = name, batch_size, topic_for
         self.recorder: InboxRecorder = app.recorder  # type: ignore[assignment]
         self.max_in_flight = in_flight
+        # whether the topics it writes were never written: then what it saved as published
+        # was lost with them (see `_start`)
+        self.topics_are_new = topics_are_new
         # a translator that tells which stored events it publishes spares mapping the others
         self._publishes: Callable[[str], bool] = getattr(translate, "publishes", lambda _: True)
         self._in_flight: deque[_Batch] = deque()
@@ -104,7 +108,7 @@ class Relay:
         number of notifications read (0: caught up, and everything produced is confirmed)."""
         if self._read is None:
             self._in_flight.clear()
-            self._read = self.recorder.relay_position(self.name)
+            self._read = self._start()
         notifications = self.recorder.select_notifications(self._read + 1, self.batch_size)
         self._behind = len(notifications) >= self.batch_size
         if notifications:
@@ -117,6 +121,22 @@ class Relay:
         if not notifications and not self._in_flight:
             RELAY_LAG.labels(self.name).set(0)
         return len(notifications)
+
+    def _start(self) -> int:
+        """Where to go on from: the saved position, unless the topics were never written since
+        (an embedded broker restarted, a topic deleted and made again). The events published
+        up to it are gone with them, and some may not have been read yet: an order would
+        stall for want of one. So it publishes the whole store again; consumers skip what they
+        had applied."""
+        saved = self.recorder.relay_position(self.name)
+        if saved and self.topics_are_new is not None and self.topics_are_new():
+            log.warning(
+                "relay publishes again from the start: its topics are new",
+                relay=self.name,
+                saved=saved,
+            )
+            return 0
+        return saved
 
     def settle(self) -> None:
         """Caught up at the last read: wait for the broker to confirm what is in flight and save

@@ -37,6 +37,9 @@ class ServiceSpec:
     routes: Callable[[Application[UUID] | None, Settings], APIRouter] | None = None
     port_setting: str | None = None  # e.g. "inventory_port"
     topic_for: Callable[[IntegrationEvent], str] | None = None  # default: the contracts' topic
+    # The topics its relay writes: found never written while the relay's saved position says it
+    # has published (a broker that lost them), it publishes the whole store again.
+    publishes_to: Sequence[str] = ()
     group: str | None = None
     rescue: Rescue | None = None  # answers some messages the contracts refuse (see consumer)
     # Background work of the service's own (inventory's reservation expiry), each in a thread

@@ -44,3 +44,11 @@ def trimmed(found: Watermarks) -> dict[tuple[str, int], int]:
     """The partitions that no longer start at offset 0, with their first offset kept: the
     broker deleted what came before (retention, or records deleted by hand)."""
     return {where: low for where, (low, _) in sorted(found.items()) if low > 0}
+
+
+def never_written(bootstrap: str, topics: Iterable[str], timeout: float = 5.0) -> bool:
+    """Whether the topics exist and none of their partitions was ever written to (every high
+    watermark 0): made anew since anything was published, as an embedded broker's are after a
+    restart. Topics the broker does not list are no evidence either way: False."""
+    found = watermarks(bootstrap, topics, timeout)
+    return bool(found) and all(high == 0 for _, high in found.values())

@@ -8,7 +8,12 @@ from orderflow.billing.policies import HANDLERS, finds
 from orderflow.billing.refunds import refund_credit_notes
 from orderflow.billing.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
-from orderflow.schemas.topics import FULFILLMENT_EVENTS, INVENTORY_EVENTS, ORDER_EVENTS
+from orderflow.schemas.topics import (
+    BILLING_EVENTS,
+    FULFILLMENT_EVENTS,
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+)
 
 SERVICE = ServiceSpec(
     name=SOURCE,
@@ -17,6 +22,7 @@ SERVICE = ServiceSpec(
     handlers=HANDLERS,
     finds=finds,
     translate=translate,
+    publishes_to=[BILLING_EVENTS],
     routes=routes,  # type: ignore[arg-type]
     workers=[refund_credit_notes],
     port_setting="billing_port",

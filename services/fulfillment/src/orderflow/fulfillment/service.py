@@ -8,7 +8,12 @@ from orderflow.fulfillment.policies import HANDLERS, finds
 from orderflow.fulfillment.simulator import simulate_warehouse
 from orderflow.fulfillment.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
-from orderflow.schemas.topics import BILLING_EVENTS, INVENTORY_EVENTS, ORDER_EVENTS
+from orderflow.schemas.topics import (
+    BILLING_EVENTS,
+    FULFILLMENT_EVENTS,
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+)
 
 SERVICE = ServiceSpec(
     name=SOURCE,
@@ -17,6 +22,7 @@ SERVICE = ServiceSpec(
     handlers=HANDLERS,
     finds=finds,
     translate=translate,
+    publishes_to=[FULFILLMENT_EVENTS],
     routes=routes,  # type: ignore[arg-type]
     port_setting="fulfillment_port",
     workers=[simulate_warehouse],

@@ -8,7 +8,13 @@ from orderflow.inventory.expiry import expire_reservations
 from orderflow.inventory.policies import HANDLERS, finds
 from orderflow.inventory.translate import SOURCE, translate
 from orderflow.runtime.spec import ServiceSpec
-from orderflow.schemas.topics import BILLING_EVENTS, ERP_STOCK, FULFILLMENT_EVENTS, ORDER_EVENTS
+from orderflow.schemas.topics import (
+    BILLING_EVENTS,
+    ERP_STOCK,
+    FULFILLMENT_EVENTS,
+    INVENTORY_EVENTS,
+    ORDER_EVENTS,
+)
 
 SERVICE = ServiceSpec(
     name=SOURCE,
@@ -17,6 +23,7 @@ SERVICE = ServiceSpec(
     handlers=HANDLERS,
     finds=finds,
     translate=translate,
+    publishes_to=[INVENTORY_EVENTS],
     routes=routes,  # type: ignore[arg-type]
     port_setting="inventory_port",
     workers=[expire_reservations],

@@ -12,6 +12,7 @@ from orderflow.schemas.topics import (
     CHANNEL_ORDERS,
     FULFILLMENT_EVENTS,
     INVENTORY_EVENTS,
+    ORDER_EVENTS,
 )
 
 SERVICE = ServiceSpec(
@@ -21,6 +22,7 @@ SERVICE = ServiceSpec(
     handlers=HANDLERS,
     finds=finds,
     translate=translate,
+    publishes_to=[ORDER_EVENTS],
     routes=routes,  # type: ignore[arg-type]
     port_setting="intake_port",
     rescue=rescue,
