@@ -24,6 +24,7 @@ from orderflow.runtime.fleet import stored_services
 from orderflow.runtime.processes import pids_with_argument
 from orderflow.runtime.settings import Settings, variable_name
 from orderflow.runtime.stack import LocalStack
+from orderflow.runtime.system_cli import _said
 from orderflow.runtime.topics import TopicState, describe_topics
 from orderflow.schemas.topics import ALL_TOPICS
 
@@ -206,6 +207,15 @@ def test_up_refuses_a_service_port_another_process_holds(tmp_path: Path) -> None
     refusal = next(line for line in output.splitlines() if "already in use" in line)
     assert "ORDERFLOW_INTAKE_PORT" in refusal
     assert not pids_with_argument(f"tcp://127.0.0.1:{port}"), "no broker left behind"
+
+
+def test_a_failed_rebuild_is_told_in_the_commands_own_words_whole() -> None:
+    # Given what a refused `orderflow replay` wrote: librdkafka's lines, then ours, long
+    ours = "orderflow: the rebuild lacks events the live model applied: " + "intake, " * 80
+    stderr = f"%3|1.0|FAIL|rdkafka#consumer-1| connection refused\n{ours}\n"
+
+    # when the audit says why it could not compare, then it is our line, from its start
+    assert _said(stderr) == ours
 
 
 def test_broker_refuses_a_port_that_is_taken(tmp_path: Path) -> None:

@@ -384,7 +384,14 @@ def _rebuild_read_models() -> None:
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"orderflow replay {projection} failed: {done.stderr[-500:]}")
+            raise RuntimeError(f"orderflow replay {projection} failed: {_said(done.stderr)}")
+
+
+def _said(stderr: str) -> str:
+    """What a command said of its failure: its own lines, whole (`orderflow: ...`), rather than
+    the tail of whatever librdkafka logged before them."""
+    ours = [line for line in stderr.splitlines() if line.startswith("orderflow: ")]
+    return " ".join(ours) if ours else stderr.strip()[-500:]
 
 
 def _view(stack: LocalStack, simulator: ChannelSimulator | None = None) -> Group:
