@@ -24,13 +24,23 @@ def test_defaults_match_the_documented_local_stack(monkeypatch: pytest.MonkeyPat
     )
 
 
+def test_an_empty_database_url_means_sqlite_as_an_unset_one_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", "")  # compose's ${VAR:-}, say
+
+    assert load_settings().database_url is None
+
+
 def test_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERFLOW_HOST", "orders-1.internal")
     monkeypatch.setenv("ORDERFLOW_PARTITIONS", "12")
     monkeypatch.setenv("ORDERFLOW_CHANNEL_KEYS", '{"web": "dev-web-key"}')
     monkeypatch.setenv("ORDERFLOW_KAFKA_BOOTSTRAP", "kafka-1:9092, kafka-2:9092")
 
     settings = load_settings()
 
+    assert settings.host == "orders-1.internal"
     assert settings.partitions == 12
     assert settings.channel_keys == {"web": "dev-web-key"}
     assert settings.kafka_bootstrap == "kafka-1:9092,kafka-2:9092"
@@ -46,6 +56,7 @@ def test_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ORDERFLOW_DATABASE_URL", "mysql://db/orders"),
         ("ORDERFLOW_CHANNEL_KEYS", "{not json"),
         ("ORDERFLOW_LOG_LEVEL", "LOUD"),
+        ("ORDERFLOW_HOST", "not a host"),
         ("ORDERFLOW_KAFKA_OPTIONS", '{"enable.auto.commit": "true"}'),
         ("ORDERFLOW_KAFKA_OPTIONS", '{"no.such.property": "1"}'),
         ("ORDERFLOW_KAFKA_OPTIONS", '{"security.protocol": "carrier-pigeon"}'),

@@ -14,6 +14,7 @@ from confluent_kafka import KafkaException, Producer
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -34,6 +35,23 @@ def _bootstrap_list(value: str) -> str:
     if not servers or bad:
         raise ValueError("expected host:port[,host:port...]")
     return ",".join(servers)
+
+
+#: An IP address (v4 or v6) or a host name: labels of letters, digits and hyphens.
+_HOST = re.compile(
+    r"^([0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$"
+)
+
+
+def _host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError("expected an IP address or a host name, such as 127.0.0.1 or 0.0.0.0")
+    return value
+
+
+def _unset_when_empty(value: object) -> object:
+    # `ORDERFLOW_DATABASE_URL=` (compose's ${VAR:-}, say) means no database, as unset does
+    return None if value == "" else value
 
 
 def _postgres_url(value: str) -> str:
@@ -137,8 +155,12 @@ class Settings(BaseSettings):
         description="More librdkafka properties for every Kafka client, such as TLS and SASL,"
         ' JSON: {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", ...}.',
     )
-    database_url: Annotated[str, AfterValidator(_postgres_url)] | None = Field(
-        None, description="PostgreSQL URL; unset means one SQLite file per service in the data dir."
+    database_url: Annotated[
+        Annotated[str, AfterValidator(_postgres_url)] | None, BeforeValidator(_unset_when_empty)
+    ] = Field(
+        None,
+        description="PostgreSQL URL; unset or empty means one SQLite file per service in the"
+        " data dir.",
     )
     data_dir: Path = Field(
         Path("var"), description="SQLite stores and logs (relative to the working directory)."
@@ -160,7 +182,9 @@ class Settings(BaseSettings):
         description="How long a service's consumer batch waits to fill once its first message"
         " is here (ms): less is lower latency, more is less CPU per order.",
     )
-    host: str = Field("127.0.0.1", min_length=1, description="Interface the HTTP APIs bind to.")
+    host: Annotated[str, AfterValidator(_host)] = Field(
+        "127.0.0.1", min_length=1, description="Interface the HTTP APIs bind to."
+    )
     tracking_port: Port = Field(8000, description="Tracking web UI and read-model API.")
     intake_port: Port = Field(8001, description="Order-intake API.")
     inventory_port: Port = Field(8002, description="Inventory API.")
