@@ -36,13 +36,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_in_use(host: str, port: int) -> bool:
+    return cannot_listen(host, port) is not None
+
+
+def cannot_listen(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on host:port (in use, an address not this machine's),
+    or None if it could."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
-        return False
+        except OSError as error:
+            return error
+        return None
 
 
 def broker_binary() -> str:

@@ -4,6 +4,7 @@ none behind, and is stopped with SIGTERM (it drains, then exits) when `up` stops
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderflow.runtime.broker import die_with_parent, free_port, port_in_use
+from orderflow.runtime.broker import cannot_listen, die_with_parent, free_port
 from orderflow.runtime.health import is_ready
 from orderflow.runtime.processes import cpu_seconds
 from orderflow.runtime.services import installed_services
@@ -125,11 +126,14 @@ def _refuse_taken_ports(settings: Settings, names: Sequence[str]) -> None:
     for name in names:
         spec = resolve(name)
         port = spec.port(settings)
-        if spec.port_setting and port and port_in_use(settings.host, port):
-            raise PortTaken(
-                f"port {port} on {settings.host}, {name}'s ({variable_name(spec.port_setting)}),"
-                " is already in use: another orderflow up, or another program"
-            )
+        if not (spec.port_setting and port):
+            continue
+        error = cannot_listen(settings.host, port)
+        where = f"port {port} on {settings.host}, {name}'s ({variable_name(spec.port_setting)})"
+        if error is not None and error.errno == errno.EADDRINUSE:
+            raise PortTaken(f"{where}, is already in use: another orderflow up, or another program")
+        if error is not None:
+            raise PortTaken(f"{where}, cannot be listened on: {error.strerror or error}")
 
 
 def start_services(
