@@ -125,24 +125,31 @@ def test_a_relay_whose_topics_were_lost_publishes_its_whole_store_again(
     app = filled_store(store, 60)
     drain(relay_for(app, kafka_bootstrap, first))
 
-    # when the relay starts again, writing to topics never written to
-    restarted = Relay(
-        Ledgers(env=app.env.copy()),
-        make_translate("ledger"),
-        new_producer(kafka_bootstrap),
-        topic_for=lambda _: remade,
-        topics_are_new=lambda: never_written(kafka_bootstrap, [remade]),
-    )
-    drain(restarted)
+    # when the relay starts again, writing to topics never written to, and stops (a crash, a
+    # lease handed over) once it has published again its first batch of 20,
+    interrupted = restarted(app, kafka_bootstrap, remade)
+    interrupted.publish_next()
+    interrupted.settle()
+    # and starts once more, its topics no longer new
+    drain(restarted(app, kafka_bootstrap, remade))
 
-    # then it publishes every stored event again, not only those after its saved position
+    # then every stored event was published again, not only those after the old position
     events = published(kafka_bootstrap, remade, lambda seen: len(seen) >= 60)
     assert sorted(e.reference or "" for e in events) == sorted(f"in-{n}" for n in range(1, 61))
+    # and once its topics hold them all, a restart goes on from the saved position as ever
+    assert restarted(app, kafka_bootstrap, remade).publish_next() == 0
 
-    # and once its topics hold them, a restart goes on from the saved position as ever
-    again = relay_for(Ledgers(env=app.env.copy()), kafka_bootstrap, remade)
-    again.topics_are_new = lambda: never_written(kafka_bootstrap, [remade])
-    assert again.publish_next() == 0
+
+def restarted(app: Ledgers, bootstrap: str, topic: str) -> Relay:
+    """The ledger's relay in a process started anew, writing to `topic`, which it checks."""
+    return Relay(
+        Ledgers(env=app.env.copy()),
+        make_translate("ledger"),
+        new_producer(bootstrap),
+        batch_size=20,
+        topic_for=lambda _: topic,
+        topics_are_new=lambda: never_written(bootstrap, [topic]),
+    )
 
 
 def test_the_lag_counts_what_is_left_and_a_caught_up_relay_settles_without_reading_again(

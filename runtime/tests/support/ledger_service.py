@@ -93,6 +93,7 @@ def spec(name: str, consumes: str, group: str, publishes_to: str | None = None) 
         finds=finds,
         translate=make_translate(name) if publishes_to else None,
         topic_for=(lambda _: publishes_to) if publishes_to else None,
+        publishes_to=[publishes_to] if publishes_to else [],
         group=group,
     )
 

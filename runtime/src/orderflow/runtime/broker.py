@@ -42,7 +42,8 @@ def port_in_use(host: str, port: int) -> bool:
 def cannot_listen(host: str, port: int) -> OSError | None:
     """Why a server could not listen on host:port (in use, an address not this machine's),
     or None if it could."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # an IPv6 address: "::1"
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

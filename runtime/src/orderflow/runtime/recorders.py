@@ -193,6 +193,11 @@ class SQLiteInboxRecorder(_AnnouncesWrites, SQLiteApplicationRecorder):
                 [name, position],
             )
 
+    def rewind_relay_position(self, name: str) -> None:
+        """Back to the start, the one move a position makes backwards (see `Relay._start`)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("UPDATE orderflow_relay SET position = 0 WHERE name = ?", [name])
+
 
 class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
@@ -262,6 +267,9 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
         self._upsert_relay = SQL(
             "INSERT INTO {0}.orderflow_relay AS r (name, position) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET position = GREATEST(r.position, excluded.position)"
+        ).format(schema)
+        self._rewind_relay = SQL(
+            "UPDATE {0}.orderflow_relay SET position = 0 WHERE name = %s"
         ).format(schema)
         render_once(self, *_OURS, *_THE_LIBRARYS)
 
@@ -392,6 +400,11 @@ class PostgresInboxRecorder(_AnnouncesWrites, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._upsert_relay, [name, position])
 
+    def rewind_relay_position(self, name: str) -> None:
+        """Back to the start, the one move a position makes backwards (see `Relay._start`)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._rewind_relay, [name])
+
 
 InboxRecorder = SQLiteInboxRecorder | PostgresInboxRecorder
 
@@ -434,6 +447,7 @@ _OURS = (
     "_select_after",
     "_select_relay",
     "_upsert_relay",
+    "_rewind_relay",
 )
 _THE_LIBRARYS = (
     "select_events_statement",

@@ -94,6 +94,8 @@ class Relay:
         # whether the topics it writes were never written: then what it saved as published
         # was lost with them (see `_start`)
         self.topics_are_new = topics_are_new
+        self._topics_checked = False  # once per relay: a broker that is slow to answer must
+        # not hold up every retry (nor a stop) with a fresh client's questions
         # a translator that tells which stored events it publishes spares mapping the others
         self._publishes: Callable[[str], bool] = getattr(translate, "publishes", lambda _: True)
         self._in_flight: deque[_Batch] = deque()
@@ -124,19 +126,26 @@ class Relay:
 
     def _start(self) -> int:
         """Where to go on from: the saved position, unless the topics were never written since
-        (an embedded broker restarted, a topic deleted and made again). The events published
-        up to it are gone with them, and some may not have been read yet: an order would
-        stall for want of one. So it publishes the whole store again; consumers skip what they
-        had applied."""
+        (an embedded broker restarted, a topic deleted and made again before anything wrote
+        to it). The events published up to it are gone with them, and some may not have been
+        read yet: an order would stall for want of one. So it publishes the whole store
+        again; consumers skip what they had applied. The rewind is saved before anything is
+        produced: once a batch is out the topics are no longer new, and a failure, a crash or
+        a lease handed over mid-way must go on from what was published again, not from the
+        old position."""
         saved = self.recorder.relay_position(self.name)
-        if saved and self.topics_are_new is not None and self.topics_are_new():
+        if not saved or self.topics_are_new is None or self._topics_checked:
+            return saved
+        new = self.topics_are_new()
+        if new:
             log.warning(
                 "relay publishes again from the start: its topics are new",
                 relay=self.name,
                 saved=saved,
             )
-            return 0
-        return saved
+            self.recorder.rewind_relay_position(self.name)
+        self._topics_checked = True  # only now: a failure above asks again at the retry
+        return 0 if new else saved
 
     def settle(self) -> None:
         """Caught up at the last read: wait for the broker to confirm what is in flight and save

@@ -6,6 +6,7 @@ variable, never a traceback, so an operator sees at once what to fix (`load_sett
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -37,15 +38,20 @@ def _bootstrap_list(value: str) -> str:
     return ",".join(servers)
 
 
-#: An IP address (v4 or v6) or a host name: labels of letters, digits and hyphens.
-_HOST = re.compile(
-    r"^([0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$"
+#: A host name: dot-separated labels of letters, digits and inner hyphens.
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 
 
 def _host(value: str) -> str:
-    if not _HOST.match(value):
-        raise ValueError("expected an IP address or a host name, such as 127.0.0.1 or 0.0.0.0")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(value):
+            raise ValueError(
+                "expected an IP address or a host name, such as 127.0.0.1 or 0.0.0.0"
+            ) from None
     return value
 
 
