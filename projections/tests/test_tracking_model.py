@@ -123,12 +123,8 @@ def test_a_cancellation_shows_the_parcel_it_stopped_as_cancelled(
     # Given an order cancelled when one of its two parcels had left and the other had not
     order = uuid4()
     events = lifecycle(order)
-    left = next(e for e in events if isinstance(e, Shipped))
-    waiting = next(
-        e.shipment_id
-        for e in events
-        if isinstance(e, ShipmentCreated) and e.shipment_id != left.shipment_id
-    )
+    left, other = first_shipped_and_other(events)
+    waiting = other.shipment_id
     stop = [
         following(events, "OrderCancelled", "intake", reason="customer_request"),
         following(
@@ -157,9 +153,7 @@ def test_a_parcel_the_carrier_refused_shows_as_an_exception_until_stopped(
     # Given an order one of whose two parcels the carrier refused while the other left
     order = uuid4()
     events = lifecycle(order)
-    left = next(e for e in events if isinstance(e, Shipped))
-    created = [e for e in events if isinstance(e, ShipmentCreated)]
-    other = next(e for e in created if e.shipment_id != left.shipment_id)
+    left, other = first_shipped_and_other(events)
     reason = "no service to postal code 00000"
     refused = following(
         events[: events.index(left) + 1],
@@ -199,6 +193,15 @@ def _shipment_states(tracking: TrackingModel, order: object) -> dict[str, tuple[
     tracked = tracking.tracking(str(order))
     assert tracked is not None
     return {s["shipment_id"]: (s["state"], s["problem"]) for s in tracked["shipments"]}
+
+
+def first_shipped_and_other(events: list[Message]) -> tuple[Shipped, ShipmentCreated]:
+    """The order's first parcel to leave, and the creation of its other parcel."""
+    left = next(e for e in events if isinstance(e, Shipped))
+    other = next(
+        e for e in events if isinstance(e, ShipmentCreated) and e.shipment_id != left.shipment_id
+    )
+    return left, other
 
 
 def following(events: list[Message], kind: str, source: str, **fields: object) -> Message:

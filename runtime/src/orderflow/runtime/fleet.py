@@ -129,11 +129,12 @@ def _refuse_taken_ports(settings: Settings, names: Sequence[str]) -> None:
         if not (spec.port_setting and port):
             continue
         error = cannot_listen(settings.host, port)
+        if error is None:
+            continue
         where = f"port {port} on {settings.host}, {name}'s ({variable_name(spec.port_setting)})"
-        if error is not None and error.errno == errno.EADDRINUSE:
+        if error.errno == errno.EADDRINUSE:
             raise PortTaken(f"{where}, is already in use: another orderflow up, or another program")
-        if error is not None:
-            raise PortTaken(f"{where}, cannot be listened on: {error.strerror or error}")
+        raise PortTaken(f"{where}, cannot be listened on: {error.strerror or error}")
 
 
 def start_services(
